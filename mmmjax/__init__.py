@@ -1,0 +1,69 @@
+"""mmmjax: fast, honest Bayesian marketing-mix modelling on JAX and NumPyro.
+
+Public names are imported lazily so that ``import mmmjax`` (and the CLI's start-up) stays
+cheap, and so that the host-device count below is set before JAX initialises its backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def _configure_host_devices() -> None:
+    """Expose every CPU core as a JAX host device so MCMC chains can run in parallel.
+
+    This only edits ``XLA_FLAGS`` and only if the user has not set a device count already; it
+    has no effect once JAX's backend is initialised. Set ``MMMJAX_HOST_DEVICES=0`` to opt out.
+    """
+    wanted = os.environ.get("MMMJAX_HOST_DEVICES")
+    if wanted == "0":
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags:
+        return
+    count = int(wanted) if wanted else max(os.cpu_count() or 1, 1)
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+
+
+_configure_host_devices()
+
+_LAZY: dict[str, str] = {
+    "DataError": "mmmjax.errors",
+    "transforms": "mmmjax.transforms",
+    "datasets": "mmmjax.datasets",
+    "Dataset": "mmmjax.data",
+    "Scales": "mmmjax.data",
+    "simulate": "mmmjax.simulate",
+    "Truth": "mmmjax.simulate",
+    "MMM": "mmmjax.model",
+    "Priors": "mmmjax.priors",
+    "Fit": "mmmjax.fit",
+    "load_fit": "mmmjax.fit",
+    "response_curves": "mmmjax.insights",
+    "adstock_weights": "mmmjax.insights",
+    "roi": "mmmjax.insights",
+    "contributions": "mmmjax.insights",
+    "optimize_budget": "mmmjax.optimize",
+    "budget_frontier": "mmmjax.optimize",
+    "Plan": "mmmjax.optimize",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mmmjax' has no attribute {name!r}")
+    mod = importlib.import_module(module)
+    value = mod if module.endswith("." + name) else getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
