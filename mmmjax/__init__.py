@@ -25,7 +25,9 @@ def _configure_host_devices() -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_force_host_platform_device_count" in flags:
         return
-    count = int(wanted) if wanted else max(os.cpu_count() or 1, 1)
+    # At least 4 so the default 4 chains run in parallel even on a 2-core laptop: measured on
+    # 2 cores, 4 parallel chains on 4 host devices beat 4 vectorised chains by about 1.5x.
+    count = int(wanted) if wanted else max(os.cpu_count() or 1, 4)
     os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 

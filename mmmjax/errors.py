@@ -10,3 +10,10 @@ class DataError(ValueError):
     file) or the date, so a user can find and fix the cell. The CLI prints it as one line and
     exits with status 2.
     """
+
+
+class SamplerWarning(UserWarning):
+    """The sampler's output needs attention (r-hat, effective sample size, divergences).
+
+    The message says, in plain words, what went wrong and what to try.
+    """

@@ -1,0 +1,519 @@
+"""Fitting an :class:`~mmmjax.MMM` and the :class:`Fit` that holds the result.
+
+``Fit`` is a small immutable record (specification, training data, scales, time axis, and an
+``arviz.InferenceData``) with methods that *derive* things from it: diagnostics, predictions in
+money, and a lossless save to netCDF + JSON (no pickle). Insights and the budget optimizer are
+separate modules that read a ``Fit``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from numpyro.infer import Predictive
+
+from mmmjax.data import Dataset, Scales
+from mmmjax.design import Design, TimeAxis, build_design
+from mmmjax.errors import DataError, SamplerWarning
+from mmmjax.model import MMM, Components, components, numpyro_model, sampled_sites
+from mmmjax.sampling import run_nuts
+
+__all__ = ["Fit", "fit_model", "load_fit", "prior_predictive_idata"]
+
+FORMAT_VERSION = 1
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+# ----------------------------------------------------------------------------------------------
+# batched, jitted evaluation of the mean function over draws
+# ----------------------------------------------------------------------------------------------
+@functools.partial(jax.jit, static_argnums=0)
+def _batched_components(spec: MMM, params: dict[str, jax.Array], design: Design) -> Components:
+    return jax.vmap(lambda p: components(spec, p, design))(params)
+
+
+def _observation_noise(spec: MMM, params, key, shape) -> jax.Array:
+    """Draws of the observation noise (scaled units), ``shape = (S, T)``."""
+    sigma = params["sigma"][:, None]
+    if spec.likelihood == "student_t":
+        return sigma * jax.random.t(key, params["nu"][:, None], shape)
+    return sigma * jax.random.normal(key, shape)
+
+
+def _to_money(spec: MMM, scaled: np.ndarray, scales: Scales) -> np.ndarray:
+    """Target in scaled units (log scale when multiplicative) to money."""
+    scaled = np.asarray(scaled, dtype=np.float64)
+    return scales.target * (np.exp(scaled) if spec.multiplicative else scaled)
+
+
+def _scaled_target(spec: MMM, dataset: Dataset, scales: Scales) -> np.ndarray:
+    y = np.asarray(dataset.target, dtype=np.float64) / scales.target
+    if spec.multiplicative:
+        if np.any(y <= 0):
+            row = int(np.argmax(y <= 0))
+            raise DataError(
+                f"column {dataset.target_name!r}: the multiplicative form needs a positive "
+                f"target, row {row + 1} ({dataset.dates[row].date()}) is {dataset.target[row]}"
+            )
+        y = np.log(y)
+    return y.astype(np.float32)
+
+
+def _check_length(spec: MMM, dataset: Dataset, design: Design) -> None:
+    n_params = len(spec.channel_params) * dataset.n_channels + design.controls.shape[1]
+    n_params += design.events.shape[1] + design.fourier.shape[1] + 3 + spec.n_changepoints
+    if dataset.n_periods < n_params:
+        raise DataError(
+            f"column {dataset.target_name!r}: {dataset.n_periods} periods are too few for this "
+            f"model's {n_params} parameters; need at least {n_params} periods (use fewer "
+            "channels, controls or Fourier terms, or more data)"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# the result
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Fit:
+    """A fitted MMM: specification, training data, scales and posterior draws.
+
+    Attributes:
+      spec: the :class:`~mmmjax.MMM` that was fitted.
+      dataset: the training :class:`~mmmjax.Dataset` (original units).
+      scales: the :class:`~mmmjax.Scales` used to scale it.
+      axis: the time axis (origin, period) for trend and seasonality.
+      idata: ``arviz.InferenceData`` with ``posterior``, ``sample_stats``, ``observed_data``,
+        ``posterior_predictive`` (target in money), ``constant_data`` and, when sampled,
+        ``prior`` and ``prior_predictive``. Dims are named (``chain``, ``draw``, ``date``,
+        ``channel``, ``control``, ``event``, ``fourier``, ``changepoint``).
+      info: how it was sampled (chain method, seconds, versions).
+    """
+
+    spec: MMM
+    dataset: Dataset
+    scales: Scales
+    axis: TimeAxis
+    idata: az.InferenceData
+    info: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    # -- draws --------------------------------------------------------------------------------
+    @property
+    def channels(self) -> list[str]:
+        return list(self.dataset.channels)
+
+    @property
+    def sites(self) -> list[str]:
+        """Names of the sampled parameters."""
+        return [k for k in self.idata.posterior.data_vars]
+
+    @property
+    def n_draws(self) -> int:
+        """Total posterior draws (chains x draws per chain)."""
+        post = self.idata.posterior
+        return int(post.sizes["chain"] * post.sizes["draw"])
+
+    def draws(self, group: str = "posterior") -> dict[str, np.ndarray]:
+        """Parameter draws flattened over chains: ``{name: (S, ...)}`` float32."""
+        ds = getattr(self.idata, group)
+        out = {}
+        for name, da in ds.data_vars.items():
+            arr = np.asarray(da.values)
+            out[name] = arr.reshape((-1, *arr.shape[2:])).astype(np.float32)
+        return out
+
+    def design(self, dataset: Dataset | None = None) -> Design:
+        """Scaled model inputs for ``dataset`` (default: the training data)."""
+        ds = self.dataset if dataset is None else dataset
+        return build_design(
+            ds, self.scales, self.axis, seasonality=self.spec.seasonality,
+            changepoints=self.spec.n_changepoints,
+        )  # fmt: skip
+
+    def components(self, dataset: Dataset | None = None, group: str = "posterior") -> Components:
+        """Mean-function parts for every draw, scaled units: ``(S, T)`` and media ``(S, T, C)``.
+
+        For a ``dataset`` whose first date directly follows the training data, the training
+        spend is prepended so carryover from the last training periods reaches the new ones.
+        """
+        ds, skip = self._with_history(dataset)
+        comp = _batched_components(self.spec, self.draws(group), self.design(ds))
+        return Components(*(np.asarray(c)[:, skip:] for c in comp))
+
+    def _with_history(self, dataset: Dataset | None) -> tuple[Dataset, int]:
+        if dataset is None:
+            return self.dataset, 0
+        if list(dataset.channels) != self.channels:
+            raise DataError(
+                f"column {dataset.channels!r}: channels must match the fitted ones {self.channels}"
+            )
+        train = self.dataset
+        if dataset.dates[0] == train.dates[-1] + train.period:
+            joined = _concat(train, dataset)
+            return joined, train.n_periods
+        return dataset, 0
+
+    # -- predictions --------------------------------------------------------------------------
+    def predict(
+        self, dataset: Dataset | None = None, *, kind: str = "predictive", seed: int = 0
+    ) -> np.ndarray:
+        """Posterior predictive of the target in money, ``(S, T)`` with ``S`` = chains x draws.
+
+        Args:
+          dataset: periods to predict (default: the training periods). New periods need the
+            same channels, controls and events; if they directly follow the training data the
+            carryover from the training spend is included.
+          kind: "predictive" (with observation noise) or "mean" (the mean function; its median
+            for the multiplicative form).
+          seed: PRNG seed of the observation noise.
+        """
+        if kind not in ("predictive", "mean"):
+            raise ValueError(f"kind must be 'predictive' or 'mean', got {kind!r}")
+        mu = self.components(dataset).mu
+        if kind == "predictive":
+            params = self.draws()
+            mu = mu + np.asarray(
+                _observation_noise(self.spec, params, jax.random.PRNGKey(seed), mu.shape)
+            )
+        return _to_money(self.spec, mu, self.scales)
+
+    # -- diagnostics --------------------------------------------------------------------------
+    def diagnostics(self) -> dict[str, float]:
+        """``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail`` over sampled parameters, and
+        ``divergences`` (count after warmup); also where the worst r-hat / ESS occurred."""
+        return diagnose(self.idata)
+
+    def summary(self, **kwargs: Any) -> pd.DataFrame:
+        """``arviz.summary`` of the sampled parameters."""
+        return az.summary(self.idata, var_names=self.sites, **kwargs)
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fit to directory ``path`` as ``fit.nc`` (netCDF) and ``fit.json``.
+
+        The write is atomic (a temporary directory renamed into place), loads back exactly with
+        :func:`load_fit`, and uses no pickle.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".mmmjax-", dir=path.parent))
+        try:
+            self.idata.to_netcdf(str(tmp / "fit.nc"), engine="h5netcdf")
+            meta = {
+                "format": FORMAT_VERSION,
+                "spec": self.spec.to_dict(),
+                "scales": self.scales.to_dict(),
+                "axis": self.axis.to_dict(),
+                "dataset": {
+                    "target_name": self.dataset.target_name,
+                    "date_name": self.dataset.date_name,
+                    "freq": self.dataset.freq,
+                    "channels": self.channels,
+                    "control_names": list(self.dataset.control_names),
+                    "event_names": list(self.dataset.event_names),
+                },
+                "info": _jsonable(self.info),
+            }
+            (tmp / "fit.json").write_text(json.dumps(meta, indent=2))
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.generic,)):
+        return x.item()
+    return x
+
+
+def _concat(a: Dataset, b: Dataset) -> Dataset:
+    def stack(x, y):
+        return np.concatenate([np.asarray(x), np.asarray(y)], axis=0)
+
+    return Dataset(
+        dates=a.dates.append(b.dates),
+        channels=list(a.channels),
+        spend=stack(a.spend, b.spend),
+        target=stack(a.target, b.target),
+        target_name=a.target_name,
+        controls=stack(a.controls, b.controls),
+        control_names=list(a.control_names),
+        events=stack(a.events, b.events),
+        event_names=list(a.event_names),
+        freq=a.freq,
+        date_name=a.date_name,
+    )
+
+
+def load_fit(path: str | os.PathLike) -> Fit:
+    """Load a fit written by :meth:`Fit.save` (netCDF + JSON; exact round trip, no pickle)."""
+    path = Path(path)
+    meta_file, nc_file = path / "fit.json", path / "fit.nc"
+    if not meta_file.is_file() or not nc_file.is_file():
+        raise FileNotFoundError(f"{path} is not a saved mmmjax fit (fit.json and fit.nc needed)")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported fit format {meta.get('format')!r}")
+    idata = az.from_netcdf(str(nc_file), engine="h5netcdf")
+    idata.load() if hasattr(idata, "load") else None
+    dmeta = meta["dataset"]
+    cd = idata.constant_data
+    dataset = Dataset(
+        dates=pd.DatetimeIndex(cd["date"].values),
+        channels=list(dmeta["channels"]),
+        spend=np.asarray(cd["spend"].values),
+        target=np.asarray(idata.observed_data["target"].values),
+        target_name=dmeta["target_name"],
+        controls=np.asarray(cd["controls"].values),
+        control_names=list(dmeta["control_names"]),
+        events=np.asarray(cd["events"].values),
+        event_names=list(dmeta["event_names"]),
+        freq=dmeta["freq"],
+        date_name=dmeta["date_name"],
+    )
+    return Fit(
+        spec=MMM.from_dict(meta["spec"]),
+        dataset=dataset,
+        scales=Scales.from_dict(meta["scales"]),
+        axis=TimeAxis.from_dict(meta["axis"]),
+        idata=idata,
+        info=meta.get("info", {}),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# diagnostics in plain words
+# ----------------------------------------------------------------------------------------------
+def diagnose(idata: az.InferenceData) -> dict[str, Any]:
+    """Convergence summary over the sampled parameters of ``idata.posterior``."""
+    post = idata.posterior
+    out: dict[str, Any] = {}
+    if post.sizes["chain"] > 1:
+        rhat = az.rhat(post)
+        out["max_r_hat"], out["worst_r_hat"] = _extreme(rhat, max)
+    else:
+        out["max_r_hat"], out["worst_r_hat"] = float("nan"), ""
+    out["min_ess_bulk"], out["worst_ess_bulk"] = _extreme(az.ess(post, method="bulk"), min)
+    out["min_ess_tail"], out["worst_ess_tail"] = _extreme(az.ess(post, method="tail"), min)
+    div = idata.sample_stats.get("diverging")
+    out["divergences"] = int(np.asarray(div).sum()) if div is not None else 0
+    out["draws"] = int(post.sizes["chain"] * post.sizes["draw"])
+    return out
+
+
+def _extreme(ds, pick) -> tuple[float, str]:
+    best_val, best_name = None, ""
+    for name, da in ds.data_vars.items():
+        vals = np.asarray(da.values, dtype=np.float64).reshape(-1)
+        if vals.size == 0 or np.all(np.isnan(vals)):
+            continue
+        i = int(np.nanargmax(vals) if pick is max else np.nanargmin(vals))
+        v = float(vals[i])
+        if best_val is None or (pick(v, best_val) == v and v != best_val):
+            label = name
+            if da.ndim:
+                dim = da.dims[0]
+                coord = da.coords[dim].values.reshape(-1)[i] if dim in da.coords else i
+                label = f"{name}[{coord}]"
+            best_val, best_name = v, label
+    return (float("nan") if best_val is None else best_val), best_name
+
+
+def sampler_messages(diag: dict[str, Any]) -> list[str]:
+    """Plain-language problems in ``diag`` (from :func:`diagnose`) with what to try."""
+    msgs = []
+    if diag["divergences"]:
+        msgs.append(
+            f"{diag['divergences']} divergent transitions after warmup: the sampler met "
+            "curvature it could not follow, so the posterior may be biased. Try "
+            "target_accept=0.95, or tighter priors on the parameter named in the warning above."
+        )
+    rhat = diag["max_r_hat"]
+    if not math.isnan(rhat) and rhat > RHAT_MAX:
+        msgs.append(
+            f"chains disagree (max r-hat {rhat:.3f} > {RHAT_MAX}, worst {diag['worst_r_hat']}): "
+            "the results are not reliable yet. Run longer (e.g. warmup=2000, draws=2000) or "
+            "simplify the model (fewer channels or Fourier terms)."
+        )
+    ess = diag["min_ess_bulk"]
+    if not math.isnan(ess) and ess < ESS_MIN:
+        msgs.append(
+            f"few effective draws (min bulk ESS {ess:.0f} < {ESS_MIN}, worst "
+            f"{diag['worst_ess_bulk']}): intervals will be noisy. Run more draws or chains."
+        )
+    return msgs
+
+
+# ----------------------------------------------------------------------------------------------
+# fitting
+# ----------------------------------------------------------------------------------------------
+def _coords_dims(spec: MMM, dataset: Dataset, design: Design):
+    coords = {
+        "date": dataset.dates,
+        "channel": list(dataset.channels),
+        "control": list(dataset.control_names),
+        "event": list(dataset.event_names),
+        "fourier": [f"{fn}_{k}" for fn in ("sin", "cos") for k in range(1, spec.seasonality + 1)],
+        "changepoint": [float(c) for c in design.changepoints],
+    }
+    dims = {name: ["channel"] for name in spec.channel_params}
+    dims.update({
+        "season": ["fourier"],
+        "control_coef": ["control"],
+        "event_coef": ["event"],
+        "trend_delta": ["changepoint"],
+        "target": ["date"],
+        "spend": ["date", "channel"],
+        "controls": ["date", "control"],
+        "events": ["date", "event"],
+    })  # fmt: skip
+    return coords, dims
+
+
+def _prior_draws(spec: MMM, dataset: Dataset, design: Design, draws: int, seed: int):
+    priors = spec.resolved_priors(dataset.channels)
+    predictive = Predictive(numpyro_model, num_samples=draws)
+    out = predictive(jax.random.PRNGKey(seed), spec, priors, design)
+    sites = sampled_sites(spec, design)
+    prior = {k: np.asarray(out[k])[None] for k in sites}
+    y_money = _to_money(spec, np.asarray(out["y"]), dataset.scales)[None]
+    return prior, y_money
+
+
+def prior_predictive_idata(spec: MMM, dataset: Dataset, draws: int = 500, seed: int = 0):
+    """Prior parameter draws and the prior predictive target (money) as ``InferenceData``."""
+    scales = dataset.scales
+    design = build_design(
+        dataset, scales, TimeAxis.of(dataset), seasonality=spec.seasonality,
+        changepoints=spec.n_changepoints,
+    )  # fmt: skip
+    prior, y_money = _prior_draws(spec, dataset, design, draws, seed)
+    coords, dims = _coords_dims(spec, dataset, design)
+    return az.from_dict(
+        prior=prior,
+        prior_predictive={"target": y_money},
+        observed_data={"target": np.asarray(dataset.target)},
+        coords=coords,
+        dims=dims,
+    )
+
+
+def fit_model(
+    spec: MMM,
+    dataset: Dataset,
+    *,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    seed: int = 0,
+    target_accept: float = 0.85,
+    max_tree_depth: int = 10,
+    chain_method: str = "auto",
+    progress: bool = True,
+    prior_draws: int = 500,
+    warn: bool = True,
+) -> Fit:
+    """Fit ``spec`` to ``dataset`` with NUTS (see :meth:`MMM.fit`).
+
+    Args:
+      spec: the model specification.
+      dataset: training data.
+      chains, draws, warmup: NUTS chains, kept draws per chain and warm-up steps per chain.
+      seed: PRNG seed; the same seed gives the same fit.
+      target_accept: NUTS target acceptance probability.
+      max_tree_depth: NUTS maximum tree depth.
+      chain_method: "auto" (parallel over CPU cores when enough, else vectorised), "parallel",
+        "vectorized" or "sequential".
+      progress: show a progress bar while sampling.
+      prior_draws: prior/prior-predictive draws stored beside the posterior (0 for none).
+      warn: emit a :class:`~mmmjax.errors.SamplerWarning` for each sampler problem.
+    """
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"fit() needs an mmmjax.Dataset, got {type(dataset).__name__}")
+    for name, v in (("chains", chains), ("draws", draws), ("warmup", warmup)):
+        if int(v) < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v}")
+    scales = dataset.scales
+    axis = TimeAxis.of(dataset)
+    design = build_design(
+        dataset, scales, axis, seasonality=spec.seasonality, changepoints=spec.n_changepoints
+    )
+    _check_length(spec, dataset, design)
+    y = _scaled_target(spec, dataset, scales)
+    priors = spec.resolved_priors(dataset.channels)
+    result = run_nuts(
+        functools.partial(numpyro_model, spec, priors),
+        jax.tree.map(jnp.asarray, design),
+        jnp.asarray(y),
+        chains=chains,
+        draws=draws,
+        warmup=warmup,
+        seed=seed,
+        target_accept=target_accept,
+        max_tree_depth=max_tree_depth,
+        chain_method=chain_method,
+        progress=progress,
+    )
+    posterior = {k: result.posterior[k] for k in sampled_sites(spec, design)}
+
+    # posterior predictive (money), computed once from the draws
+    flat = {k: v.reshape((-1, *v.shape[2:])) for k, v in posterior.items()}
+    mu = _batched_components(spec, flat, jax.tree.map(jnp.asarray, design)).mu
+    noise = _observation_noise(spec, flat, jax.random.PRNGKey(seed + 1), mu.shape)
+    y_pp = _to_money(spec, np.asarray(mu + noise), scales).reshape(chains, draws, -1)
+
+    coords, dims = _coords_dims(spec, dataset, design)
+    groups: dict[str, Any] = {
+        "posterior": posterior,
+        "sample_stats": result.sample_stats,
+        "posterior_predictive": {"target": y_pp},
+        "observed_data": {"target": np.asarray(dataset.target, dtype=np.float64)},
+        "constant_data": {
+            "spend": np.asarray(dataset.spend, dtype=np.float64),
+            "controls": np.asarray(dataset.controls, dtype=np.float64),
+            "events": np.asarray(dataset.events, dtype=np.float64),
+        },
+    }
+    if prior_draws:
+        prior, y_prior = _prior_draws(spec, dataset, design, prior_draws, seed + 2)
+        groups["prior"] = prior
+        groups["prior_predictive"] = {"target": y_prior}
+    idata = az.from_dict(**groups, coords=coords, dims=dims)
+    info = {
+        "chain_method": result.chain_method,
+        "seconds": result.seconds_warmup_and_sampling,
+        "chains": chains,
+        "draws": draws,
+        "warmup": warmup,
+        "seed": seed,
+        "target_accept": target_accept,
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0].platform),
+    }
+    fit = Fit(spec=spec, dataset=dataset, scales=scales, axis=axis, idata=idata, info=info)
+    if warn:
+        for msg in sampler_messages(fit.diagnostics()):
+            warnings.warn(msg, SamplerWarning, stacklevel=3)
+    return fit

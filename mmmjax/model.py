@@ -1,0 +1,308 @@
+"""The Bayesian MMM: a specification (:class:`MMM`), its pure mean function and its NumPyro model.
+
+In scaled units (target / mean target, spend / mean spend per channel) the additive model is::
+
+    mu[t] = intercept + trend(t) + seasonality(t) + controls[t] @ control_coef
+            + events[t] @ event_coef + sum_c media[t, c]
+    media[t, c] = effect_at_mean[c] * sat_c(adstock_c(spend[:, c])[t]) / sat_c(1)
+    y[t] ~ Normal(mu[t], sigma)            (or StudentT(nu, mu[t], sigma))
+
+and the multiplicative form models ``log(y[t])`` with the same ``mu``. Adstock kernels are
+normalised (lag weights sum to 1), so spend sustained at level ``s`` settles at adstocked level
+``s`` and ``effect_at_mean[c]`` is exactly channel ``c``'s steady-state contribution per period when
+its spend is held at its mean. Sampling that effect directly, instead of the saturation's
+amplitude, removes the ridge between amplitude and half-saturation that makes MMMs sample badly.
+
+Example:
+    >>> import mmmjax
+    >>> data = mmmjax.datasets.load("demo")
+    >>> fit = mmmjax.MMM(adstock="geometric", saturation="hill").fit(data, draws=500, warmup=500)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+
+from mmmjax import transforms
+from mmmjax.design import Design
+from mmmjax.priors import Prior, resolve_priors
+
+__all__ = ["ADSTOCK_PARAMS", "MMM", "SATURATION_PARAMS", "Components", "components"]
+
+#: Parameters each adstock kind samples (one per channel).
+ADSTOCK_PARAMS: dict[str, tuple[str, ...]] = {
+    "geometric": ("alpha",),
+    "delayed": ("alpha", "theta"),
+    "weibull_pdf": ("weibull_shape", "weibull_scale"),
+    "weibull_cdf": ("weibull_shape", "weibull_scale"),
+}
+#: Parameters each saturation kind samples (one per channel).
+SATURATION_PARAMS: dict[str, tuple[str, ...]] = {
+    "hill": ("half_saturation", "slope"),
+    "logistic": ("lam",),
+    "michaelis_menten": ("half_saturation",),
+    "tanh": ("tanh_scale",),
+}
+TRENDS = ("none", "linear", "piecewise")
+LIKELIHOODS = ("normal", "student_t")
+FORMS = ("additive", "multiplicative")
+ADSTOCK_METHODS = ("auto", "scan", "associative")
+
+
+@dataclass(frozen=True)
+class MMM:
+    """A marketing-mix model specification. Immutable; ``fit`` returns a :class:`~mmmjax.Fit`.
+
+    Args:
+      adstock: carryover kernel: "geometric", "delayed", "weibull_pdf" or "weibull_cdf".
+      saturation: diminishing returns: "hill", "logistic", "michaelis_menten" or "tanh".
+      l_max: longest lag in periods for the delayed and Weibull kernels (geometric is exact,
+        infinite-horizon).
+      seasonality: yearly Fourier order (0 for none); the period comes from the data's frequency.
+      trend: "none", "linear" or "piecewise" (continuous, with ``changepoints`` kinks).
+      changepoints: number of piecewise-trend changepoints over the first 80% of the window.
+      likelihood: "normal" or "student_t".
+      form: "additive" (target = sum of parts) or "multiplicative" (log target = sum of parts).
+      priors: overrides of :data:`mmmjax.priors.DEFAULT_PRIORS`: ``{name: Prior}`` or, for
+        channel parameters, ``{name: {channel: Prior}}``.
+      adstock_method: geometric adstock evaluation: "scan", "associative" or "auto".
+    """
+
+    adstock: str = "geometric"
+    saturation: str = "hill"
+    l_max: int = 8
+    seasonality: int = 2
+    trend: str = "linear"
+    changepoints: int = 6
+    likelihood: str = "normal"
+    form: str = "additive"
+    priors: Mapping[str, Any] | None = field(default=None, compare=False)
+    adstock_method: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("adstock", self.adstock, tuple(ADSTOCK_PARAMS)),
+            ("saturation", self.saturation, tuple(SATURATION_PARAMS)),
+            ("trend", self.trend, TRENDS),
+            ("likelihood", self.likelihood, LIKELIHOODS),
+            ("form", self.form, FORMS),
+            ("adstock_method", self.adstock_method, ADSTOCK_METHODS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"MMM: {name}={value!r} is not one of {', '.join(allowed)}")
+        if int(self.l_max) < 1:
+            raise ValueError(f"MMM: l_max must be at least 1, got {self.l_max}")
+        if int(self.seasonality) < 0:
+            raise ValueError(
+                f"MMM: seasonality (Fourier order) must be >= 0, got {self.seasonality}"
+            )
+
+    # -- parameters ---------------------------------------------------------------------------
+    @property
+    def channel_params(self) -> tuple[str, ...]:
+        """Per-channel parameters sampled by this specification."""
+        return (
+            ("effect_at_mean",) + ADSTOCK_PARAMS[self.adstock] + SATURATION_PARAMS[self.saturation]
+        )
+
+    @property
+    def multiplicative(self) -> bool:
+        return self.form == "multiplicative"
+
+    @property
+    def n_changepoints(self) -> int:
+        return int(self.changepoints) if self.trend == "piecewise" else 0
+
+    def resolved_priors(self, channels) -> dict[str, Prior]:
+        return resolve_priors(self.priors, list(channels), multiplicative=self.multiplicative)
+
+    # -- serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        priors = {}
+        for name, value in (self.priors or {}).items():
+            if isinstance(value, Prior):
+                priors[name] = value.to_dict()
+            else:
+                priors[name] = {ch: p.to_dict() for ch, p in value.items()}
+        return {
+            "adstock": self.adstock,
+            "saturation": self.saturation,
+            "l_max": int(self.l_max),
+            "seasonality": int(self.seasonality),
+            "trend": self.trend,
+            "changepoints": int(self.changepoints),
+            "likelihood": self.likelihood,
+            "form": self.form,
+            "priors": priors,
+            "adstock_method": self.adstock_method,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MMM:
+        d = dict(d)
+        priors = {}
+        for name, value in (d.pop("priors", None) or {}).items():
+            if "dist" in value:
+                priors[name] = Prior.from_dict(value)
+            else:
+                priors[name] = {ch: Prior.from_dict(p) for ch, p in value.items()}
+        return cls(**d, priors=priors or None)
+
+    # -- entry points (implemented in mmmjax.fit to keep this module the pure core) ------------
+    def fit(self, dataset, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
+            **kwargs: Any):  # fmt: skip
+        """Sample the posterior with NUTS; see :func:`mmmjax.fit.fit_model` for every option."""
+        from mmmjax.fit import fit_model
+
+        return fit_model(self, dataset, chains=chains, draws=draws, warmup=warmup, seed=seed,
+                         **kwargs)  # fmt: skip
+
+    def sample_prior_predictive(self, dataset, draws: int = 500, seed: int = 0):
+        """Prior draws and prior predictive target (money) as an ``arviz.InferenceData``."""
+        from mmmjax.fit import prior_predictive_idata
+
+        return prior_predictive_idata(self, dataset, draws=draws, seed=seed)
+
+
+class Components(NamedTuple):
+    """Parts of the mean function in scaled units (log scale for the multiplicative form).
+
+    Shapes: ``(T,)`` for every part except ``media`` ``(T, C)``; ``mu`` is their sum.
+    """
+
+    intercept: jax.Array
+    trend: jax.Array
+    seasonality: jax.Array
+    controls: jax.Array
+    events: jax.Array
+    media: jax.Array
+    mu: jax.Array
+
+
+def adstock(spec: MMM, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
+    """Normalised adstock of scaled spend ``x`` ``(..., T, C)`` with per-channel ``params``."""
+    kind = spec.adstock
+    if kind == "geometric":
+        method = "scan" if spec.adstock_method == "auto" else spec.adstock_method
+        return transforms.geometric_adstock(x, params["alpha"], normalize=True, method=method)
+    if kind == "delayed":
+        return transforms.delayed_adstock(
+            x, params["alpha"], params["theta"], int(spec.l_max), normalize=True
+        )
+    return transforms.weibull_adstock(
+        x,
+        params["weibull_shape"],
+        params["weibull_scale"],
+        int(spec.l_max),
+        kind="pdf" if kind == "weibull_pdf" else "cdf",
+        normalize=True,
+    )
+
+
+def saturation(spec: MMM, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
+    """Saturation of the (adstocked, scaled) level ``x`` with per-channel ``params``."""
+    kind = spec.saturation
+    if kind == "hill":
+        return transforms.hill(x, params["half_saturation"], params["slope"])
+    if kind == "logistic":
+        return transforms.logistic(x, params["lam"])
+    if kind == "michaelis_menten":
+        return transforms.michaelis_menten(x, params["half_saturation"])
+    return transforms.tanh_saturation(x, params["tanh_scale"])
+
+
+def saturation_ratio(spec: MMM, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
+    """``sat(x) / sat(1)``: the media shape, equal to 1 at usual (mean) spend."""
+    one = jnp.ones_like(params["effect_at_mean"])
+    return saturation(spec, params, x) / saturation(spec, params, one)
+
+
+def components(spec: MMM, params: Mapping[str, jax.Array], design: Design) -> Components:
+    """The mean function's parts for one parameter draw (vmap for many).
+
+    Args:
+      spec: the model specification.
+      params: a posterior (or prior) draw: scalars, and ``(C,)``/``(K,)``/``(E,)`` vectors.
+      design: scaled inputs for ``T`` periods.
+
+    Returns:
+      :class:`Components` in scaled units.
+    """
+    T = design.spend.shape[0]
+    zeros = jnp.zeros((T,), dtype=design.spend.dtype)
+    intercept = zeros + params["intercept"]
+    trend = zeros
+    if spec.trend != "none":
+        trend = params["trend_slope"] * design.t
+        if spec.n_changepoints:
+            hinge = jnp.maximum(design.t[:, None] - design.changepoints[None, :], 0.0)
+            trend = trend + hinge @ params["trend_delta"]
+    seasonality = design.fourier @ params["season"] if design.fourier.shape[1] else zeros
+    controls = design.controls @ params["control_coef"] if design.controls.shape[1] else zeros
+    events = design.events @ params["event_coef"] if design.events.shape[1] else zeros
+    shape = saturation_ratio(spec, params, adstock(spec, params, design.spend))
+    media = params["effect_at_mean"] * shape
+    mu = intercept + trend + seasonality + controls + events + media.sum(-1)
+    return Components(intercept, trend, seasonality, controls, events, media, mu)
+
+
+def sampled_sites(spec: MMM, design: Design) -> list[str]:
+    """Names of the sampled (not deterministic) sites of the NumPyro model, in order."""
+    names = ["intercept"]
+    if spec.trend != "none":
+        names.append("trend_slope")
+        if spec.n_changepoints:
+            names.append("trend_delta")
+    if design.fourier.shape[1]:
+        names.append("season")
+    if design.controls.shape[1]:
+        names.append("control_coef")
+    if design.events.shape[1]:
+        names.append("event_coef")
+    names += list(spec.channel_params)
+    names.append("sigma")
+    if spec.likelihood == "student_t":
+        names.append("nu")
+    return names
+
+
+def numpyro_model(spec: MMM, priors: Mapping[str, Prior], design: Design, y=None) -> None:
+    """The NumPyro model: priors on every parameter, then the likelihood of scaled ``y`` ``(T,)``.
+
+    ``y`` is the target over its mean (its log for the multiplicative form); ``None`` samples it.
+    """
+
+    def vector(name: str, n: int) -> jax.Array:
+        return numpyro.sample(name, priors[name].build().expand([n]).to_event(1))
+
+    params: dict[str, jax.Array] = {
+        "intercept": numpyro.sample("intercept", priors["intercept"].build())
+    }
+    if spec.trend != "none":
+        params["trend_slope"] = numpyro.sample("trend_slope", priors["trend_slope"].build())
+        if spec.n_changepoints:
+            params["trend_delta"] = vector("trend_delta", design.changepoints.shape[0])
+    if design.fourier.shape[1]:
+        params["season"] = vector("season", design.fourier.shape[1])
+    if design.controls.shape[1]:
+        params["control_coef"] = vector("control_coef", design.controls.shape[1])
+    if design.events.shape[1]:
+        params["event_coef"] = vector("event_coef", design.events.shape[1])
+    with numpyro.plate("channel", design.spend.shape[1]):
+        for name in spec.channel_params:
+            params[name] = numpyro.sample(name, priors[name].build())
+    sigma = numpyro.sample("sigma", priors["sigma"].build())
+    mu = components(spec, params, design).mu
+    if spec.likelihood == "student_t":
+        nu = numpyro.sample("nu", priors["nu"].build())
+        noise = dist.StudentT(nu, mu, sigma)
+    else:
+        noise = dist.Normal(mu, sigma)
+    numpyro.sample("y", noise.to_event(1), obs=y)
