@@ -301,8 +301,7 @@ class Dataset:
         dates = pd.DatetimeIndex(self.dates)
         if dates.tz is not None:
             dates = dates.tz_localize(None)
-        dates = dates.as_unit("ns")
-        dates.name = self.date_name
+        dates = pd.DatetimeIndex(dates.as_unit("ns"), freq=None, name=self.date_name)
         t = len(dates)
         if t and not dates.is_monotonic_increasing:
             raise ValueError("Dataset.dates must be sorted (from_frame sorts them for you)")
