@@ -69,6 +69,8 @@ class Design(NamedTuple):
       controls: ``(T, K)`` standardised controls.
       events: ``(T, E)`` event dummies.
       changepoints: ``(P,)`` positions of trend changepoints in ``t`` units.
+      roi_to_effect: ``(C,)`` mean spend over mean target: turns a steady-state ROI at mean
+        spend into the scaled per-period effect at mean spend.
     """
 
     spend: np.ndarray
@@ -77,6 +79,7 @@ class Design(NamedTuple):
     controls: np.ndarray
     events: np.ndarray
     changepoints: np.ndarray
+    roi_to_effect: np.ndarray
 
 
 def fourier_terms(index: np.ndarray, periods_per_year: float, order: int) -> np.ndarray:
@@ -107,4 +110,5 @@ def build_design(dataset, scales, axis: TimeAxis, *, seasonality: int, changepoi
         controls=np.asarray(scaled.controls, f32).reshape(len(idx), -1),
         events=np.asarray(scaled.events, f32).reshape(len(idx), -1),
         changepoints=np.asarray(changepoint_positions(changepoints), f32),
+        roi_to_effect=np.asarray(np.asarray(scales.spend) / scales.target, f32),
     )

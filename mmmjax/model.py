@@ -5,13 +5,16 @@ In scaled units (target / mean target, spend / mean spend per channel) the addit
     mu[t] = intercept + trend(t) + seasonality(t) + controls[t] @ control_coef
             + events[t] @ event_coef + sum_c media[t, c]
     media[t, c] = effect_at_mean[c] * sat_c(adstock_c(spend[:, c])[t]) / sat_c(1)
+    effect_at_mean[c] = media_roi[c] * mean_spend[c] / mean_target
     y[t] ~ Normal(mu[t], sigma)            (or StudentT(nu, mu[t], sigma))
 
 and the multiplicative form models ``log(y[t])`` with the same ``mu``. Adstock kernels are
 normalised (lag weights sum to 1), so spend sustained at level ``s`` settles at adstocked level
 ``s`` and ``effect_at_mean[c]`` is exactly channel ``c``'s steady-state contribution per period when
-its spend is held at its mean. Sampling that effect directly, instead of the saturation's
-amplitude, removes the ridge between amplitude and half-saturation that makes MMMs sample badly.
+its spend is held at its mean; ``media_roi[c]`` is that contribution over that spend (money per
+money). Sampling this ROI directly, instead of the saturation's amplitude, removes the ridge
+between amplitude and half-saturation that makes MMMs sample badly, and puts the prior on the
+scale analysts reason in.
 
 Example:
     >>> import mmmjax
@@ -108,9 +111,7 @@ class MMM:
     @property
     def channel_params(self) -> tuple[str, ...]:
         """Per-channel parameters sampled by this specification."""
-        return (
-            ("effect_at_mean",) + ADSTOCK_PARAMS[self.adstock] + SATURATION_PARAMS[self.saturation]
-        )
+        return ("media_roi",) + ADSTOCK_PARAMS[self.adstock] + SATURATION_PARAMS[self.saturation]
 
     @property
     def multiplicative(self) -> bool:
@@ -220,7 +221,7 @@ def saturation(spec: MMM, params: Mapping[str, jax.Array], x: jax.Array) -> jax.
 
 def saturation_ratio(spec: MMM, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
     """``sat(x) / sat(1)``: the media shape, equal to 1 at usual (mean) spend."""
-    one = jnp.ones_like(params["effect_at_mean"])
+    one = jnp.ones_like(params["media_roi"])[..., None, :]  # (..., 1, C): a one-period x
     return saturation(spec, params, x) / saturation(spec, params, one)
 
 
@@ -248,7 +249,7 @@ def components(spec: MMM, params: Mapping[str, jax.Array], design: Design) -> Co
     controls = design.controls @ params["control_coef"] if design.controls.shape[1] else zeros
     events = design.events @ params["event_coef"] if design.events.shape[1] else zeros
     shape = saturation_ratio(spec, params, adstock(spec, params, design.spend))
-    media = params["effect_at_mean"] * shape
+    media = params["media_roi"] * design.roi_to_effect * shape
     mu = intercept + trend + seasonality + controls + events + media.sum(-1)
     return Components(intercept, trend, seasonality, controls, events, media, mu)
 

@@ -80,11 +80,15 @@ DEFAULT_PRIORS: dict[str, tuple[Prior, str]] = {
         "baseline level as a share of mean target; most of a target is usually baseline, "
         "but the prior admits 0 to 1.5 comfortably",
     ),
-    "effect_at_mean": (
-        Prior("HalfNormal", scale=0.2),
-        "per-period contribution of a channel when its spend is sustained at its mean, as a share "
-        "of mean target; positive (media cannot destroy sales), typically 0.01-0.3. Sampling this "
-        "instead of the saturation's amplitude removes the ridge between amplitude and "
+    "media_roi": (
+        Prior("LogNormal", loc=0.0, scale=1.0),
+        "steady-state ROI at usual spend: the per-period contribution of a channel when its "
+        "spend is sustained at its mean, divided by that spend (money per money). A prior on ROI "
+        "scales with each channel's spend, so a tiny channel is not granted the same absolute "
+        "effect as a large one (a prior on raw coefficients does exactly that), and a user's "
+        "belief from a past test (say ROI between 2 and 4) is stated directly. Median 1, 90% "
+        "between 0.2 and 5.2; positive, as media should not destroy sales. Sampling it, instead "
+        "of the saturation's amplitude, also removes the ridge between amplitude and "
         "half-saturation: the effect at usual spend is what the data pin down",
     ),
     "alpha": (
@@ -152,7 +156,7 @@ DEFAULT_PRIORS: dict[str, tuple[Prior, str]] = {
 
 #: Parameters that have one value per channel and may be overridden per channel.
 CHANNEL_PARAMS = (
-    "effect_at_mean",
+    "media_roi",
     "alpha",
     "theta",
     "weibull_shape",
