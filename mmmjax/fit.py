@@ -32,7 +32,7 @@ from mmmjax.errors import DataError, SamplerWarning
 from mmmjax.model import MMM, Components, components, numpyro_model, sampled_sites
 from mmmjax.sampling import run_nuts
 
-__all__ = ["Fit", "fit_model", "load_fit", "prior_predictive_idata"]
+__all__ = ["Fit", "fit_from_draws", "fit_model", "load_fit", "prior_predictive_idata"]
 
 FORMAT_VERSION = 1
 RHAT_MAX = 1.01
@@ -517,3 +517,45 @@ def fit_model(
         for msg in sampler_messages(fit.diagnostics()):
             warnings.warn(msg, SamplerWarning, stacklevel=3)
     return fit
+
+
+def fit_from_draws(
+    spec: MMM, dataset: Dataset, draws: dict[str, Any], *, info: dict | None = None
+) -> Fit:
+    """A :class:`Fit` from given parameter draws, without sampling.
+
+    For tests with hand-computable answers, and for draws made elsewhere. ``draws`` maps every
+    sampled site of ``spec`` (see :func:`mmmjax.model.sampled_sites`) to an array ``(S, ...)``
+    (one chain of ``S`` draws) or ``(chains, draws, ...)``; scalars per draw are ``(S,)``.
+    """
+    scales = dataset.scales
+    axis = TimeAxis.of(dataset)
+    design = build_design(
+        dataset, scales, axis, seasonality=spec.seasonality, changepoints=spec.n_changepoints
+    )
+    sites = sampled_sites(spec, design)
+    missing = [k for k in sites if k not in draws]
+    if missing:
+        raise ValueError(f"fit_from_draws: draws for {missing} are missing")
+    ndim = {"intercept": 0, "trend_slope": 0, "sigma": 0, "nu": 0}
+    posterior = {}
+    for k in sites:
+        a = np.asarray(draws[k], dtype=np.float32)
+        core = ndim.get(k, 1)
+        posterior[k] = a[None] if a.ndim == core + 1 else a
+    coords, dims = _coords_dims(spec, dataset, design)
+    shape = next(iter(posterior.values())).shape[:2]
+    idata = az.from_dict(
+        posterior=posterior,
+        sample_stats={"diverging": np.zeros(shape, dtype=bool)},
+        observed_data={"target": np.asarray(dataset.target, dtype=np.float64)},
+        constant_data={
+            "spend": np.asarray(dataset.spend, dtype=np.float64),
+            "controls": np.asarray(dataset.controls, dtype=np.float64),
+            "events": np.asarray(dataset.events, dtype=np.float64),
+        },
+        coords=coords,
+        dims=dims,
+    )
+    return Fit(spec=spec, dataset=dataset, scales=scales, axis=axis, idata=idata,
+               info=dict(info or {}))  # fmt: skip
