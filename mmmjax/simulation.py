@@ -28,10 +28,7 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import math
-import sys
-import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -676,19 +673,3 @@ def simulate(
 
 def _default_names(n: int) -> list[str]:
     return [_CHANNEL_NAMES[c] if c < len(_CHANNEL_NAMES) else f"channel_{c + 1}" for c in range(n)]
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``mmmjax.simulate(...)`` work in every import order.
-
-    The public function shares its name with this module; once ``mmmjax.simulate`` (the module)
-    has been imported, Python binds the package attribute ``mmmjax.simulate`` to the module, so
-    calls go here and are forwarded to :func:`simulate`.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> tuple[Dataset, Truth]:
-        return simulate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-__signature__ = inspect.signature(simulate)

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import mmmjax.datasets as datasets
-from mmmjax.simulate import simulate
+from mmmjax.simulation import simulate
 
 OUT = Path(__file__).resolve().parents[1] / "mmmjax" / "datasets"
 SEED = 2024

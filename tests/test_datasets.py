@@ -12,7 +12,7 @@ import pytest
 import mmmjax
 from mmmjax import datasets
 from mmmjax.data import Dataset
-from mmmjax.simulate import Truth, _adstock, _saturate
+from mmmjax.simulation import Truth, _adstock, _saturate
 
 ROOT = Path(__file__).resolve().parents[1]
 

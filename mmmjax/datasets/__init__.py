@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
     from mmmjax.data import Dataset
-    from mmmjax.simulate import Truth
+    from mmmjax.simulation import Truth
 
 __all__ = ["columns", "csv_path", "load", "names"]
 
@@ -101,6 +101,6 @@ def load(name: str = "demo", with_truth: bool = False) -> Dataset | tuple[Datase
     dataset = Dataset.from_frame(frame, date_format="%Y-%m-%d", **meta["columns"])
     if not with_truth:
         return dataset
-    from mmmjax.simulate import Truth  # imports JAX; only when the truth is asked for
+    from mmmjax.simulation import Truth  # imports JAX; only when the truth is asked for
 
     return dataset, Truth.from_dict(meta)
