@@ -1,0 +1,584 @@
+"""One self-contained HTML report of a fit, written for an analyst.
+
+``write_report(fit, "out/report.html")`` computes the insights once (ROI, contributions, response
+curves, adstock weights, fit metrics, a ridge baseline, VIFs, sampler diagnostics), draws the
+figures with :mod:`mmmjax.plots`, and writes a single HTML file: figures are embedded as base64
+PNG, the CSS is inline, there is no JavaScript and no external URL, so it opens offline and can be
+mailed as is. All text from the data (channel and column names) is HTML-escaped.
+
+The sections answer, in order: what data went in; how carryover is modelled and what was learned;
+which priors were used and why; how well the model fits (in and out of sample, against a ridge
+baseline); what each channel contributed and returns (ROI, marginal ROI, which channel is best);
+whether the sampler can be trusted; and, when given, the optimal budget and the true values
+(simulated data).
+
+Example:
+    >>> from mmmjax.report import write_report
+    >>> write_report(fit, "out/report.html", validation=holdout(spec, data, n_test=13))
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmmjax import plots
+from mmmjax import validation as val
+from mmmjax.fit import sampler_messages
+from mmmjax.insights import adstock_weights, contributions, response_curves, roi
+from mmmjax.model import ADSTOCK_PARAMS
+from mmmjax.priors import DEFAULT_PRIORS, resolve_priors
+
+__all__ = ["render_report", "write_report"]
+
+DPI = 80
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;
+  color:#1d1d1f;background:#fafafa;line-height:1.45}
+main{max-width:1100px;margin:0 auto;padding:24px 32px 64px;background:#fff}
+h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:2px solid #1f77b4;padding-bottom:4px;
+  margin-top:2em}h3{margin-bottom:.3em}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}
+th,td{border:1px solid #d0d0d0;padding:4px 9px;text-align:right;vertical-align:top}
+th{background:#eef3f8}td.l,th.l{text-align:left}
+img{max-width:100%;height:auto;display:block;margin:.6em 0 1.4em}
+.note{color:#555;font-size:.92em}.warn{background:#fff4e5;border-left:4px solid #f0a020;
+  padding:6px 12px;margin:.5em 0}.ok{background:#eaf7ea;border-left:4px solid #3a3;
+  padding:6px 12px;margin:.5em 0}.key{font-size:1.05em;background:#eef3f8;padding:8px 12px}
+nav a{margin-right:1em}
+"""
+
+
+# ----------------------------------------------------------------------------------------------
+# small HTML helpers (everything that reaches the page goes through html.escape)
+# ----------------------------------------------------------------------------------------------
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _p(text: str, cls: str | None = None) -> str:
+    attr = f' class="{cls}"' if cls else ""
+    return f"<p{attr}>{_e(text)}</p>"
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
+        return f"{int(x):,}"
+    if isinstance(x, (float, np.floating)):
+        v = float(x)
+        if math.isnan(v):
+            return "–"
+        if math.isinf(v):
+            return "∞"
+        if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+            return f"{v:,.0f}" if abs(v) >= 1e5 else f"{v:.2e}"
+        return f"{v:,.{digits}g}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(x, pd.Timestamp):
+        return str(x.date())
+    return str(x)
+
+
+def _table(rows: Iterable[Sequence[Any]], header: Sequence[str], left: int = 1) -> str:
+    """An HTML table; the first ``left`` columns are left-aligned (labels)."""
+
+    def cells(values, tag):
+        return "".join(
+            f"<{tag}{' class=l' if i < left else ''}>{_e(_fmt(v))}</{tag}>"
+            for i, v in enumerate(values)
+        )
+
+    body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
+    return f"<table><thead><tr>{cells(header, 'th')}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _img(fig, alt: str) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _interval(mean: float, low: float, high: float) -> str:
+    return f"{_fmt(mean)} [{_fmt(low)}, {_fmt(high)}]"
+
+
+def _pct(x: float) -> str:
+    return "–" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def _section(anchor: str, title: str, body: Sequence[str]) -> str:
+    return f'<section id="{anchor}"><h2>{_e(title)}</h2>{"".join(body)}</section>'
+
+
+# ----------------------------------------------------------------------------------------------
+# sections
+# ----------------------------------------------------------------------------------------------
+def _data_section(fit) -> str:
+    ds = fit.dataset
+    spend = np.asarray(ds.spend, dtype=np.float64)
+    total = spend.sum(0)
+    words = {"W": "weekly", "D": "daily"}.get(ds.freq, ds.freq)
+    body = [
+        _p(
+            f"{ds.n_periods} {words} periods from {ds.dates[0].date()} to {ds.dates[-1].date()}; "
+            f"target {ds.target_name!r} totals {_fmt(float(ds.target.sum()))} "
+            f"(mean {_fmt(float(ds.target.mean()))} per period). "
+            f"{ds.n_channels} channels: {', '.join(ds.channels)}."
+            + (f" Controls: {', '.join(ds.control_names)}." if ds.n_controls else "")
+            + (f" Events: {', '.join(ds.event_names)}." if ds.n_events else "")
+        ),
+        _table(
+            [
+                (
+                    ch,
+                    total[c],
+                    total[c] / total.sum() * 100,
+                    spend[:, c].mean(),
+                    int((spend[:, c] > 0).sum()),
+                )
+                for c, ch in enumerate(ds.channels)
+            ],
+            [
+                "channel",
+                "total spend",
+                "share of spend (%)",
+                "mean spend per period",
+                "periods with spend",
+            ],
+        ),
+    ]
+    return _section("data", "Data", body)
+
+
+def _carryover_section(fit, weights) -> str:
+    spec = fit.spec
+    post = fit.idata.posterior
+    kind = spec.adstock
+    how = {
+        "geometric": "geometric adstock: each period keeps a share alpha of the previous "
+        "period's adstocked spend (infinite horizon, normalised so a unit of spend has total "
+        "weight 1); the half-life is log(0.5) / log(alpha) periods",
+        "delayed": f"delayed adstock over {spec.l_max} lags: weight alpha^((lag - theta)^2), "
+        "peaking theta periods after the spend",
+        "weibull_pdf": f"Weibull-PDF adstock over {spec.l_max} lags (the effect can peak later)",
+        "weibull_cdf": f"Weibull-CDF adstock over {spec.l_max} lags (decaying survival curve)",
+    }[kind]
+    rows, header = [], ["channel"]
+    names = [n for n in ADSTOCK_PARAMS[kind] if n in post]
+    for n in names:
+        header.append(f"{n} mean [94%]")
+    if kind == "geometric":
+        header.append("half-life, periods (median [94%])")
+    for c, ch in enumerate(fit.channels):
+        row = [ch]
+        for n in names:
+            d = np.asarray(post[n].values, dtype=np.float64).reshape(-1, len(fit.channels))[:, c]
+            row.append(_interval(d.mean(), *np.quantile(d, [0.03, 0.97])))
+        if kind == "geometric":
+            a = np.asarray(post["alpha"].values, dtype=np.float64).reshape(-1, len(fit.channels))
+            hl = np.log(0.5) / np.log(np.clip(a[:, c], 1e-9, 1 - 1e-9))
+            row.append(_interval(float(np.median(hl)), *np.quantile(hl, [0.03, 0.97])))
+        rows.append(row)
+    body = [
+        _p(f"Carryover is modelled with {how}. Saturation: {spec.saturation}."),
+        _img(plots.plot_adstock(fit, weights), "adstock decay per channel"),
+        _table(rows, header),
+    ]
+    return _section("carryover", "Carryover (adstock)", body)
+
+
+def _prior_section(fit) -> str:
+    spec = fit.spec
+    channels = fit.channels
+    resolved = spec.resolved_priors(channels)
+    defaults = resolve_priors(None, channels, multiplicative=spec.multiplicative)
+    rows = []
+    for name in fit.sites:
+        if name not in resolved:
+            continue
+        p = resolved[name]
+        params = ", ".join(f"{k}={_plain(v)}" for k, v in p.params.items())
+        why = DEFAULT_PRIORS.get(name, (None, ""))[1]
+        if p != defaults.get(name):
+            why = "user override. Default reason: " + why
+        rows.append((name, f"{p.dist}({params})", why))
+    prior_pp = getattr(fit.idata, "prior_predictive", None)
+    body = [
+        _p(
+            "Priors are stated in scaled units: spend over each channel's mean spend, target "
+            "over its mean, standardised controls. media_roi is in money per money."
+        ),
+        _table(rows, ["parameter", "prior", "why"], left=3),
+        _img(plots.plot_prior_posterior(fit), "prior vs posterior of channel parameters"),
+    ]
+    if prior_pp is not None and "target" in prior_pp:
+        body.append(
+            _p(
+                "Prior predictive check: the grey band is what the priors alone expect of the "
+                "target, blue is the posterior. The data should sit well inside the grey band "
+                "(priors allow it) and the blue band should be much narrower (data informed it)."
+            )
+        )
+        body.append(_img(plots.plot_prior_predictive(fit), "prior vs posterior predictive"))
+    else:
+        body.append(_p("This fit holds no prior predictive draws (prior_draws=0).", "note"))
+    return _section("priors", "Priors", body)
+
+
+def _plain(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(f"{float(x):g}" for x in v) + "]"
+    return f"{float(v):g}"
+
+
+def _fit_section(fit, metrics, validation, ridge, mmm_out) -> str:
+    m = metrics
+    rows = [
+        ("R²", m.r2),
+        ("MAPE", _pct(m.mape)),
+        ("NRMSE", _pct(m.nrmse)),
+        ("coverage of the 50% interval", _pct(m.coverage_50)),
+        ("coverage of the 94% interval", _pct(m.coverage_94)),
+        ("CRPS (money per period)", m.crps),
+    ]
+    header = ["metric", "in sample"]
+    if mmm_out is not None:
+        o = mmm_out
+        outs = [o.r2, _pct(o.mape), _pct(o.nrmse), _pct(o.coverage_50), _pct(o.coverage_94), o.crps]
+        rows = [(*r, x) for r, x in zip(rows, outs, strict=True)]
+        header.append(f"out of sample (last {o.n_periods} periods)")
+    body = [
+        _p(
+            "Point metrics use the posterior mean prediction; coverage is the share of periods "
+            "whose observed target lies inside the posterior predictive interval (a calibrated "
+            "model gives about 50% and 94%)."
+        ),
+        _table(rows, header),
+        _img(plots.plot_fit(fit), "fit vs actual"),
+    ]
+    body += _validation_parts(validation)
+    body.append("<h3>Against a simple baseline</h3>")
+    body.append(
+        _p(
+            f"A ridge regression on geometrically adstocked spend (one decay {ridge.decay:g} and "
+            f"penalty {ridge.alpha:g}, chosen by leave-one-out error), with the same controls, a "
+            "linear trend and yearly seasonality. If the Bayesian model does not beat it out of "
+            "sample, its extra structure is not paying for itself."
+        )
+    )
+    rrows = [
+        (
+            "Bayesian MMM",
+            m.r2,
+            _pct(m.mape),
+            mmm_out.r2 if mmm_out else float("nan"),
+            _pct(mmm_out.mape) if mmm_out else "–",
+        ),
+        ("ridge baseline", ridge.r2_in, _pct(ridge.mape_in), ridge.r2_out, _pct(ridge.mape_out)),
+    ]
+    tag = f" (last {ridge.n_test})" if ridge.n_test else ""
+    body.append(_table(rrows, ["model", "R² in", "MAPE in", f"R² out{tag}", f"MAPE out{tag}"]))
+    return _section("fit", "How well the model fits", body)
+
+
+def _validation_parts(validation) -> list[str]:
+    if validation is None:
+        return [
+            _p("No out-of-sample validation was given (see mmmjax.validation.holdout).", "note")
+        ]
+    if isinstance(validation, pd.DataFrame):
+        rows = [
+            (i, *r)
+            for i, r in zip(validation.index, validation.itertuples(index=False), strict=True)
+        ]
+        return [
+            "<h3>Rolling-origin cross-validation</h3>",
+            _table(rows, [str(validation.index.name or ""), *map(str, validation.columns)]),
+            _p(
+                f"Mean out-of-sample MAPE {_pct(float(validation['mape'].mean()))}"
+                if "mape" in validation
+                else ""
+            ),
+        ]
+    if hasattr(validation, "dates") and hasattr(validation, "actual"):
+        return [
+            "<h3>Holdout forecast</h3>",
+            _img(plots.plot_holdout(validation), "holdout forecast"),
+        ]
+    return []
+
+
+def _out_metrics(validation):
+    if validation is None:
+        return None
+    if isinstance(validation, val.Metrics):
+        return validation
+    return getattr(validation, "metrics", None)
+
+
+def _channel_section(fit, roi_frame, parts, spend, curves, shares) -> str:
+    r = roi_frame
+    rows = [
+        (
+            ch,
+            r.loc[ch, "spend"],
+            r.loc[ch, "contribution_mean"],
+            shares.get(ch, float("nan")) * 100,
+            _interval(*r.loc[ch, ["roi_mean", "roi_low", "roi_high"]]),
+            _interval(*r.loc[ch, ["mroi_mean", "mroi_low", "mroi_high"]]),
+        )
+        for ch in r.index
+    ]
+    body = [
+        _p(_best_sentence(r, "roi", "Highest ROI over the data window")),
+        _p(_best_sentence(r, "mroi", "The next dollar is best spent on"), "key"),
+        _table(
+            rows,
+            [
+                "channel",
+                "spend",
+                "contribution (mean)",
+                "share of prediction (%)",
+                "ROI mean [94%]",
+                "marginal ROI mean [94%]",
+            ],
+        ),
+        _p(
+            "ROI is the channel's contribution over the window divided by its spend. Marginal "
+            "ROI is the extra target from one more unit of spend per period at the current mean "
+            "spend, once carryover has settled; below 1 the last unit does not pay back.",
+            "note",
+        ),
+        _img(plots.plot_roi(fit, r), "ROI and marginal ROI forest plot"),
+        _img(plots.plot_contributions(fit, parts), "contributions over time"),
+        _img(plots.plot_waterfall(fit, parts), "contribution waterfall"),
+        _img(plots.plot_response_curves(fit, spend=spend, curves=curves), "response curves"),
+    ]
+    return _section("channels", "Channels: contribution, ROI and marginal ROI", body)
+
+
+def _best_sentence(r: pd.DataFrame, key: str, lead: str) -> str:
+    order = r[f"{key}_mean"].sort_values(ascending=False)
+    best = order.index[0]
+    lo, hi = r.loc[best, f"{key}_low"], r.loc[best, f"{key}_high"]
+    text = (
+        f"{lead} {best}: {_fmt(r.loc[best, f'{key}_mean'])} per unit of spend "
+        f"(94% interval {_fmt(lo)} to {_fmt(hi)})."
+    )
+    if len(order) > 1:
+        second = order.index[1]
+        if r.loc[second, f"{key}_high"] > lo:
+            text += (
+                f" Its interval overlaps that of {second} "
+                f"({_fmt(r.loc[second, f'{key}_mean'])}), so the ranking is not certain."
+            )
+    return text
+
+
+def _collinearity_section(vifs: pd.Series) -> str:
+    msgs = val.vif_warnings(vifs)
+    body = [
+        _p(
+            "Variance inflation factors of the channels' spend (1 = unrelated to the other "
+            f"channels; above {val.VIF_THRESHOLD:g} they can hardly be told apart)."
+        ),
+        _table([(ch, v) for ch, v in vifs.items()], ["channel", "VIF"]),
+    ]
+    body += [_p(m, "warn") for m in msgs] or [_p("No channel is badly collinear.", "ok")]
+    return _section("collinearity", "Can the channels be told apart?", body)
+
+
+def _sampler_section(fit) -> str:
+    diag = fit.diagnostics()
+    info = fit.info or {}
+    rows = [
+        ("max r-hat (want ≤ 1.01)", diag["max_r_hat"], diag.get("worst_r_hat", "")),
+        ("min bulk ESS (want ≥ 400)", diag["min_ess_bulk"], diag.get("worst_ess_bulk", "")),
+        ("min tail ESS", diag["min_ess_tail"], diag.get("worst_ess_tail", "")),
+        ("divergences after warmup (want 0)", diag["divergences"], ""),
+        ("draws kept (chains × draws)", diag.get("draws", fit.n_draws), ""),
+    ]
+    msgs = sampler_messages(diag)
+    setup = ", ".join(
+        f"{k} {info[k]}"
+        for k in ("chains", "draws", "warmup", "seconds", "chain_method")
+        if k in info
+    )
+    body = [
+        _table(rows, ["check", "value", "worst parameter"], left=1),
+        *([_p(m, "warn") for m in msgs] or [_p("No sampler problems found.", "ok")]),
+    ]
+    if setup:
+        body.append(_p(f"Sampling: {setup}.", "note"))
+    body.append(_img(plots.plot_diagnostics(fit), "rank plots"))
+    return _section("sampler", "Sampler health", body)
+
+
+def _plan_section(plan) -> str:
+    allocation = getattr(plan, "allocation", None)
+    body = []
+    if hasattr(plan, "to_frame"):
+        frame = plan.to_frame()
+    elif allocation is not None:
+        frame = pd.Series(allocation).to_frame("allocation")
+    else:
+        frame = None
+    if frame is not None:
+        frame = pd.DataFrame(frame)
+        rows = [(i, *r) for i, r in zip(frame.index, frame.itertuples(index=False), strict=True)]
+        body.append(_table(rows, [str(frame.index.name or "channel"), *map(str, frame.columns)]))
+    expected = getattr(plan, "expected_response", None)
+    if allocation is not None:
+        total = float(np.sum(np.asarray(pd.Series(allocation), dtype=np.float64)))
+        text = f"Optimal allocation of a budget of {_fmt(total)} per period"
+        if expected is not None:
+            text += f"; expected media response {_fmt(float(expected))} per period"
+        body.insert(0, _p(text + "."))
+    if hasattr(plan, "plot"):
+        fig = plan.plot()
+        fig = fig if hasattr(fig, "savefig") else getattr(fig, "figure", None)
+        if fig is not None:
+            body.append(_img(fig, "budget plan"))
+    return _section("budget", "Optimal budget", body)
+
+
+def _truth_section(fit, roi_frame, truth) -> str:
+    true_roi = pd.Series(getattr(truth, "roi", truth))
+    true_mroi = getattr(truth, "mroi", None)
+    rows = []
+    for ch in fit.channels:
+        t = float(true_roi.get(ch, float("nan")))
+        r = roi_frame.loc[ch]
+        row = [
+            ch,
+            t,
+            _interval(r.roi_mean, r.roi_low, r.roi_high),
+            bool(r.roi_low <= t <= r.roi_high),
+        ]
+        if true_mroi is not None:
+            tm = float(pd.Series(true_mroi).get(ch, float("nan")))
+            row += [
+                tm,
+                _interval(r.mroi_mean, r.mroi_low, r.mroi_high),
+                bool(r.mroi_low <= tm <= r.mroi_high),
+            ]
+        rows.append(row)
+    header = ["channel", "true ROI", "estimated ROI [94%]", "inside"]
+    if true_mroi is not None:
+        header += ["true mROI", "estimated mROI [94%]", "inside"]
+    inside = sum(bool(r[3]) for r in rows)
+    body = [
+        _p(
+            f"Simulated data: the true ROI lies inside the 94% interval for {inside} of "
+            f"{len(rows)} channels."
+        ),
+        _table(rows, header),
+    ]
+    return _section("truth", "True vs estimated (simulated data)", body)
+
+
+# ----------------------------------------------------------------------------------------------
+# the page
+# ----------------------------------------------------------------------------------------------
+def render_report(fit, *, plan=None, validation=None, truth=None, title: str | None = None) -> str:
+    """The report as one HTML string (see :func:`write_report`)."""
+    roi_frame = roi(fit)
+    parts = contributions(fit)
+    weights = adstock_weights(fit)
+    mean_spend = np.asarray(fit.dataset.spend, dtype=np.float64).mean(0)
+    spend = np.linspace(0.0, 2.5, 41)[:, None] * mean_spend[None]
+    curves = response_curves(fit, spend)
+    totals = parts.sum("date").values
+    share = totals / totals.sum(-1, keepdims=True)
+    shares = dict(zip(map(str, parts["component"].values), share.mean(0), strict=True))
+    metrics = val.in_sample(fit)
+    out = _out_metrics(validation)
+    T = fit.dataset.n_periods
+    n_test = getattr(validation, "n_test", None) or min(13, T // 5)
+    ridge = val.ridge_baseline(
+        fit.dataset, n_test=n_test, seasonality=fit.spec.seasonality, trend=fit.spec.trend != "none"
+    )
+    sections = [
+        ("data", "Data", _data_section(fit)),
+        ("carryover", "Carryover", _carryover_section(fit, weights)),
+        ("priors", "Priors", _prior_section(fit)),
+        ("fit", "Fit", _fit_section(fit, metrics, validation, ridge, out)),
+        ("channels", "Channels", _channel_section(fit, roi_frame, parts, spend, curves, shares)),
+        ("collinearity", "Collinearity", _collinearity_section(val.vif(fit.dataset))),
+        ("sampler", "Sampler", _sampler_section(fit)),
+    ]
+    if plan is not None:
+        sections.append(("budget", "Budget", _plan_section(plan)))
+    if truth is not None:
+        sections.append(("truth", "Truth", _truth_section(fit, roi_frame, truth)))
+    spec = fit.spec
+    title = title or f"Marketing-mix model report: {fit.dataset.target_name}"
+    nav = "".join(f'<a href="#{a}">{_e(n)}</a>' for a, n, _ in sections)
+    model = (
+        f"{spec.form} model, {spec.adstock} adstock, {spec.saturation} saturation, "
+        f"{spec.trend} trend, Fourier order {spec.seasonality}, {spec.likelihood} "
+        "likelihood."
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
+        f"<h1>{_e(title)}</h1>{_p(model, 'note')}<nav>{nav}</nav>"
+        + "".join(s for _, _, s in sections)
+        + "</main></body></html>\n"
+    )
+
+
+def write_report(
+    fit,
+    path: str | os.PathLike,
+    *,
+    plan=None,
+    validation=None,
+    truth=None,
+    title: str | None = None,
+) -> Path:
+    """Write one self-contained HTML report of ``fit`` and return its path.
+
+    Args:
+      fit: a :class:`~mmmjax.Fit`.
+      path: the HTML file to write, or an existing directory (``report.html`` is written in it).
+        The write is atomic: a temporary file in the same directory renamed into place.
+      plan: an optional budget plan (``mmmjax.optimize_budget(...)``): anything with
+        ``allocation`` (Series by channel, money per period) and optionally
+        ``expected_response``, ``to_frame()`` and ``plot()``.
+      validation: optional out-of-sample results: a :class:`mmmjax.validation.Holdout`, the
+        DataFrame of :func:`mmmjax.validation.rolling_cv`, or :class:`~mmmjax.validation.Metrics`.
+      truth: for simulated data, the ``Truth`` (or a Series of true ROI by channel); adds a
+        true-vs-estimated table.
+      title: page title (default names the target).
+
+    Returns:
+      The path of the written file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "report.html"
+    text = render_report(fit, plan=plan, validation=validation, truth=truth, title=title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
