@@ -24,15 +24,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from numpyro.infer import Predictive
 
 from mmmjax.data import Dataset, Scales
 from mmmjax.design import Design, TimeAxis, build_design
 from mmmjax.errors import DataError, SamplerWarning
-from mmmjax.model import MMM, Components, components, numpyro_model, sampled_sites
+from mmmjax.model import MMM, Components, components, numpyro_model, sampled_sites, site_shapes
 from mmmjax.sampling import run_nuts
 
-__all__ = ["Fit", "fit_from_draws", "fit_model", "load_fit", "prior_predictive_idata"]
+__all__ = [
+    "Fit",
+    "fit_from_draws",
+    "fit_model",
+    "is_fit_dir",
+    "load_fit",
+    "prior_predictive_idata",
+]
 
 FORMAT_VERSION = 1
 RHAT_MAX = 1.01
@@ -47,12 +53,16 @@ def _batched_components(spec: MMM, params: dict[str, jax.Array], design: Design)
     return jax.vmap(lambda p: components(spec, p, design))(params)
 
 
-def _observation_noise(spec: MMM, params, key, shape) -> jax.Array:
-    """Draws of the observation noise (scaled units), ``shape = (S, T)``."""
-    sigma = params["sigma"][:, None]
+def _observation_noise(spec: MMM, params, seed: int, shape) -> np.ndarray:
+    """Draws of the observation noise (scaled units), ``shape = (S, T)``.
+
+    Drawn with NumPy: no JAX PRNG program to compile for a one-off draw.
+    """
+    rng = np.random.default_rng(seed)
+    sigma = np.asarray(params["sigma"], dtype=np.float64)[:, None]
     if spec.likelihood == "student_t":
-        return sigma * jax.random.t(key, params["nu"][:, None], shape)
-    return sigma * jax.random.normal(key, shape)
+        return sigma * rng.standard_t(np.asarray(params["nu"], np.float64)[:, None], shape)
+    return sigma * rng.standard_normal(shape)
 
 
 def _to_money(spec: MMM, scaled: np.ndarray, scales: Scales) -> np.ndarray:
@@ -186,9 +196,7 @@ class Fit:
         mu = self.components(dataset).mu
         if kind == "predictive":
             params = self.draws()
-            mu = mu + np.asarray(
-                _observation_noise(self.spec, params, jax.random.PRNGKey(seed), mu.shape)
-            )
+            mu = mu + _observation_noise(self.spec, params, seed, mu.shape)
         return _to_money(self.spec, mu, self.scales)
 
     # -- diagnostics --------------------------------------------------------------------------
@@ -209,6 +217,8 @@ class Fit:
         :func:`load_fit`, and uses no pickle.
         """
         path = Path(path)
+        if path.exists() and not is_fit_dir(path) and any(path.iterdir()):
+            raise FileExistsError(f"{path} exists and is not a saved mmmjax fit; not overwriting")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".mmmjax-", dir=path.parent))
         try:
@@ -229,13 +239,29 @@ class Fit:
                 "info": _jsonable(self.info),
             }
             (tmp / "fit.json").write_text(json.dumps(meta, indent=2))
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
+            replace_dir(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return path
+
+
+def is_fit_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a saved fit (``fit.json`` and ``fit.nc``)."""
+    path = Path(path)
+    return (path / "fit.json").is_file() and (path / "fit.nc").is_file()
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Move directory ``src`` to ``dst``, replacing an existing ``dst`` as nearly atomically as
+    the filesystem allows (the old one is renamed aside first, then removed)."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _jsonable(x: Any) -> Any:
@@ -393,13 +419,16 @@ def _coords_dims(spec: MMM, dataset: Dataset, design: Design):
 
 
 def _prior_draws(spec: MMM, dataset: Dataset, design: Design, draws: int, seed: int):
+    """Prior parameter draws ``{name: (1, draws, ...)}`` and prior predictive target (money)."""
     priors = spec.resolved_priors(dataset.channels)
-    predictive = Predictive(numpyro_model, num_samples=draws)
-    out = predictive(jax.random.PRNGKey(seed), spec, priors, design)
-    sites = sampled_sites(spec, design)
-    prior = {k: np.asarray(out[k])[None] for k in sites}
-    y_money = _to_money(spec, np.asarray(out["y"]), dataset.scales)[None]
-    return prior, y_money
+    rng = np.random.default_rng(seed)
+    prior = {
+        name: priors[name].sample_numpy(rng, (draws, *shape)).astype(np.float32)
+        for name, shape in site_shapes(spec, design).items()
+    }
+    mu = np.asarray(_batched_components(spec, prior, jax.tree.map(jnp.asarray, design)).mu)
+    y = mu + _observation_noise(spec, prior, seed + 1, mu.shape)
+    return {k: v[None] for k, v in prior.items()}, _to_money(spec, y, dataset.scales)[None]
 
 
 def prior_predictive_idata(spec: MMM, dataset: Dataset, draws: int = 500, seed: int = 0):
@@ -481,8 +510,8 @@ def fit_model(
     # posterior predictive (money), computed once from the draws
     flat = {k: v.reshape((-1, *v.shape[2:])) for k, v in posterior.items()}
     mu = _batched_components(spec, flat, jax.tree.map(jnp.asarray, design)).mu
-    noise = _observation_noise(spec, flat, jax.random.PRNGKey(seed + 1), mu.shape)
-    y_pp = _to_money(spec, np.asarray(mu + noise), scales).reshape(chains, draws, -1)
+    noise = _observation_noise(spec, flat, seed + 1, mu.shape)
+    y_pp = _to_money(spec, np.asarray(mu) + noise, scales).reshape(chains, draws, -1)
 
     coords, dims = _coords_dims(spec, dataset, design)
     groups: dict[str, Any] = {
@@ -533,16 +562,14 @@ def fit_from_draws(
     design = build_design(
         dataset, scales, axis, seasonality=spec.seasonality, changepoints=spec.n_changepoints
     )
-    sites = sampled_sites(spec, design)
-    missing = [k for k in sites if k not in draws]
+    shapes = site_shapes(spec, design)
+    missing = [k for k in shapes if k not in draws]
     if missing:
         raise ValueError(f"fit_from_draws: draws for {missing} are missing")
-    ndim = {"intercept": 0, "trend_slope": 0, "sigma": 0, "nu": 0}
     posterior = {}
-    for k in sites:
+    for k, shape in shapes.items():
         a = np.asarray(draws[k], dtype=np.float32)
-        core = ndim.get(k, 1)
-        posterior[k] = a[None] if a.ndim == core + 1 else a
+        posterior[k] = a[None] if a.ndim == len(shape) + 1 else a
     coords, dims = _coords_dims(spec, dataset, design)
     shape = next(iter(posterior.values())).shape[:2]
     idata = az.from_dict(

@@ -254,24 +254,31 @@ def components(spec: MMM, params: Mapping[str, jax.Array], design: Design) -> Co
     return Components(intercept, trend, seasonality, controls, events, media, mu)
 
 
+def site_shapes(spec: MMM, design: Design) -> dict[str, tuple[int, ...]]:
+    """Shape of one draw of each sampled site of the NumPyro model, in sampling order."""
+    shapes: dict[str, tuple[int, ...]] = {"intercept": ()}
+    if spec.trend != "none":
+        shapes["trend_slope"] = ()
+        if spec.n_changepoints:
+            shapes["trend_delta"] = (design.changepoints.shape[0],)
+    for name, n in (
+        ("season", design.fourier.shape[1]),
+        ("control_coef", design.controls.shape[1]),
+        ("event_coef", design.events.shape[1]),
+    ):
+        if n:
+            shapes[name] = (n,)
+    for name in spec.channel_params:
+        shapes[name] = (design.spend.shape[1],)
+    shapes["sigma"] = ()
+    if spec.likelihood == "student_t":
+        shapes["nu"] = ()
+    return shapes
+
+
 def sampled_sites(spec: MMM, design: Design) -> list[str]:
     """Names of the sampled (not deterministic) sites of the NumPyro model, in order."""
-    names = ["intercept"]
-    if spec.trend != "none":
-        names.append("trend_slope")
-        if spec.n_changepoints:
-            names.append("trend_delta")
-    if design.fourier.shape[1]:
-        names.append("season")
-    if design.controls.shape[1]:
-        names.append("control_coef")
-    if design.events.shape[1]:
-        names.append("event_coef")
-    names += list(spec.channel_params)
-    names.append("sigma")
-    if spec.likelihood == "student_t":
-        names.append("nu")
-    return names
+    return list(site_shapes(spec, design))
 
 
 def numpyro_model(spec: MMM, priors: Mapping[str, Prior], design: Design, y=None) -> None:

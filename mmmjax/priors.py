@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 
 __all__ = ["DEFAULT_PRIORS", "Prior", "PriorSet", "resolve_priors"]
@@ -49,6 +50,22 @@ class Prior:
         kwargs = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in self.params.items()}
         return getattr(dist_module(), self.dist)(**kwargs)
 
+    def sample_numpy(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Draws of ``shape`` (the last axis broadcasting with per-channel parameters).
+
+        Common families are drawn with NumPy, which needs no XLA compilation (JAX's PRNG and
+        NumPyro's Gamma/Beta samplers take seconds to compile on CPU); others fall back to
+        NumPyro.
+        """
+        p = {k: np.asarray(v, dtype=np.float64) for k, v in self.params.items()}
+        draw = _NUMPY_SAMPLERS.get(self.dist)
+        if draw is not None:
+            return np.asarray(draw(rng, p, shape), dtype=np.float64)
+        import jax
+
+        key = jax.random.PRNGKey(int(rng.integers(2**31)))
+        return np.asarray(self.build().expand(shape[len(shape) - 1 :]).sample(key, shape[:-1]))
+
     def to_dict(self) -> dict[str, Any]:
         return {"dist": self.dist, "params": {k: _plain(v) for k, v in self.params.items()}}
 
@@ -59,6 +76,20 @@ class Prior:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"Prior({self.dist!r}, {args})"
+
+
+_NUMPY_SAMPLERS = {
+    "Normal": lambda r, p, n: r.normal(p["loc"], p["scale"], n),
+    "HalfNormal": lambda r, p, n: np.abs(r.normal(0.0, p["scale"], n)),
+    "LogNormal": lambda r, p, n: r.lognormal(p["loc"], p["scale"], n),
+    "Beta": lambda r, p, n: r.beta(p["concentration1"], p["concentration0"], n),
+    "Gamma": lambda r, p, n: r.gamma(p["concentration"], 1.0 / p["rate"], n),
+    "Laplace": lambda r, p, n: r.laplace(p["loc"], p["scale"], n),
+    "Exponential": lambda r, p, n: r.exponential(1.0 / p["rate"], n),
+    "Uniform": lambda r, p, n: r.uniform(p["low"], p["high"], n),
+    "HalfCauchy": lambda r, p, n: np.abs(p["scale"] * r.standard_cauchy(n)),
+    "StudentT": lambda r, p, n: p.get("loc", 0.0) + p.get("scale", 1.0) * r.standard_t(p["df"], n),
+}
 
 
 def dist_module():

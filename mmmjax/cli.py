@@ -1,0 +1,286 @@
+"""The ``mmmjax`` command line: ``demo``, ``fit``, ``optimize`` and ``bench``.
+
+Bad input (a missing column, a bad date, an unknown channel, an impossible budget) prints one
+line naming the problem and exits with status 2, without a traceback, and leaves ``--out``
+untouched: every output is written into a temporary directory that is moved into place only
+when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input; printed as one line, exit status 2."""
+
+
+# ----------------------------------------------------------------------------------------------
+# argument parsing
+# ----------------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse's own convention too)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _sampler_args(p: argparse.ArgumentParser, *, draws: int, warmup: int) -> None:
+    g = p.add_argument_group("sampler")
+    g.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
+    g.add_argument("--draws", type=int, default=draws, help=f"draws per chain (default {draws})")
+    g.add_argument("--warmup", type=int, default=warmup, help=f"warm-up steps (default {warmup})")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--target-accept", type=float, default=0.85, help="NUTS target acceptance")
+    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--adstock", default="geometric",
+                   help="geometric | delayed | weibull_pdf | weibull_cdf")  # fmt: skip
+    g.add_argument("--saturation", default="hill",
+                   help="hill | logistic | michaelis_menten | tanh")  # fmt: skip
+    g.add_argument("--l-max", type=int, default=8, help="longest lag (delayed/Weibull)")
+    g.add_argument("--seasonality", type=int, default=2, help="yearly Fourier order (0: none)")
+    g.add_argument("--trend", default="linear", help="none | linear | piecewise")
+    g.add_argument("--likelihood", default="normal", help="normal | student_t")
+    g.add_argument("--form", default="additive", help="additive | multiplicative")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="mmmjax", description="Bayesian marketing-mix modelling on JAX.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = sub.add_parser("demo", help="fit the embedded demo dataset and write a report")
+    demo.add_argument("--out", default="mmmjax-demo", help="output directory")
+    _sampler_args(demo, draws=1000, warmup=1000)
+
+    fit = sub.add_parser("fit", help="fit a CSV and write the saved fit and report.html")
+    fit.add_argument("csv", help="CSV file, one row per period")
+    fit.add_argument("--date", required=True, help="date column")
+    fit.add_argument("--target", required=True, help="target (KPI) column, e.g. revenue")
+    fit.add_argument("--channels", required=True, help="comma-separated spend columns (money)")
+    fit.add_argument("--controls", default="", help="comma-separated control columns")
+    fit.add_argument("--events", default="", help="comma-separated event dummy columns")
+    fit.add_argument("--date-format", default=None, help="strftime format, e.g. %%d-%%m-%%y")
+    fit.add_argument("--out", required=True, help="output directory")
+    _model_args(fit)
+    _sampler_args(fit, draws=1000, warmup=1000)
+
+    opt = sub.add_parser("optimize", help="optimal budget split from a saved fit")
+    opt.add_argument("dir", help="directory written by 'mmmjax fit' or 'mmmjax demo'")
+    opt.add_argument("--budget", type=float, required=True, help="total money per period")
+    opt.add_argument("--bounds", nargs="*", default=[],
+                     help="ch=LOW:HIGH in money, or ch=0.5x:1.5x of current spend")  # fmt: skip
+    opt.add_argument("--objective", default="mean", help="mean | mean_minus_std | cvar")
+    opt.add_argument("--risk", type=float, default=1.0, help="risk weight for mean_minus_std")
+    opt.add_argument("--cvar-level", type=float, default=0.1, help="tail share for cvar")
+    opt.add_argument("--out", default=None, help="where to write plan.csv/plan.json (default DIR)")
+
+    bench = sub.add_parser("bench", help="sampler throughput on this machine")
+    bench.add_argument("--quick", action="store_true", help="a small sweep (about a minute)")
+    bench.add_argument("--out", default=None, help="write results JSON here")
+    return p
+
+
+def _names(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+# ----------------------------------------------------------------------------------------------
+# commands
+# ----------------------------------------------------------------------------------------------
+def _check_out(out: Path) -> None:
+    from mmmjax.fit import is_fit_dir
+
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_fit_dir(out))):
+        raise UsageError(
+            f"--out {out}: exists and is not an mmmjax output directory; choose a new one"
+        )
+
+
+def _fit_and_write(spec, dataset, args, out: Path, *, truth=None) -> None:
+    """Fit, then write fit + report (+ ROI table, plan) into a temp dir moved onto ``out``."""
+    import mmmjax
+    from mmmjax.fit import replace_dir
+    from mmmjax.report import write_report
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", mmmjax.errors.SamplerWarning)
+        fit = spec.fit(
+            dataset,
+            chains=args.chains,
+            draws=args.draws,
+            warmup=args.warmup,
+            seed=args.seed,
+            target_accept=args.target_accept,
+            progress=not args.no_progress,
+        )
+    for w in caught:
+        if issubclass(w.category, mmmjax.errors.SamplerWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+    roi = mmmjax.roi(fit)
+    plan = None
+    try:
+        plan = mmmjax.optimize_budget(fit, float(dataset.spend.mean(axis=0).sum()))
+    except Exception as exc:  # the report is still useful without a plan
+        print(f"warning: budget optimisation skipped: {exc}", file=sys.stderr)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        fit.save(tmp)
+        roi.to_csv(tmp / "roi.csv")
+        write_report(fit, tmp / "report.html", plan=plan, truth=truth)
+        replace_dir(tmp, out)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _print_summary(fit, roi, out)
+
+
+def _print_summary(fit, roi, out: Path) -> None:
+    d = fit.diagnostics()
+    print(
+        f"fitted {len(fit.channels)} channels on {fit.dataset.n_periods} periods in "
+        f"{fit.info.get('seconds', float('nan')):.1f} s ({fit.info.get('chain_method')} chains): "
+        f"max r-hat {d['max_r_hat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
+        f"{d['divergences']} divergences"
+    )
+    cols = ["roi_mean", "roi_low", "roi_high", "mroi_mean"]
+    print(roi[cols].round(2).to_string())
+    print(f"wrote {out / 'report.html'}, {out / 'roi.csv'} and the saved fit in {out}")
+
+
+def _spec_from_args(args):
+    import mmmjax
+
+    try:
+        return mmmjax.MMM(
+            adstock=args.adstock,
+            saturation=args.saturation,
+            l_max=args.l_max,
+            seasonality=args.seasonality,
+            trend=args.trend,
+            likelihood=args.likelihood,
+            form=args.form,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_sampler_args(args) -> None:
+    for name in ("chains", "draws", "warmup"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+
+
+def cmd_demo(args) -> None:
+    import mmmjax
+
+    _check_sampler_args(args)
+    out = Path(args.out)
+    _check_out(out)
+    dataset, truth = mmmjax.datasets.load("demo", with_truth=True)
+    print(f"demo data: {dataset}")
+    _fit_and_write(mmmjax.MMM(), dataset, args, out, truth=truth)
+
+
+def cmd_fit(args) -> None:
+    import mmmjax
+
+    _check_sampler_args(args)
+    out = Path(args.out)
+    _check_out(out)
+    spec = _spec_from_args(args)
+    dataset = mmmjax.Dataset.from_csv(
+        args.csv,
+        date=args.date,
+        target=args.target,
+        channels=_names(args.channels),
+        controls=_names(args.controls),
+        events=_names(args.events),
+        date_format=args.date_format,
+    )
+    _fit_and_write(spec, dataset, args, out)
+
+
+def cmd_optimize(args) -> None:
+    import json
+
+    import mmmjax
+    from mmmjax.fit import is_fit_dir
+    from mmmjax.optimize import parse_bounds
+
+    src = Path(args.dir)
+    if not is_fit_dir(src):
+        raise UsageError(f"{src}: not a saved fit (run 'mmmjax fit' or 'mmmjax demo' first)")
+    fit = mmmjax.load_fit(src)
+    bounds = parse_bounds(args.bounds, fit.channels, fit.scales.spend)
+    plan = mmmjax.optimize_budget(
+        fit, args.budget, bounds=bounds or None, objective=args.objective, risk=args.risk,
+        cvar_level=args.cvar_level,
+    )  # fmt: skip
+    frame = plan.to_frame()
+    print(frame.round(2).to_string())
+    print(
+        f"expected response {plan.expected_response:,.2f} per period "
+        f"(current split: {plan.current_response:,.2f}); converged={plan.converged}"
+    )
+    out = Path(args.out) if args.out else src
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "plan.csv", frame.to_csv())
+    _atomic_write(out / "plan.json", json.dumps(plan.to_dict(), indent=2))
+    print(f"wrote {out / 'plan.csv'} and {out / 'plan.json'}")
+
+
+def cmd_bench(args) -> None:
+    from mmmjax.bench import run_bench
+
+    run_bench(quick=args.quick, out=args.out)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "optimize": cmd_optimize, "bench": cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mmmjax`` console script; returns the exit status."""
+    from mmmjax.errors import DataError
+
+    try:
+        args = _parser().parse_args(argv)
+        COMMANDS[args.command](args)
+    except (UsageError, DataError) as exc:
+        print(f"mmmjax: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+        if os.environ.get("MMMJAX_DEBUG"):
+            raise
+        print(f"mmmjax: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("mmmjax: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Shared fixtures: the embedded demo data, one small fit reused across test modules, and the
+real HAMS dataset (skipped with a reason when ../shared is absent, as in a user's clone)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import mmmjax
+
+HAMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "MMM_test_data.csv"
+HAMS_CHANNELS = [f"spend_channel_{i}" for i in range(1, 8)]
+
+
+@pytest.fixture(scope="session")
+def demo():
+    """``(dataset, truth)`` of the embedded demo."""
+    return mmmjax.datasets.load("demo", with_truth=True)
+
+
+@pytest.fixture(scope="session")
+def demo_fit(demo):
+    """A small but real NUTS fit of the demo (2 chains x 250 draws), shared by many tests."""
+    dataset, _ = demo
+    return mmmjax.MMM().fit(
+        dataset, chains=2, draws=250, warmup=250, seed=0, progress=False, warn=False
+    )
+
+
+@pytest.fixture(scope="session")
+def hams_path() -> Path:
+    if not HAMS.is_file():
+        pytest.skip(
+            "../shared/data/MMM_test_data.csv is not present (a user's clone has no ../shared)"
+        )
+    return HAMS
+
+
+@pytest.fixture(scope="session")
+def hams(hams_path):
+    return mmmjax.Dataset.from_csv(
+        hams_path, date="start_of_week", target="revenue", channels=HAMS_CHANNELS
+    )
