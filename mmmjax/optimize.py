@@ -293,6 +293,12 @@ def _solve(spec, objective, k, horizon, tail, params, hz, risk, lo, hi, budget, 
     return jax.vmap(one, in_axes=(0, 0, 0, None, None, None))(lo, hi, budget, x0, max_iter, tol)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _window_total(spec, skip: int, params: ResponseParams, spend: jax.Array) -> jax.Array:
+    """``(S, C)`` total response of a spend series ``(T, C)`` after its first ``skip`` periods."""
+    return series_response(spec, params, spend)[:, skip:].sum(1)
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def _responses(spec, horizon, tail, params, hz, x):
     """Per-draw per-channel response and marginal response at allocations ``x (N, C)``."""
@@ -493,8 +499,9 @@ def _prepare(fit, objective, risk, cvar_level, horizon, tail) -> _Problem:
     S = int(params.multiplier.shape[0])
     k = max(1, math.ceil(cvar_level * S - 1e-9)) if objective == "cvar" else 0
     hz = None
-    tail = 0
-    if horizon is not None:
+    if horizon is None:
+        tail = 0
+    else:
         horizon = int(horizon)
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1 period, got {horizon}")
@@ -505,8 +512,7 @@ def _prepare(fit, objective, risk, cvar_level, horizon, tail) -> _Problem:
         history = jnp.asarray(spend[-min(len(spend), max(tail, 1)) :], jnp.float32)
         L, C = history.shape
         base = jnp.concatenate([history, jnp.zeros((horizon + tail, C), jnp.float32)])
-        base = series_response(fit.spec, params, base)[:, L:].sum(1)
-        hz = Horizon(history, base)
+        hz = Horizon(history, _window_total(fit.spec, L, params, base))
     current = np.asarray(fit.scales.spend, dtype=np.float64)
     return _Problem(fit.spec, list(fit.channels), params, current, objective, k, horizon, tail,
                     hz, float(risk))  # fmt: skip
@@ -736,7 +742,9 @@ def optimize_budget(
     _check_budget(budget, lo, hi, prob.channels, fixed)
     sol = prob.solve([budget], lo, hi, max_iter, tol)
     x = sol.x[0]
-    r, r1 = prob.responses(np.stack([x, prob.current]))  # (S, 2, C)
+    grid = np.linspace(0.0, 1.0, 60)[:, None] * (1.5 * np.maximum(x, prob.current))[None, :]
+    r, r1 = prob.responses(np.concatenate([x[None], prob.current[None], grid]))  # (S, 62, C)
+    curves = r[:, 2:].mean(0)
     opt, cur = r[:, 0].sum(-1), r[:, 1].sum(-1)
     idx = pd.Index(prob.channels, name="channel")
     series = lambda a, name: pd.Series(a, index=idx, name=name)  # noqa: E731
@@ -765,16 +773,8 @@ def optimize_budget(
         converged=bool(sol.converged[0]),
         horizon=prob.horizon,
         tail=prob.tail,
-        curves=_curves(prob, x),
+        curves={c: (grid[:, i], curves[:, i]) for i, c in enumerate(prob.channels)},
     )
-
-
-def _curves(prob: _Problem, x: np.ndarray, n: int = 60) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    top = 1.5 * np.maximum(x, prob.current)
-    grid = np.linspace(0.0, 1.0, n)[:, None] * top[None, :]  # (n, C)
-    r, _ = prob.responses(grid)
-    mean = r.mean(0)
-    return {c: (grid[:, i], mean[:, i]) for i, c in enumerate(prob.channels)}
 
 
 def budget_frontier(

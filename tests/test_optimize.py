@@ -1,0 +1,282 @@
+"""Budget optimizer: exact optimum in closed form, exact feasibility, SLSQP agreement, frontier,
+objectives, planning horizon, input errors and no recompilation."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize
+
+import mmmjax
+from mmmjax import optimize as opt
+from mmmjax.fit import fit_from_draws
+from mmmjax.insights import response_params, steady_state_response
+
+CHANNELS = ["tv", "search", "social", "radio"]
+
+
+def _dataset(C: int = 4, T: int = 60, seed: int = 0) -> mmmjax.Dataset:
+    rng = np.random.default_rng(seed)
+    levels = np.array([8000.0, 3000.0, 5000.0, 1500.0, 4000.0, 2500.0, 6000.0])[:C]
+    df = pd.DataFrame(levels * rng.lognormal(0, 0.3, (T, C)), columns=CHANNELS[:C])
+    df["week"] = pd.date_range("2022-01-02", periods=T, freq="W")
+    df["sales"] = 50_000 + rng.normal(0, 500, T)
+    return mmmjax.Dataset.from_frame(df, date="week", target="sales", channels=CHANNELS[:C])
+
+
+def _fit(saturation: str, S: int, seed: int = 0, **channel):
+    """A Fit from known draws: no trend, no seasonality, no controls; channel sites ``(S, C)``."""
+    ds = _dataset()
+    spec = mmmjax.MMM(adstock="geometric", saturation=saturation, seasonality=0, trend="none")
+    rng = np.random.default_rng(seed)
+    C = ds.n_channels
+    draws = {"intercept": np.ones(S), "sigma": np.full(S, 0.05)}
+    draws["media_roi"] = np.array([2.0, 3.0, 1.5, 4.0]) * rng.lognormal(0, 0.3, (S, C))
+    draws["alpha"] = rng.uniform(0.2, 0.6, (S, C))
+    if saturation == "hill":
+        draws["half_saturation"] = np.array([1.0, 0.8, 1.5, 0.6]) * rng.lognormal(0, 0.2, (S, C))
+        draws["slope"] = np.array([1.0, 1.4, 0.8, 1.2]) * rng.lognormal(0, 0.1, (S, C))
+    draws.update({k: np.broadcast_to(np.asarray(v, float), (S, C)) for k, v in channel.items()})
+    return fit_from_draws(spec, ds, draws)
+
+
+@pytest.fixture(scope="module")
+def hill_fit():
+    return _fit("hill", S=200)
+
+
+# ----------------------------------------------------------------------------------------------
+# the projection
+# ----------------------------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_projection_is_feasible_and_optimal(data):
+    C = data.draw(st.integers(1, 6))
+    floats = st.floats(0.0, 10.0, allow_nan=False)
+    lo = np.array(data.draw(st.lists(floats, min_size=C, max_size=C)))
+    hi = lo + np.array(data.draw(st.lists(floats, min_size=C, max_size=C)))
+    total = lo.sum() + data.draw(st.floats(0.0, 1.0)) * (hi.sum() - lo.sum())
+    y = np.array(data.draw(st.lists(st.floats(-20, 20), min_size=C, max_size=C)))
+    d = np.array(data.draw(st.lists(st.floats(0.1, 10.0), min_size=C, max_size=C)))
+    f = jnp.float32
+    z = np.asarray(opt.project_capped_simplex(f(y), f(lo), f(hi), f(total), f(d)), float)
+    scale = max(1.0, hi.sum())
+    assert abs(z.sum() - total) <= 1e-5 * scale
+    assert np.all(z >= lo - 1e-5 * scale) and np.all(z <= hi + 1e-5 * scale)
+    # KKT: z = clip(y - tau d) with one tau for the channels strictly inside their bounds
+    inside = (z > lo + 1e-3) & (z < hi - 1e-3)
+    if inside.sum() >= 2:
+        tau = (y - z)[inside] / d[inside]
+        np.testing.assert_allclose(tau, tau[0], atol=1e-3 * (1 + abs(tau[0])))
+
+
+# ----------------------------------------------------------------------------------------------
+# correctness
+# ----------------------------------------------------------------------------------------------
+def test_exact_optimum_michaelis_menten_one_draw():
+    """R_c(s) = a_c s / (s + k_c): equal marginal returns a_c k_c / (s + k_c)^2 = lambda give
+    s_c = sqrt(a_c k_c) (B + sum k) / sum sqrt(a k) - k_c."""
+    roi, h = np.array([2.0, 3.0, 1.5, 4.0]), np.array([1.0, 0.5, 2.0, 0.7])
+    fit = _fit("michaelis_menten", S=1, media_roi=roi[None], half_saturation=h[None])
+    m = fit.scales.spend
+    a, k = roi * m * (1 + h), h * m  # money, money
+    B = 1.1 * m.sum()
+    expected = np.sqrt(a * k) * (B + k.sum()) / np.sqrt(a * k).sum() - k
+    assert np.all(expected > 0)
+    plan = mmmjax.optimize_budget(fit, B)
+    np.testing.assert_allclose(plan.allocation.to_numpy(), expected, rtol=2e-4, atol=1e-3 * B)
+    np.testing.assert_allclose(plan.expected_response, (a * expected / (expected + k)).sum(),
+                               rtol=1e-5)  # fmt: skip
+    assert plan.converged and plan.mroi_spread < 1e-3
+    assert plan.allocation.sum() == pytest.approx(B, rel=1e-12)
+
+
+def test_matches_slsqp_on_posterior_mean(hill_fit):
+    spec, params = hill_fit.spec, response_params(hill_fit)
+    current = hill_fit.scales.spend
+    C = len(current)
+
+    @jax.jit
+    def neg(x):
+        return jax.value_and_grad(lambda x: -steady_state_response(spec, params, x).sum(-1).mean())(
+            x
+        )
+
+    def fun(x):
+        v, g = neg(jnp.asarray(x, jnp.float32))
+        return float(v), np.asarray(g, np.float64)
+
+    for B, bounds in ((current.sum(), None), (1.3 * current.sum(), {"tv": (None, 6000.0)})):
+        lo, hi = opt._resolve_bounds(CHANNELS, current, bounds, None)
+        box = [(lo_, min(hi_, B)) for lo_, hi_ in zip(lo, hi, strict=True)]
+        x0 = np.clip(current * B / current.sum(), lo, np.minimum(hi, B))
+        ref = minimize(fun, x0, jac=True, method="SLSQP", bounds=box,
+                       constraints={"type": "eq", "fun": lambda x, B=B: x.sum() - B,
+                                    "jac": lambda x: np.ones(C)},
+                       options={"ftol": 1e-10, "maxiter": 500})  # fmt: skip
+        plan = mmmjax.optimize_budget(hill_fit, B, bounds)
+        ours = -fun(plan.allocation.to_numpy())[0]
+        assert ours >= -ref.fun * (1 - 1e-3), (ours, -ref.fun)
+        assert plan.objective_value == pytest.approx(ours, rel=1e-5)
+
+
+def test_frontier_matches_single_calls(hill_fit):
+    budgets = hill_fit.scales.spend.sum() * np.array([0.6, 1.0, 1.7])
+    bounds = {"search": (1000.0, None)}
+    frontier = mmmjax.budget_frontier(hill_fit, budgets, bounds)
+    assert list(frontier.index) == list(budgets) and frontier["converged"].all()
+    for B in budgets:
+        plan = mmmjax.optimize_budget(hill_fit, B, bounds)
+        row = frontier.loc[B]
+        np.testing.assert_allclose(row[CHANNELS].to_numpy(float), plan.allocation.to_numpy(),
+                                   atol=1e-3 * B)  # fmt: skip
+        assert row["expected_response"] == pytest.approx(plan.expected_response, rel=1e-4)
+    # the Lagrange multiplier is the slope of the frontier
+    fine = mmmjax.budget_frontier(hill_fit, budgets[1] * np.array([0.99, 1.0, 1.01]))
+    slope = np.diff(fine["objective_value"].to_numpy()[[0, 2]])[0] / (0.02 * budgets[1])
+    assert fine["marginal_return"].iloc[1] == pytest.approx(slope, rel=2e-2)
+    assert np.all(np.diff(frontier["expected_response"]) > 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# constraints: always exact, infeasible input refused
+# ----------------------------------------------------------------------------------------------
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_constraints_hold_for_any_feasible_input(hill_fit, data):
+    current = hill_fit.scales.spend
+    bounds, lo, hi = {}, np.zeros(4), np.full(4, np.inf)
+    for i, name in enumerate(CHANNELS):
+        kind = data.draw(st.sampled_from(["none", "money", "relative"]))
+        if kind == "none":
+            continue
+        a = data.draw(st.floats(0.0, 1.5))
+        b = a + data.draw(st.floats(0.0, 1.5))
+        if kind == "money":
+            lo[i], hi[i] = a * current[i], b * current[i]
+            bounds[name] = (lo[i], hi[i])
+        else:
+            bounds[name] = (f"{a}x", f"{b}x")
+            lo[i], hi[i] = a * current[i], b * current[i]
+    top = min(np.sum(hi), 3 * current.sum())
+    if top <= lo.sum() or top <= 0:
+        return
+    B = lo.sum() + data.draw(st.floats(0.01, 1.0)) * (top - lo.sum())
+    plan = mmmjax.optimize_budget(hill_fit, B, bounds, max_iter=100)
+    x = plan.allocation.to_numpy()
+    assert abs(x.sum() - B) <= 1e-4 * B
+    assert np.all(x >= lo - 1e-6 * B) and np.all(x <= hi + 1e-6 * B)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"total_budget": -5.0}, "total_budget must be a positive number per period, got -5"),
+        ({"total_budget": 0.0}, "positive"),
+        ({"bounds": {"print": (0, 10)}}, "unknown channel 'print'"),
+        ({"bounds": {"tv": (500.0, 100.0)}}, "channel 'tv': low 500 is above high 100"),
+        ({"bounds": {"tv": (-1.0, 100.0)}}, "channel 'tv'"),
+        ({"bounds": {"tv": ("abc", 100.0)}}, "channel 'tv'"),
+        ({"bounds": {"tv": 5}}, "channel 'tv' must be"),
+        ({"bounds": {"tv": (1e9, None)}}, "lower bounds sum to 1e\\+09, over the total_budget"),
+        ({"bounds": {c: (0, 1.0) for c in CHANNELS}}, "upper bounds sum to 4, below"),
+        ({"fixed": {"radio": 1e9}}, "fixed spend sums to 1e\\+09, over the total_budget"),
+        ({"fixed": {"print": 1.0}}, "unknown channel 'print'"),
+        ({"objective": "median"}, "objective must be one of"),
+    ],
+)
+def test_infeasible_input_is_refused(hill_fit, kwargs, match):
+    args = {"total_budget": 20_000.0, **kwargs}
+    with pytest.raises(ValueError, match=match) as info:
+        mmmjax.optimize_budget(hill_fit, **args)
+    assert "\n" not in str(info.value)
+
+
+def test_fixed_channels_and_parse_bounds(hill_fit):
+    current = hill_fit.scales.spend
+    plan = mmmjax.optimize_budget(hill_fit, current.sum(), fixed={"radio": "1x", "tv": 2000})
+    assert plan.allocation["radio"] == pytest.approx(current[3])
+    assert plan.allocation["tv"] == pytest.approx(2000.0)
+    parsed = opt.parse_bounds(["tv=100:5000", "search=0.5x:1.5x", "radio=:2000"], CHANNELS, current)
+    assert parsed == {
+        "tv": (100.0, 5000.0),
+        "search": (pytest.approx(0.5 * current[1]), pytest.approx(1.5 * current[1])),
+        "radio": (0.0, 2000.0),
+    }
+    for bad, match in (("tv", "expected CHANNEL=LOW:HIGH"), ("ooh=1:2", "unknown channel 'ooh'"),
+                       ("tv=9:1", "channel 'tv': low 9 is above high 1"),
+                       ("tv=a:1", "channel 'tv'")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            opt.parse_bounds([bad], CHANNELS, current)
+
+
+# ----------------------------------------------------------------------------------------------
+# objectives, horizon, outputs, compilation
+# ----------------------------------------------------------------------------------------------
+def test_objectives_behave(hill_fit):
+    B = hill_fit.scales.spend.sum()
+    mean = mmmjax.optimize_budget(hill_fit, B)
+    zero_risk = mmmjax.optimize_budget(hill_fit, B, objective="mean_minus_std", risk=0.0)
+    np.testing.assert_allclose(zero_risk.allocation, mean.allocation, atol=1e-4 * B)
+    assert zero_risk.objective_value == pytest.approx(mean.objective_value, rel=1e-5)
+    cvar = mmmjax.optimize_budget(hill_fit, B, objective="cvar", cvar_level=0.1)
+    assert cvar.objective_value <= cvar.expected_response
+    assert cvar.objective_value <= mean.objective_value
+    assert cvar.expected_response <= mean.expected_response * (1 + 1e-6)
+    risky = mmmjax.optimize_budget(hill_fit, B, objective="mean_minus_std", risk=2.0)
+    assert risky.converged and risky.objective_value < mean.objective_value
+    assert risky.expected_response <= mean.expected_response * (1 + 1e-6)
+
+
+def test_horizon_counts_carryover(hill_fit):
+    B = hill_fit.scales.spend.sum()
+    short = mmmjax.optimize_budget(hill_fit, B, horizon=4, tail=0)
+    long = mmmjax.optimize_budget(hill_fit, B, horizon=4, tail=12)
+    assert short.allocation.sum() == pytest.approx(B) and long.converged
+    assert long.expected_response > short.expected_response
+    steady = mmmjax.optimize_budget(hill_fit, B)
+    far = mmmjax.optimize_budget(hill_fit, B, horizon=100, tail=12)  # ramp-up is a small part
+    assert far.expected_response == pytest.approx(steady.expected_response, rel=0.05)
+    np.testing.assert_allclose(far.allocation, steady.allocation, atol=0.03 * B)
+
+
+def test_plan_outputs(hill_fit):
+    plan = mmmjax.optimize_budget(hill_fit, 1.2 * hill_fit.scales.spend.sum())
+    frame = plan.to_frame()
+    assert list(frame.index) == CHANNELS
+    assert {"current", "optimal", "change", "marginal_roi", "lower", "upper"} <= set(frame)
+    d = json.loads(json.dumps(plan.to_dict()))
+    assert d["allocation"] == pytest.approx(plan.allocation.to_dict())
+    assert len(opt.plan_to_records(plan)) == 4
+    lo, hi = plan.response_interval
+    assert lo < plan.expected_response < hi
+    ulo, uhi = plan.uplift_interval
+    assert ulo <= plan.uplift <= uhi and plan.uplift > 0
+    from matplotlib.figure import Figure
+
+    assert isinstance(plan.plot(), Figure)
+    frontier = mmmjax.budget_frontier(
+        hill_fit, np.linspace(0.5, 2, 4) * hill_fit.scales.spend.sum()
+    )
+    assert isinstance(opt.plot_frontier(frontier), Figure)
+
+
+def test_no_recompilation_on_same_shapes(hill_fit):
+    B = hill_fit.scales.spend.sum()
+    mmmjax.optimize_budget(hill_fit, B)
+    before = opt.TRACE_COUNT["solve"]
+    mmmjax.optimize_budget(hill_fit, 0.7 * B, {"tv": (100.0, 3000.0)}, max_iter=50, tol=1e-5)
+    mmmjax.optimize_budget(hill_fit, 1.9 * B, fixed={"radio": 10.0})
+    assert opt.TRACE_COUNT["solve"] == before
+    budgets = np.linspace(0.5, 1.5, 5) * B
+    mmmjax.budget_frontier(hill_fit, budgets)
+    after = opt.TRACE_COUNT["solve"]
+    mmmjax.budget_frontier(hill_fit, budgets * 1.1, {"tv": (0.0, 5000.0)})
+    assert opt.TRACE_COUNT["solve"] == after
