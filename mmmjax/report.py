@@ -445,6 +445,11 @@ def _plan_section(plan) -> str:
         text = f"Optimal allocation of a budget of {_fmt(total)} per period"
         if expected is not None:
             text += f"; expected media response {_fmt(float(expected))} per period"
+        uplift, band = getattr(plan, "uplift", None), getattr(plan, "uplift_interval", None)
+        if uplift is not None:
+            text += f", {_fmt(float(uplift))} more than the current split"
+            if band is not None:
+                text += f" (94% interval {_fmt(float(band[0]))} to {_fmt(float(band[1]))})"
         body.insert(0, _p(text + "."))
     if hasattr(plan, "plot"):
         fig = plan.plot()
@@ -560,7 +565,9 @@ def write_report(
         ``allocation`` (Series by channel, money per period) and optionally
         ``expected_response``, ``to_frame()`` and ``plot()``.
       validation: optional out-of-sample results: a :class:`mmmjax.validation.Holdout`, the
-        DataFrame of :func:`mmmjax.validation.rolling_cv`, or :class:`~mmmjax.validation.Metrics`.
+        DataFrame of :func:`mmmjax.validation.rolling_cv`, or :class:`~mmmjax.validation.Metrics`,
+        computed on the same data as ``fit`` (the ridge baseline holds out the same last
+        ``n_test`` periods, so both models are scored out of sample on the same periods).
       truth: for simulated data, the ``Truth`` (or a Series of true ROI by channel); adds a
         true-vs-estimated table.
       title: page title (default names the target).
