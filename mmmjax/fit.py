@@ -28,7 +28,7 @@ import pandas as pd
 from mmmjax.data import Dataset, Scales
 from mmmjax.design import Design, TimeAxis, build_design
 from mmmjax.errors import DataError, SamplerWarning
-from mmmjax.model import MMM, Components, components, numpyro_model, sampled_sites, site_shapes
+from mmmjax.model import MMM, Components, components, numpyro_model, site_shapes
 from mmmjax.sampling import run_nuts
 
 __all__ = [
@@ -492,10 +492,16 @@ def fit_model(
     _check_length(spec, dataset, design)
     y = _scaled_target(spec, dataset, scales)
     priors = spec.resolved_priors(dataset.channels)
+    shapes = site_shapes(spec, design)
+    model_key = json.dumps(
+        [spec.to_dict(), {k: p.to_dict() for k, p in sorted(priors.items())}], sort_keys=True
+    )
     result = run_nuts(
         functools.partial(numpyro_model, spec, priors),
-        jax.tree.map(jnp.asarray, design),
-        jnp.asarray(y),
+        model_key,
+        (jax.tree.map(jnp.asarray, design), jnp.asarray(y)),
+        priors=priors,
+        shapes=shapes,
         chains=chains,
         draws=draws,
         warmup=warmup,
@@ -505,7 +511,7 @@ def fit_model(
         chain_method=chain_method,
         progress=progress,
     )
-    posterior = {k: result.posterior[k] for k in sampled_sites(spec, design)}
+    posterior = {k: result.posterior[k].astype(np.float32) for k in shapes}
 
     # posterior predictive (money), computed once from the draws
     flat = {k: v.reshape((-1, *v.shape[2:])) for k, v in posterior.items()}
@@ -533,6 +539,7 @@ def fit_model(
     info = {
         "chain_method": result.chain_method,
         "seconds": result.seconds_warmup_and_sampling,
+        "compiled": result.compiled,
         "chains": chains,
         "draws": draws,
         "warmup": warmup,

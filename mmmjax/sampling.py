@@ -1,33 +1,36 @@
-"""NUTS, wrapped in two small layers: choose how chains run, then run and collect draws.
+"""NUTS, in three small layers: choose how chains run, build a compiled runner, run it.
 
-Chains run in parallel over host devices on CPU (``mmmjax`` exposes every core as a JAX device at
-import), are vectorised on a single accelerator, and fall back to vectorised on CPU when there
-are fewer devices than chains. The result is plain NumPy arrays grouped by chain, ready for
-ArviZ.
+The runner is NumPyro's NUTS kernel (``numpyro.infer.hmc.hmc``) driven by our own loop: warm-up
+and sampling are two ``lax.scan`` calls inside one compiled program per chain, chains are
+``pmap``-ed over host devices (CPU) or ``vmap``-ed (one accelerator), and the model's data are
+*arguments* of that program, not constants baked into it. The compiled runner is cached per
+model shape, so a second fit of the same shape (new data, new seed, same sizes) starts sampling
+at once instead of compiling again.
+
+Initial values are the median of 15 prior draws per chain (NumPy; no JAX PRNG program to
+compile), mapped to the unconstrained space.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import threading
+import time
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import MCMC, NUTS, init_to_median
+from jax import lax
+from numpyro.distributions import biject_to
+from numpyro.infer.hmc import hmc
+from numpyro.infer.util import potential_energy
 
 __all__ = ["CHAIN_METHODS", "SamplerResult", "choose_chain_method", "run_nuts"]
 
 CHAIN_METHODS = ("auto", "parallel", "vectorized", "sequential")
-
-# numpyro extra field -> arviz sample_stats name
-_STATS = {
-    "diverging": "diverging",
-    "num_steps": "n_steps",
-    "accept_prob": "acceptance_rate",
-    "potential_energy": "lp",
-    "energy": "energy",
-    "adapt_state.step_size": "step_size",
-}
+PROGRESS_TICKS = 50  # progress-bar updates per chain
 
 
 class SamplerResult(NamedTuple):
@@ -37,14 +40,13 @@ class SamplerResult(NamedTuple):
     sample_stats: dict[str, np.ndarray]
     chain_method: str
     seconds_warmup_and_sampling: float
+    compiled: bool  # whether this call had to compile the runner
 
 
 def choose_chain_method(chains: int, requested: str = "auto") -> str:
-    """Resolve ``"auto"``: parallel over CPU cores when there are enough, else vectorised."""
+    """Resolve ``"auto"``: parallel over CPU devices when there are enough, else vectorised."""
     if requested not in CHAIN_METHODS:
-        raise ValueError(
-            f"chain_method must be one of {', '.join(CHAIN_METHODS)}, got {requested!r}"
-        )
+        raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, got {requested!r}")
     if chains == 1:
         return "sequential"
     if requested == "parallel" and jax.local_device_count() < chains:
@@ -60,9 +62,122 @@ def choose_chain_method(chains: int, requested: str = "auto") -> str:
     return "vectorized"
 
 
+# ----------------------------------------------------------------------------------------------
+# progress
+# ----------------------------------------------------------------------------------------------
+class _Progress:
+    """A tqdm bar fed from inside compiled code through ``jax.debug.callback``."""
+
+    lock = threading.Lock()
+    bar = None
+
+    @classmethod
+    def tick(cls, n) -> None:
+        with cls.lock:
+            if cls.bar is not None:
+                if cls.bar.n == 0:
+                    cls.bar.set_description("NUTS")
+                cls.bar.update(int(np.size(n)) * int(np.max(n)))
+
+
+def _maybe_tick(i: jax.Array, every: int, enabled: bool) -> None:
+    if not enabled:
+        return
+    lax.cond(
+        (i + 1) % every == 0,
+        lambda: jax.debug.callback(_Progress.tick, jnp.asarray(every)),
+        lambda: None,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# the compiled runner
+# ----------------------------------------------------------------------------------------------
+_TRACES = [0]  # how many times a chain program was traced (compiled); read by tests
+_STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "potential_energy", "energy")
+
+
+_MODELS: dict[Hashable, Callable[..., Any]] = {}  # model_key -> model (first one seen)
+
+
+@functools.lru_cache(maxsize=32)
+def _runner(
+    key: Hashable,
+    *,
+    method: str,
+    warmup: int,
+    draws: int,
+    target_accept: float,
+    max_tree_depth: int,
+    progress: bool,
+) -> Callable:
+    """Compiled ``run(keys (chains,), z0 {site: (chains, ...)}, model_args)`` for model ``key``."""
+    model = _MODELS[key]
+
+    def potential_gen(*args):
+        return lambda z: potential_energy(model, args, {}, z)
+
+    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+    every = max(1, (warmup + draws) // PROGRESS_TICKS)
+
+    def one_chain(rng_key, z0, args):
+        _TRACES[0] += 1  # runs only while tracing: counts compilations
+        state = init_kernel(
+            z0,
+            warmup,
+            target_accept_prob=target_accept,
+            max_tree_depth=max_tree_depth,
+            model_args=args,
+            rng_key=rng_key,
+        )
+
+        def warm(state, i):
+            _maybe_tick(i, every, progress)
+            return sample_kernel(state, model_args=args), None
+
+        def draw(state, i):
+            _maybe_tick(i + warmup, every, progress)
+            state = sample_kernel(state, model_args=args)
+            stats = tuple(getattr(state, f) for f in _STAT_FIELDS)
+            return state, (state.z, *stats, state.adapt_state.step_size)
+
+        state, _ = lax.scan(warm, state, jnp.arange(warmup))
+        _, trace = lax.scan(draw, state, jnp.arange(draws))
+        return trace
+
+    # keys and initial values differ per chain; the model's data are shared by every chain
+    if method == "parallel":
+        return jax.pmap(one_chain, in_axes=(0, 0, None))
+    if method == "vectorized":
+        return jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None)))
+
+    def sequential(keys, z0, args):
+        return lax.map(lambda kz: one_chain(kz[0], kz[1], args), (keys, z0))
+
+    return jax.jit(sequential)
+
+
+def _initial_values(
+    priors: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]], chains: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Unconstrained initial values per chain: the median of 15 prior draws, per chain."""
+    rng = np.random.default_rng([seed, 7])
+    z0 = {}
+    for name, shape in shapes.items():
+        draws = priors[name].sample_numpy(rng, (chains, 15, *shape))
+        median = np.median(draws, axis=1).astype(np.float32)
+        transform = biject_to(priors[name].build().support)
+        z0[name] = np.asarray(transform.inv(jnp.asarray(median)), dtype=np.float32)
+    return z0
+
+
 def run_nuts(
     model: Callable[..., Any],
-    *model_args: Any,
+    model_key: Hashable,
+    model_args: tuple[Any, ...],
+    *,
+    priors: Mapping[str, Any],
+    shapes: Mapping[str, tuple[int, ...]],
     chains: int,
     draws: int,
     warmup: int,
@@ -71,51 +186,69 @@ def run_nuts(
     max_tree_depth: int = 10,
     chain_method: str = "auto",
     progress: bool = True,
-    init_params: dict[str, Any] | None = None,
 ) -> SamplerResult:
     """Run NUTS on ``model(*model_args)`` and return draws grouped by chain.
 
     Args:
       model: a NumPyro model function.
-      *model_args: its arguments (arrays).
-      chains, draws, warmup: number of chains, kept draws per chain, warm-up (adaptation) steps.
+      model_key: a hashable value that identifies ``model`` (equal keys, same model), used to
+        reuse the compiled runner across calls.
+      model_args: the model's array arguments (traced: new values of the same shapes reuse the
+        compiled program).
+      priors: ``{site: Prior}`` of the sampled sites (initial values and constraints).
+      shapes: ``{site: shape}`` of one draw of each sampled site, in sampling order.
+      chains, draws, warmup: number of chains, kept draws per chain, warm-up steps per chain.
       seed: PRNG seed; the same seed gives the same draws.
       target_accept: NUTS target acceptance probability (raise towards 0.95 on divergences).
-      max_tree_depth: the largest trajectory is ``2**max_tree_depth`` leapfrog steps.
+      max_tree_depth: the longest trajectory is ``2**max_tree_depth`` leapfrog steps.
       chain_method: "auto", "parallel", "vectorized" or "sequential".
       progress: show a progress bar.
-      init_params: optional initial values (unconstrained), e.g. from a MAP fit.
     """
-    import time
-
     method = choose_chain_method(chains, chain_method)
-    kernel = NUTS(
-        model,
-        target_accept_prob=target_accept,
-        max_tree_depth=max_tree_depth,
-        init_strategy=init_to_median(num_samples=15),
+    _MODELS.setdefault(model_key, model)
+    run = _runner(
+        model_key,
+        method=method,
+        warmup=int(warmup),
+        draws=int(draws),
+        target_accept=float(target_accept),
+        max_tree_depth=int(max_tree_depth),
+        progress=bool(progress),
     )
-    mcmc = MCMC(
-        kernel,
-        num_warmup=warmup,
-        num_samples=draws,
-        num_chains=chains,
-        chain_method=method,
-        progress_bar=progress,
-    )
+    z0 = _initial_values(priors, shapes, chains, seed)
+    keys = jax.random.split(jax.random.PRNGKey(seed), chains)
+    traces_before = _TRACES[0]
+
     start = time.perf_counter()
-    mcmc.run(
-        jax.random.PRNGKey(seed),
-        *model_args,
-        extra_fields=tuple(_STATS),
-        init_params=init_params,
-    )
-    posterior = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+    if progress:
+        from tqdm.auto import tqdm
+
+        _Progress.bar = tqdm(total=chains * (warmup + draws), desc="NUTS (compiling)", unit="step",
+                             leave=False)  # fmt: skip
+    try:
+        trace = run(keys, z0, tuple(model_args))
+        trace = jax.block_until_ready(trace)
+    finally:
+        if _Progress.bar is not None:
+            _Progress.bar.close()
+            _Progress.bar = None
     seconds = time.perf_counter() - start
-    extra = mcmc.get_extra_fields(group_by_chain=True)
-    stats = {_STATS[k]: np.asarray(v) for k, v in extra.items()}
-    stats["lp"] = -stats["lp"]
-    stats["tree_depth"] = np.floor(np.log2(np.maximum(stats["n_steps"], 1))).astype(np.int64) + 1
-    if stats["step_size"].ndim < 2:
-        stats["step_size"] = np.broadcast_to(stats["step_size"], stats["lp"].shape).copy()
-    return SamplerResult(posterior, stats, method, seconds)
+
+    z, *stats, step_size = trace
+    posterior = {}
+    for name in shapes:
+        transform = biject_to(priors[name].build().support)
+        posterior[name] = np.asarray(transform(z[name]))
+    stat = dict(zip(_STAT_FIELDS, (np.asarray(s) for s in stats), strict=True))
+    sample_stats = {
+        "diverging": stat["diverging"].astype(bool),
+        "n_steps": stat["num_steps"].astype(np.int64),
+        "acceptance_rate": stat["accept_prob"],
+        "lp": -stat["potential_energy"],
+        "energy": stat["energy"],
+        "step_size": np.asarray(step_size),
+    }
+    depth = np.floor(np.log2(np.maximum(sample_stats["n_steps"], 1))).astype(np.int64) + 1
+    sample_stats["tree_depth"] = depth
+    compiled = _TRACES[0] != traces_before
+    return SamplerResult(posterior, sample_stats, method, seconds, compiled)
