@@ -215,7 +215,7 @@ class Solver(NamedTuple):
     update: Callable[[SolverState], SolverState]
 
 
-MU_INIT, MU_MIN, MU_MAX = 10.0, 1e-6, 1e8
+MU_INIT, MU_MIN, MU_MAX = 100.0, 1e-6, 1e8
 
 
 def damped_newton_projection(

@@ -1,0 +1,64 @@
+"""Plan next period's media budget from a fitted model: three scenarios side by side.
+
+    python scripts/plan_budget.py path/to/saved_fit --out plans/     # a fit saved with Fit.save
+    python scripts/plan_budget.py --quick --out plans/               # fit the demo data quickly
+
+Scenarios (money per period): the current split, the optimal split of the same budget, and the
+optimal split of a budget 20% larger. Prints a table and writes ``plan.png`` and ``plans.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+import mmmjax
+from mmmjax.optimize import plot_frontier
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Compare budget scenarios for a fitted MMM.")
+    ap.add_argument("fit", nargs="?", type=Path, help="saved fit directory (default: fit demo)")
+    ap.add_argument("--quick", action="store_true", help="tiny demo fit (seconds, for smoke tests)")
+    ap.add_argument("--out", type=Path, default=Path("plan_output"))
+    args = ap.parse_args()
+
+    if args.fit is not None:
+        fit = mmmjax.load_fit(args.fit)
+    else:
+        n, chains = (50, 1) if args.quick else (1000, 4)
+        data = mmmjax.datasets.load("demo")
+        fit = mmmjax.MMM().fit(data, chains=chains, draws=n, warmup=n, progress=False, warn=False)
+
+    budget = float(fit.scales.spend.sum())  # what is spent per period today
+    same = mmmjax.optimize_budget(fit, budget)
+    more = mmmjax.optimize_budget(fit, 1.2 * budget)
+
+    table = pd.DataFrame(
+        {
+            "current": same.current_allocation,
+            "optimal": same.allocation,
+            "optimal +20%": more.allocation,
+        }
+    )
+    table.loc["TOTAL SPEND"] = table.sum()
+    table.loc["RESPONSE"] = [same.current_response, same.expected_response, more.expected_response]
+    low = [same.current_interval[0], same.response_interval[0], more.response_interval[0]]
+    high = [same.current_interval[1], same.response_interval[1], more.response_interval[1]]
+    table.loc["response 3%"], table.loc["response 97%"] = low, high
+    print(table.round(0).to_string())
+    lo, hi = same.uplift_interval
+    print(f"\nuplift, same budget: {same.uplift:+,.0f} per period (94%: {lo:+,.0f} to {hi:+,.0f})")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / "plans.csv")
+    same.plot().savefig(args.out / "plan.png", dpi=100)
+    frontier = mmmjax.budget_frontier(fit, budget * pd.Series(range(5, 21)).to_numpy() / 10)
+    plot_frontier(frontier).savefig(args.out / "frontier.png", dpi=100)
+    print(f"wrote {args.out / 'plans.csv'}, {args.out / 'plan.png'}, {args.out / 'frontier.png'}")
+
+
+if __name__ == "__main__":
+    main()
