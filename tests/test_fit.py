@@ -1,0 +1,183 @@
+"""Fitting with NUTS: recovery of known parameters, diagnostics, predictions, save/load."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import mmmjax
+from mmmjax import sampling
+from mmmjax.errors import SamplerWarning
+
+
+@pytest.fixture(scope="module")
+def recovery():
+    """A simulated data set with clearly different channel ROIs, and a real fit of it."""
+    dataset, truth = mmmjax.simulate(
+        n_periods=156, n_channels=3, roi=[0.5, 1.5, 4.0], spend_pattern="always_on", seed=0
+    )
+    fit = mmmjax.MMM().fit(
+        dataset, chains=2, draws=300, warmup=300, seed=0, progress=False, warn=False
+    )
+    return dataset, truth, fit
+
+
+def _inside(truth_values, draws) -> np.ndarray:
+    lo, hi = np.quantile(draws, [0.03, 0.97], axis=0)
+    return (truth_values >= lo) & (truth_values <= hi)
+
+
+def test_recovers_roi_adstock_and_ranking(recovery):
+    _, truth, fit = recovery
+    r = mmmjax.roi(fit)
+    covered = (truth.roi >= r.roi_low) & (truth.roi <= r.roi_high)
+    assert covered.mean() >= 2 / 3, r.assign(true=truth.roi)
+    assert list(r.roi_mean.sort_values().index) == list(truth.roi.sort_values().index)
+    alpha_inside = _inside(truth.params["alpha"], fit.draws()["alpha"])
+    assert alpha_inside.mean() >= 2 / 3
+    d = fit.diagnostics()
+    assert d["max_r_hat"] < 1.05 and d["divergences"] <= 5
+
+
+def test_demo_fit_is_healthy_and_covers_true_roi(demo, demo_fit):
+    _, truth = demo
+    d = demo_fit.diagnostics()
+    assert set(d) >= {"max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences"}
+    assert d["max_r_hat"] < 1.05
+    assert d["divergences"] <= 5
+    assert d["min_ess_bulk"] > 50
+    r = mmmjax.roi(demo_fit)
+    covered = (truth.roi >= r.roi_low) & (truth.roi <= r.roi_high)
+    assert covered.sum() >= 4, r.assign(true=truth.roi)
+
+
+def test_idata_groups_and_named_dims(demo, demo_fit):
+    dataset, _ = demo
+    idata = demo_fit.idata
+    for group in ("posterior", "sample_stats", "observed_data", "posterior_predictive",
+                  "prior", "prior_predictive", "constant_data"):  # fmt: skip
+        assert hasattr(idata, group), group
+    post = idata.posterior
+    assert post.sizes["chain"] == 2 and post.sizes["draw"] == 250
+    assert list(post["media_roi"].dims) == ["chain", "draw", "channel"]
+    assert list(post.channel.values) == dataset.channels
+    pp = idata.posterior_predictive["target"]
+    assert pp.dims == ("chain", "draw", "date")
+    assert (pp.date.values == dataset.dates.values).all()
+    assert int(idata.sample_stats["diverging"].sum()) == demo_fit.diagnostics()["divergences"]
+
+
+def test_predictions_are_in_money_with_the_right_shape(demo, demo_fit):
+    dataset, _ = demo
+    pred = demo_fit.predict()
+    assert pred.shape == (500, dataset.n_periods)
+    mean = pred.mean(0)
+    # in money: on the target's scale, tracking it closely
+    assert 0.9 < mean.mean() / dataset.target.mean() < 1.1
+    assert np.corrcoef(mean, dataset.target)[0, 1] > 0.8
+    lo, hi = np.quantile(pred, [0.03, 0.97], axis=0)
+    assert 0.8 < np.mean((dataset.target >= lo) & (dataset.target <= hi)) <= 1.0
+
+
+def test_predict_new_periods_continues_carryover(demo, demo_fit):
+    dataset, _ = demo
+    train, test = dataset.slice(0, 140), dataset.slice(140, None)
+    fit = mmmjax.fit.fit_from_draws(
+        demo_fit.spec, train, {k: v for k, v in demo_fit.draws().items()}
+    )
+    joined = fit.components(test).media
+    alone = fit.components(test.slice(0, None)).media  # same dates: carryover is used
+    np.testing.assert_allclose(joined, alone)
+    # forecasting after the training window uses the training spend's carryover: the first
+    # forecast period differs from a fit that sees the test spend with no history
+    full = fit.components(dataset).media[:, 140:]
+    np.testing.assert_allclose(joined, full, rtol=1e-4, atol=1e-6)
+    assert fit.predict(test).shape == (500, test.n_periods)
+
+
+def test_save_load_round_trip_is_exact(tmp_path, demo_fit):
+    path = demo_fit.save(tmp_path / "fit")
+    back = mmmjax.load_fit(path)
+    assert back.spec == demo_fit.spec
+    assert back.scales == demo_fit.scales
+    assert back.dataset == demo_fit.dataset
+    assert back.axis == demo_fit.axis
+    for group in demo_fit.idata.groups():
+        assert getattr(back.idata, group).equals(getattr(demo_fit.idata, group)), group
+    np.testing.assert_array_equal(back.predict(kind="mean"), demo_fit.predict(kind="mean"))
+    # no pickle anywhere: the metadata is JSON, the draws netCDF
+    meta = json.loads((path / "fit.json").read_text())
+    assert meta["spec"]["adstock"] == "geometric"
+    assert (path / "fit.nc").read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+
+
+def test_save_refuses_to_overwrite_a_foreign_directory(tmp_path, demo_fit):
+    (tmp_path / "mine.txt").write_text("keep me")
+    with pytest.raises(FileExistsError):
+        demo_fit.save(tmp_path)
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_load_fit_of_a_non_fit_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a saved mmmjax fit"):
+        mmmjax.load_fit(tmp_path)
+
+
+def test_same_seed_same_draws_and_no_recompile(demo):
+    dataset, _ = demo
+    small = dataset.slice(0, 80)
+    spec = mmmjax.MMM(seasonality=1)
+    kw = dict(chains=2, draws=30, warmup=30, progress=False, warn=False, prior_draws=0)
+    a = spec.fit(small, seed=3, **kw)
+    traces = sampling._TRACES[0]
+    b = spec.fit(small, seed=3, **kw)
+    c = spec.fit(dataset.slice(10, 90), seed=4, **kw)  # new data, same shape
+    assert sampling._TRACES[0] == traces, "a second fit of the same shape recompiled"
+    assert not b.info["compiled"] and not c.info["compiled"]
+    for k, v in a.draws().items():
+        np.testing.assert_array_equal(v, b.draws()[k])
+    assert not np.array_equal(a.draws()["media_roi"], c.draws()["media_roi"])
+
+
+def test_sampler_problems_are_told_in_plain_words(demo):
+    dataset, _ = demo
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        mmmjax.MMM(seasonality=1).fit(
+            dataset.slice(0, 80), chains=2, draws=30, warmup=30, progress=False, prior_draws=0
+        )
+    messages = [str(w.message) for w in record if issubclass(w.category, SamplerWarning)]
+    assert any("effective draws" in m and "Run more draws" in m for m in messages), messages
+
+
+def test_sampler_messages_cover_rhat_and_divergences():
+    diag = {"divergences": 12, "max_r_hat": 1.2, "worst_r_hat": "alpha[tv]"}
+    msgs = mmmjax.fit.sampler_messages(diag | {"min_ess_bulk": 1e3, "worst_ess_bulk": "x"})
+    assert len(msgs) == 2
+    assert "12 divergent" in msgs[0] and "target_accept" in msgs[0]
+    assert "alpha[tv]" in msgs[1] and "r-hat" in msgs[1]
+
+
+def test_too_short_data_is_refused_with_the_number_needed(demo):
+    dataset, _ = demo
+    with pytest.raises(mmmjax.DataError, match=r"need at least \d+ periods"):
+        mmmjax.MMM(seasonality=6).fit(dataset.slice(0, 30), chains=1, draws=5, warmup=5)
+
+
+def test_chain_methods_agree_on_shapes(demo):
+    dataset, _ = demo
+    small = dataset.slice(0, 60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplerWarning)
+        for method in ("vectorized",):  # parallel is the default, used everywhere else
+            fit = mmmjax.MMM(seasonality=0, trend="none").fit(
+                small, chains=2, draws=10, warmup=10, progress=False, prior_draws=0,
+                chain_method=method,
+            )  # fmt: skip
+            assert fit.info["chain_method"] == method
+            assert fit.idata.posterior.sizes["chain"] == 2
+    with pytest.raises(ValueError, match="chain_method"):
+        sampling.choose_chain_method(2, "bogus")
