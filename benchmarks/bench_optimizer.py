@@ -88,25 +88,23 @@ def slsqp_solver(fit):
         return -float(v), -np.asarray(g, np.float64)
 
     current = np.asarray(fit.scales.spend, np.float64)
-    unit = abs(fun(current)[0])  # SLSQP's ftol is absolute: give it an objective of order 1
-
-    def scaled(x):
-        v, g = fun(x)
-        return v / unit, g / unit
+    unit = abs(fun(current)[0])
 
     def solve(B):
+        """SLSQP over shares ``z = x / B`` of an objective of order 1 (SLSQP is scale-sensitive
+        and its ``ftol`` is absolute); returns the result with ``x`` and ``fun`` in money."""
         C = len(current)
-        constraint = {"type": "eq", "fun": lambda x: x.sum() - B, "jac": lambda x: np.ones(C)}
-        x0 = current * B / current.sum()
-        return minimize(
-            scaled,
-            x0,
-            jac=True,
-            method="SLSQP",
-            bounds=[(0.0, B)] * C,
-            constraints=constraint,
-            options={"maxiter": 500, "ftol": 1e-7},
-        )
+
+        def scaled(z):
+            v, g = fun(z * B)
+            return v / unit, g * B / unit
+
+        constraint = {"type": "eq", "fun": lambda z: z.sum() - 1.0, "jac": lambda z: np.ones(C)}
+        r = minimize(scaled, current / current.sum(), jac=True, method="SLSQP",
+                     bounds=[(0.0, 1.0)] * C, constraints=constraint,
+                     options={"maxiter": 500, "ftol": 1e-7})  # fmt: skip
+        r.x, r.fun = r.x * B, r.fun * unit
+        return r
 
     return solve, fun, min(speed, key=speed.get), min(speed.values())
 
