@@ -1,0 +1,29 @@
+"""Every script in scripts/ runs (with --quick where offered and --out in a temp dir)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "scripts").glob("*.py"))
+
+
+def test_there_are_scripts():
+    assert SCRIPTS, "scripts/ holds the runnable examples users copy"
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_script_runs(script, tmp_path):
+    help_text = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120
+    ).stdout
+    assert "--out" in help_text, f"{script.name} should accept --out DIR"
+    args = ["--out", str(tmp_path)] + (["--quick"] if "--quick" in help_text else [])
+    proc = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert any(tmp_path.iterdir()), f"{script.name} wrote nothing to --out"
