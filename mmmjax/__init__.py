@@ -42,7 +42,7 @@ _LAZY: dict[str, str] = {
     "simulate": "mmmjax.simulation",
     "Truth": "mmmjax.simulation",
     "MMM": "mmmjax.model",
-    "Priors": "mmmjax.priors",
+    "Prior": "mmmjax.priors",
     "Fit": "mmmjax.fit",
     "load_fit": "mmmjax.fit",
     "response_curves": "mmmjax.insights",

@@ -152,3 +152,9 @@ def test_prior_predictive_covers_the_data_scale(demo):
     assert inside > 0.95
     # ... without being absurdly wide: the prior's central 94% stays within 10x the data scale
     assert np.median(hi - lo) < 10 * dataset.target.mean()
+
+
+def test_every_public_name_resolves():
+    for name in mmmjax.__all__:
+        assert getattr(mmmjax, name) is not None, name
+    assert callable(mmmjax.simulate) and callable(mmmjax.load_fit)
