@@ -10,12 +10,18 @@ dtype (float32 stays float32, float64 stays float64; parameters are cast to it) 
 loop over time, draws or channels. Values and gradients stay finite at the edges of the parameter
 space (zero spend, ``alpha`` exactly 0 or 1, very large spend).
 
+The public functions are ``jax.jit``-compiled (so eager calls run as one XLA program); the
+integer/string/bool options (``l_max``, ``kind``, ``normalize``, ``method``) are static, so a new
+value compiles once. Inside an outer ``jit``/``vmap``/``grad`` they simply inline.
+
 The finite-lag kernels (``delayed_adstock``, ``weibull_adstock``) are ``convolve_adstock`` applied
 to their ``*_weights``, so there is one convolution implementation.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Literal
 
 import jax
@@ -68,9 +74,13 @@ def _check_media(x: Array, name: str = "x") -> None:
 
 
 def _check_l_max(l_max) -> int:
-    if isinstance(l_max, bool) or not isinstance(l_max, int) or l_max < 1:
-        raise ValueError(f"l_max must be a positive Python int (a static lag count); got {l_max!r}")
-    return l_max
+    try:
+        n = operator.index(l_max)
+    except TypeError:
+        n = 0
+    if isinstance(l_max, bool) or n < 1:
+        raise ValueError(f"l_max must be a positive integer (a static lag count); got {l_max!r}")
+    return n
 
 
 def _lags(l_max: int, dtype) -> Array:
@@ -112,6 +122,7 @@ def _geometric_associative(x: Array, alpha: Array) -> Array:
     return y
 
 
+@functools.partial(jax.jit, static_argnames=("normalize", "method"))
 def geometric_adstock(
     x: Array,
     alpha: Array,
@@ -179,6 +190,7 @@ def _normalize_log_weights(log_w: Array, normalize: bool) -> Array:
     return jnp.exp(log_w)
 
 
+@functools.partial(jax.jit, static_argnames=("l_max", "normalize"))
 def geometric_weights(alpha: Array, l_max: int, normalize: bool = False) -> Array:
     r"""Truncated geometric lag weights ``w[l] = alpha ** l`` for ``l = 0..l_max-1``.
 
@@ -218,6 +230,7 @@ def geometric_weights(alpha: Array, l_max: int, normalize: bool = False) -> Arra
     return w
 
 
+@functools.partial(jax.jit, static_argnames=("l_max", "normalize"))
 def delayed_weights(alpha: Array, theta: Array, l_max: int, normalize: bool = True) -> Array:
     r"""Delayed-peak lag weights ``w[l] = alpha ** ((l - theta) ** 2)`` for ``l = 0..l_max-1``.
 
@@ -265,6 +278,7 @@ def delayed_weights(alpha: Array, theta: Array, l_max: int, normalize: bool = Tr
     return _normalize_log_weights(jnp.where(positive, log_w, at_zero), normalize)
 
 
+@functools.partial(jax.jit, static_argnames=("l_max", "kind", "normalize"))
 def weibull_weights(
     shape: Array,
     scale: Array,
@@ -336,11 +350,14 @@ def weibull_weights(
             log_z + jnp.log(jnp.expm1(jnp.where(first, 1, k * log1p_inv))),
         )
         dz = jnp.exp(jnp.minimum(log_dz, cap))
-        # log(1 - exp(-dz)): log(dz) - dz/2 for tiny dz (so it never underflows to log 0),
-        # exact otherwise; double-where so neither branch sees an argument it cannot take.
+        # log(1 - exp(-dz)) = log(dz) - dz/2 + dz**2/24 - O(dz**4) for small dz (so it never
+        # underflows to log 0), exact otherwise; double-where so neither branch sees an argument
+        # it cannot take.
         small = dz < 1e-3
+        dz_small = jnp.where(small, dz, 0)
+        series = log_dz - dz_small / 2 + dz_small**2 / 24
         log1mexp = jnp.log(-jnp.expm1(-jnp.where(small, 1, dz)))
-        log_w = log_w + jnp.where(small, log_dz - jnp.where(small, dz, 0) / 2, log1mexp)
+        log_w = log_w + jnp.where(small, series, log1mexp)
     return _normalize_log_weights(log_w, normalize)
 
 
@@ -349,6 +366,7 @@ def weibull_weights(
 # --------------------------------------------------------------------------------------------
 
 
+@jax.jit
 def convolve_adstock(x: Array, weights: Array) -> Array:
     r"""Causal finite-lag convolution of media with per-channel lag weights.
 
@@ -393,6 +411,7 @@ def convolve_adstock(x: Array, weights: Array) -> Array:
     return y
 
 
+@functools.partial(jax.jit, static_argnames=("l_max", "normalize"))
 def delayed_adstock(
     x: Array, alpha: Array, theta: Array, l_max: int, normalize: bool = True
 ) -> Array:
@@ -426,6 +445,7 @@ def delayed_adstock(
     return convolve_adstock(x, delayed_weights(_as_float_like(alpha, x), theta, l_max, normalize))
 
 
+@functools.partial(jax.jit, static_argnames=("l_max", "kind", "normalize"))
 def weibull_adstock(
     x: Array,
     shape: Array,

@@ -21,6 +21,7 @@ Array = jax.Array
 __all__ = ["hill", "logistic", "michaelis_menten", "tanh_saturation"]
 
 
+@jax.jit
 def hill(x: Array, half_saturation: Array, slope: Array) -> Array:
     r"""Hill saturation curve.
 
@@ -62,6 +63,7 @@ def hill(x: Array, half_saturation: Array, slope: Array) -> Array:
     return jnp.where(positive, curve, at_zero)
 
 
+@jax.jit
 def logistic(x: Array, lam: Array) -> Array:
     r"""Logistic saturation curve.
 
@@ -90,6 +92,7 @@ def logistic(x: Array, lam: Array) -> Array:
     return jnp.tanh(lam * x / 2)
 
 
+@jax.jit
 def michaelis_menten(x: Array, half_saturation: Array) -> Array:
     r"""Michaelis-Menten saturation curve.
 
@@ -117,6 +120,7 @@ def michaelis_menten(x: Array, half_saturation: Array) -> Array:
     return x / (x + k)
 
 
+@jax.jit
 def tanh_saturation(x: Array, scale: Array) -> Array:
     r"""Hyperbolic-tangent saturation curve.
 
