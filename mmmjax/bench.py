@@ -1,0 +1,734 @@
+"""Sampler throughput on this machine: ``mmmjax bench`` and ``benchmarks/bench_sampler.py``.
+
+For each configuration (periods ``T``, channels ``C``, chains, chain method, precision, geometric
+adstock path) a simulated data set is fitted twice with the same data, seed and shapes: the
+first call compiles, the second reuses the compiled runner and runs exactly the same
+trajectory, so ``compile_s = first - second`` and every throughput figure comes from the
+second call. Reported per configuration:
+
+* ``compile_s``, ``sampling_s`` (warm-up + sampling wall time, no compile);
+* ``grad_evals_per_s``: leapfrog steps (each one potential-and-gradient evaluation) per second.
+  NumPyro records ``n_steps`` for kept draws only, so warm-up steps are *estimated* as the
+  draws' mean ``n_steps`` times ``warmup`` (warm-up trajectories are usually longer at first,
+  so this under-counts a little and the overhead ratio errs high);
+* ``draws_per_s`` and ``ess_bulk_per_s`` (min bulk ESS over the sampled parameters per second);
+* ``grad_us``: median time of one jitted ``value_and_grad`` of the potential, measured alone;
+* ``overhead_ratio = sampling_s / (total leapfrog steps * grad_us)``: 1 means the sampler costs
+  nothing beyond its gradients. Vectorised chains evaluate gradients in a batch, so this ratio
+  can fall below 1; ``overhead_ratio_lockstep`` divides instead by the lock-step cost: the
+  number of batched steps (the longest chain's ``n_steps`` at each draw) times one *batched*
+  gradient call over all chains.
+
+Float64 configurations run in a subprocess with ``JAX_ENABLE_X64=1`` (this process never flips
+x64), with the design, target and initial values cast to float64 so the potential really is
+evaluated in float64 (``fit_model`` itself casts them to float32). Parallel chains need one
+JAX device per chain; configurations that need more are skipped with the reason recorded.
+
+Studies (side-by-side option comparisons) are run after the grid: ``adstock_grad`` (scan vs
+associative geometric adstock, gradient time by ``T``), ``first_step`` (a second ``MMM.fit`` of
+the same shape: time to start sampling), ``compile_cache`` (JAX's persistent compilation cache
+across processes) and ``map_init`` (NUTS initialised at a MAP point from SVI + optax with a
+shorter warm-up, against the default initialisation).
+
+The same code runs on an accelerator: the device is ``jax.devices()[0]`` and chains are
+vectorised there (``chain_method="auto"``).
+
+Example:
+    >>> from mmmjax.bench import BenchConfig, run_bench
+    >>> res = run_bench(configs=[BenchConfig(T=52, C=2, chains=2, warmup=20, draws=20)],
+    ...                 studies=(), out="/tmp/bench.json")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import functools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["GRIDS", "STUDIES", "BenchConfig", "machine_info", "run_bench", "run_config"]
+
+RESULT_MARK = "MMMJAX_BENCH_RESULT "
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """One benchmark configuration.
+
+    Args:
+      T, C: periods and channels of the simulated data set.
+      chains: NUTS chains.
+      chain_method: "vectorized", "parallel" or "sequential" (1 chain is always sequential).
+      dtype: "float32" or "float64" (float64 runs in a subprocess with ``JAX_ENABLE_X64=1``).
+      adstock_method: geometric adstock path of ``MMM``: "auto", "scan" or "associative".
+      warmup, draws: NUTS warm-up steps and kept draws per chain.
+      seed: data and sampler seed.
+    """
+
+    T: int = 104
+    C: int = 5
+    chains: int = 4
+    chain_method: str = "vectorized"
+    dtype: str = "float32"
+    adstock_method: str = "auto"
+    warmup: int = 200
+    draws: int = 200
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        method = "sequential" if self.chains == 1 else self.chain_method
+        return (
+            f"T={self.T} C={self.C} chains={self.chains} {method} {self.dtype} "
+            f"adstock={self.adstock_method} {self.warmup}+{self.draws}"
+        )
+
+
+def _grid(ts, cs, chains, methods, dtypes=("float32",), warmup=200, draws=200):
+    return [
+        BenchConfig(T=t, C=c, chains=n, chain_method=m, dtype=d, warmup=warmup, draws=draws)
+        for d in dtypes
+        for t in ts
+        for c in cs
+        for n in chains
+        for m in (("sequential",) if n == 1 else methods)
+    ]
+
+
+B = BenchConfig
+#: Named sweeps: "quick" (about 2 minutes here), "moderate" (the CLI default), "full" (the grid).
+GRIDS: dict[str, list[BenchConfig]] = {
+    "quick": [
+        B(T=104, C=5, chains=4, chain_method="vectorized", warmup=100, draws=100),
+        B(T=104, C=5, chains=4, chain_method="parallel", warmup=100, draws=100),
+    ],
+    "moderate": [
+        B(T=104, C=5, chains=1),
+        B(T=104, C=5, chains=4, chain_method="vectorized"),
+        B(T=104, C=5, chains=4, chain_method="parallel"),
+        B(T=104, C=5, chains=4, chain_method="parallel", dtype="float64"),
+        B(T=104, C=5, chains=16, chain_method="vectorized", warmup=100, draws=100),
+        B(T=156, C=10, chains=4, chain_method="parallel"),
+        B(
+            T=520,
+            C=5,
+            chains=4,
+            chain_method="parallel",
+            adstock_method="scan",
+            warmup=100,
+            draws=100,
+        ),
+        B(
+            T=520,
+            C=5,
+            chains=4,
+            chain_method="parallel",
+            adstock_method="associative",
+            warmup=100,
+            draws=100,
+        ),
+    ],
+    "full": _grid(
+        (104, 156, 520),
+        (5, 10, 30),
+        (1, 4, 16, 64, 256),
+        ("vectorized", "parallel"),
+        dtypes=("float32", "float64"),
+    ),
+}
+del B
+STUDIES = ("adstock_grad", "first_step", "compile_cache", "map_init")
+DEFAULT_STUDIES = {"quick": ("first_step",), "moderate": STUDIES[:3], "full": STUDIES}
+
+
+# ----------------------------------------------------------------------------------------------
+# machine
+# ----------------------------------------------------------------------------------------------
+def machine_info() -> dict[str, Any]:
+    """Device, CPU model, cores, load, versions and date of this run."""
+    import jax
+    import numpyro
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    dev = jax.devices()[0]
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {
+        "device": str(dev),
+        "device_kind": getattr(dev, "device_kind", dev.platform),
+        "platform": dev.platform,
+        "jax_devices": jax.local_device_count(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_1_5_15": [round(x, 2) for x in load],
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "numpyro": numpyro.__version__,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# one model, its inputs and its potential
+# ----------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Problem:
+    spec: Any
+    dataset: Any
+    model: Callable
+    model_key: str
+    args: tuple  # (design, y) as JAX arrays of the run's dtype
+    priors: dict
+    shapes: dict
+    dtype: Any
+
+
+def _problem(T: int, C: int, *, seed: int = 0, adstock_method: str = "auto", dtype=None):
+    """The same inputs ``fit_model`` builds, optionally cast to ``dtype`` (float64 needs x64)."""
+    import jax
+    import jax.numpy as jnp
+
+    import mmmjax
+    from mmmjax.design import TimeAxis, build_design
+    from mmmjax.fit import _scaled_target
+    from mmmjax.model import numpyro_model, site_shapes
+
+    dataset, _ = mmmjax.simulate(n_periods=T, n_channels=C, seed=seed)
+    spec = mmmjax.MMM(adstock_method=adstock_method)
+    priors = spec.resolved_priors(dataset.channels)
+    design = build_design(
+        dataset, dataset.scales, TimeAxis.of(dataset), seasonality=spec.seasonality,
+        changepoints=spec.n_changepoints,
+    )  # fmt: skip
+    y = _scaled_target(spec, dataset, dataset.scales)
+    dtype = jnp.dtype(dtype or jnp.float32)
+
+    def cast(a):
+        a = jnp.asarray(a)
+        return a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+    key = json.dumps(  # as fit_model builds it, so runners are shared with MMM.fit
+        [spec.to_dict(), {k: p.to_dict() for k, p in sorted(priors.items())}], sort_keys=True
+    )
+    return _Problem(
+        spec=spec,
+        dataset=dataset,
+        model=functools.partial(numpyro_model, spec, priors),
+        model_key=key,
+        args=(jax.tree.map(cast, design), cast(y)),
+        priors=priors,
+        shapes=site_shapes(spec, design),
+        dtype=dtype,
+    )
+
+
+def _median_seconds(f: Callable[[], Any], *, min_calls: int = 50, budget_s: float = 1.0):
+    """Median wall time of ``f()`` (blocking) after two warm-up calls."""
+    import jax
+
+    jax.block_until_ready(f())
+    jax.block_until_ready(f())
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_calls or (time.perf_counter() - start < budget_s and len(times) < 2000):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f())
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def _grad_seconds(prob: _Problem, z: dict, batch: int = 0) -> float:
+    """Median time of one jitted potential-and-gradient call at ``z`` (``batch`` vmapped copies)."""
+    import jax
+    import jax.numpy as jnp
+    from numpyro.infer.util import potential_energy
+
+    def vg(z, args):
+        return jax.value_and_grad(lambda z: potential_energy(prob.model, args, {}, z))(z)
+
+    if batch:
+        f = jax.jit(jax.vmap(vg, in_axes=(0, None)))
+        z = {k: jnp.broadcast_to(v, (batch, *v.shape)) for k, v in z.items()}
+    else:
+        f = jax.jit(vg)
+    return _median_seconds(lambda: f(z, prob.args))
+
+
+def _unconstrained(prob: _Problem, posterior: dict[str, np.ndarray]) -> dict:
+    """Posterior medians mapped to the unconstrained space (where NUTS moves)."""
+    import jax.numpy as jnp
+    from numpyro.distributions import biject_to
+
+    z = {}
+    for name in prob.shapes:
+        med = np.median(posterior[name].reshape(-1, *prob.shapes[name]), axis=0)
+        transform = biject_to(prob.priors[name].build().support)
+        z[name] = transform.inv(jnp.asarray(med, prob.dtype)).astype(prob.dtype)
+    return z
+
+
+@contextlib.contextmanager
+def _initial_values_as(dtype, override: Callable | None = None):
+    """Temporarily make ``run_nuts`` start from ``override(priors, shapes, chains, seed)`` (or
+    its default), cast to ``dtype``. A prototype hook: ``run_nuts`` has no ``init_params``."""
+    import mmmjax.sampling as sampling
+
+    original = sampling._initial_values
+
+    def patched(priors, shapes, chains, seed):
+        z0 = (override or original)(priors, shapes, chains, seed)
+        return {k: np.asarray(v, dtype=dtype) for k, v in z0.items()}
+
+    sampling._initial_values = patched
+    try:
+        yield
+    finally:
+        sampling._initial_values = original
+
+
+def _sample(prob: _Problem, cfg: BenchConfig, *, warmup: int, seed: int, init=None):
+    """``run_nuts`` on ``prob`` exactly as ``fit_model`` calls it, in ``prob.dtype``."""
+    from mmmjax.sampling import run_nuts
+
+    with _initial_values_as(np.dtype(prob.dtype.name), init):
+        return run_nuts(
+            prob.model,
+            prob.model_key,
+            prob.args,
+            priors=prob.priors,
+            shapes=prob.shapes,
+            chains=cfg.chains,
+            draws=cfg.draws,
+            warmup=warmup,
+            seed=seed,
+            chain_method="sequential" if cfg.chains == 1 else cfg.chain_method,
+            progress=False,
+        )
+
+
+def _diagnose(res) -> dict[str, Any]:
+    import arviz as az
+
+    from mmmjax.fit import diagnose
+
+    return diagnose(
+        az.from_dict(
+            posterior={k: np.asarray(v) for k, v in res.posterior.items()},
+            sample_stats={"diverging": np.asarray(res.sample_stats["diverging"])},
+        )
+    )
+
+
+def _throughput(cfg: BenchConfig, res, warmup: int) -> dict[str, Any]:
+    n_steps = np.asarray(res.sample_stats["n_steps"], dtype=np.float64)  # (chains, draws)
+    draw_steps = float(n_steps.sum())
+    warm_steps = float(n_steps.mean()) * warmup * cfg.chains  # estimate: not recorded
+    lock = float(n_steps.max(axis=0).sum() + n_steps.max(axis=0).mean() * warmup)
+    diag = _diagnose(res)
+    s = res.seconds_warmup_and_sampling
+    return {
+        "sampling_s": s,
+        "leapfrog_steps_draws": draw_steps,
+        "leapfrog_steps_warmup_est": warm_steps,
+        "lockstep_steps_est": lock,
+        "mean_n_steps": float(n_steps.mean()),
+        "grad_evals_per_s": (draw_steps + warm_steps) / s,
+        "draws_per_s": cfg.chains * cfg.draws / s,
+        "min_ess_bulk": diag["min_ess_bulk"],
+        "ess_bulk_per_s": diag["min_ess_bulk"] / s,
+        "max_r_hat": diag["max_r_hat"],
+        "divergences": diag["divergences"],
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# one configuration
+# ----------------------------------------------------------------------------------------------
+def _x64() -> bool:
+    import jax
+
+    return bool(jax.config.jax_enable_x64)
+
+
+def run_config(cfg: BenchConfig) -> dict[str, Any]:
+    """Measure one configuration in this process (its precision must match this process's)."""
+    import jax
+
+    method = "sequential" if cfg.chains == 1 else cfg.chain_method
+    row: dict[str, Any] = {"name": cfg.name, **dataclasses.asdict(cfg), "chain_method": method}
+    if (cfg.dtype == "float64") != _x64():
+        raise RuntimeError(f"{cfg.name}: run float64 configs with JAX_ENABLE_X64=1 (a subprocess)")
+    if method == "parallel" and jax.local_device_count() < cfg.chains:
+        row["skipped"] = f"parallel needs {cfg.chains} devices, JAX sees {jax.local_device_count()}"
+        return row
+    prob = _problem(cfg.T, cfg.C, seed=cfg.seed, adstock_method=cfg.adstock_method, dtype=cfg.dtype)
+    first = _sample(prob, cfg, warmup=cfg.warmup, seed=cfg.seed)
+    second = _sample(prob, cfg, warmup=cfg.warmup, seed=cfg.seed)  # same trajectory, no compile
+    row["first_s"] = first.seconds_warmup_and_sampling
+    row["compiled_first"] = bool(first.compiled)
+    row["compiled_second"] = bool(second.compiled)
+    row["compile_s"] = first.seconds_warmup_and_sampling - second.seconds_warmup_and_sampling
+    row.update(_throughput(cfg, second, cfg.warmup))
+    z = _unconstrained(prob, second.posterior)
+    grad_s = _grad_seconds(prob, z)
+    row["grad_us"] = grad_s * 1e6
+    total = row["leapfrog_steps_draws"] + row["leapfrog_steps_warmup_est"]
+    row["overhead_ratio"] = row["sampling_s"] / (total * grad_s)
+    if method == "vectorized":
+        batch_s = _grad_seconds(prob, z, batch=cfg.chains)
+        row["batch_grad_us"] = batch_s * 1e6
+        row["overhead_ratio_lockstep"] = row["sampling_s"] / (row["lockstep_steps_est"] * batch_s)
+    return row
+
+
+def _in_subprocess(task: dict[str, Any], *, x64: bool, env: dict | None = None) -> Any:
+    """Run ``task`` with ``python -m mmmjax.bench --worker`` and return its JSON result."""
+    full_env = {**os.environ, "JAX_ENABLE_X64": "1" if x64 else "0", **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmmjax.bench", "--worker", json.dumps(task)],
+        env=full_env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            return json.loads(line[len(RESULT_MARK) :])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+    return {"error": f"worker exited {proc.returncode}: " + " | ".join(tail)}
+
+
+def _run_any(cfg: BenchConfig) -> dict[str, Any]:
+    """``run_config`` here, or in a subprocess when the precision differs from this process's."""
+    try:
+        if (cfg.dtype == "float64") == _x64():
+            return run_config(cfg)
+        out = _in_subprocess({"config": dataclasses.asdict(cfg)}, x64=cfg.dtype == "float64")
+        return out if "name" in out else {"name": cfg.name, **dataclasses.asdict(cfg), **out}
+    except Exception as exc:  # a benchmark row that failed says why; the sweep goes on
+        return {"name": cfg.name, **dataclasses.asdict(cfg), "error": repr(exc)}
+
+
+# ----------------------------------------------------------------------------------------------
+# studies
+# ----------------------------------------------------------------------------------------------
+def study_adstock_grad(ts=(104, 156, 520), cs=(5, 10, 30)) -> list[dict[str, Any]]:
+    """Potential-and-gradient time, geometric adstock by ``lax.scan`` vs ``associative_scan``."""
+    rows = []
+    for T in ts:
+        for C in cs:
+            row: dict[str, Any] = {"T": T, "C": C}
+            for method in ("scan", "associative"):
+                prob = _problem(T, C, adstock_method=method)
+                z = {k: np.zeros(s, np.float32) for k, s in prob.shapes.items()}
+                row[f"{method}_us"] = _grad_seconds(prob, z) * 1e6
+            row["associative_over_scan"] = row["associative_us"] / row["scan_us"]
+            rows.append(row)
+            _log(f"  adstock_grad T={T} C={C}: scan {row['scan_us']:.0f} us, associative "
+                 f"{row['associative_us']:.0f} us")  # fmt: skip
+    return rows
+
+
+def study_first_step(T: int = 156, C: int = 5, chains: int = 4) -> dict[str, Any]:
+    """Time to start sampling in a second ``MMM.fit`` of the same shape (new data, new seed).
+
+    Both fits use 1 warm-up step and 1 draw, so ``fit.info["seconds"]`` of the second is the
+    time from the call into the sampler to its first draw (no compile); ``fit_wall_s`` is the
+    whole ``MMM.fit`` call (design, prior draws, posterior predictive, InferenceData).
+    """
+    import mmmjax
+
+    spec = mmmjax.MMM()
+    out: dict[str, Any] = {"T": T, "C": C, "chains": chains}
+    for i, label in enumerate(("first", "second")):
+        data, _ = mmmjax.simulate(n_periods=T, n_channels=C, seed=100 + i)
+        t0 = time.perf_counter()
+        fit = spec.fit(data, chains=chains, draws=1, warmup=1, seed=i, progress=False, warn=False)
+        out[f"{label}_fit_wall_s"] = time.perf_counter() - t0
+        out[f"{label}_sampler_s"] = fit.info["seconds"]
+        out[f"{label}_compiled"] = bool(fit.info["compiled"])
+        out["chain_method"] = fit.info["chain_method"]
+    out["time_to_first_step_s"] = out["second_sampler_s"]
+    out["goal_under_1s"] = bool(out["second_sampler_s"] < 1.0 and not out["second_compiled"])
+    return out
+
+
+_CACHE_SNIPPET = """
+import json, time, mmmjax
+data, _ = mmmjax.simulate(n_periods={T}, n_channels={C}, seed=0)
+t0 = time.perf_counter()
+fit = mmmjax.MMM().fit(data, chains={chains}, draws=50, warmup=50, progress=False, warn=False)
+print({mark!r} + json.dumps({{"sampler_s": fit.info["seconds"],
+                              "fit_wall_s": time.perf_counter() - t0}}))
+"""
+
+
+def study_compile_cache(T: int = 104, C: int = 5, chains: int = 4) -> dict[str, Any]:
+    """First fit in a fresh process, without and with JAX's persistent compilation cache.
+
+    Three fresh processes with ``JAX_COMPILATION_CACHE_DIR`` set to a new directory: the first
+    fills the cache, the second and third read it. ``speedup`` is first over second.
+    """
+    code = _CACHE_SNIPPET.format(T=T, C=C, chains=chains, mark=RESULT_MARK)
+    out: dict[str, Any] = {"T": T, "C": C, "chains": chains, "warmup": 50, "draws": 50}
+    with tempfile.TemporaryDirectory(prefix="mmmjax-jax-cache-") as cache:
+        env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache}
+        for label in ("cold", "warm", "warm_again"):
+            proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                  text=True, check=False)  # fmt: skip
+            lines = [x for x in proc.stdout.splitlines() if x.startswith(RESULT_MARK)]
+            if not lines:
+                out["error"] = (proc.stderr or "").strip().splitlines()[-3:]
+                return out
+            res = json.loads(lines[-1][len(RESULT_MARK) :])
+            out[f"{label}_sampler_s"], out[f"{label}_fit_wall_s"] = (
+                res["sampler_s"], res["fit_wall_s"]
+            )  # fmt: skip
+            _log(f"  compile_cache {label}: sampler {res['sampler_s']:.1f} s")
+        out["cache_files"] = len(list(Path(cache).rglob("*")))
+    out["speedup"] = out["cold_sampler_s"] / out["warm_sampler_s"]
+    return out
+
+
+def map_point(prob: _Problem, *, steps: int = 2000, lr: float = 0.02, seed: int = 0):
+    """MAP estimate with SVI (``AutoDelta`` guide, ``optax.adam``): ``(z, seconds)``.
+
+    ``z`` is ``{site: unconstrained value}`` (one point); seconds include compilation.
+    """
+    import jax
+    import optax
+    from numpyro.distributions import biject_to
+    from numpyro.infer import SVI, Trace_ELBO
+    from numpyro.infer.autoguide import AutoDelta
+    from numpyro.optim import optax_to_numpyro
+
+    t0 = time.perf_counter()
+    guide = AutoDelta(prob.model)
+    svi = SVI(prob.model, guide, optax_to_numpyro(optax.adam(lr)), Trace_ELBO())
+    result = svi.run(jax.random.PRNGKey(seed), steps, *prob.args, progress_bar=False)
+    point = guide.median(result.params)
+    z = {}
+    for name in prob.shapes:
+        transform = biject_to(prob.priors[name].build().support)
+        z[name] = np.asarray(transform.inv(point[name]))
+    jax.block_until_ready(z)
+    return z, time.perf_counter() - t0
+
+
+def study_map_init(
+    T: int = 104, C: int = 5, chains: int = 4, draws: int = 1000, warmup: int = 1000,
+    short_warmup: int = 300, seeds: Sequence[int] = (1, 2),
+) -> dict[str, Any]:  # fmt: skip
+    """Default initialisation + ``warmup`` vs MAP initialisation + ``short_warmup``.
+
+    Each arm is compiled once, then run with ``seeds`` (no compile); ESS/s counts the MAP
+    arm's SVI time (compiled, then re-run once more to time it without compilation). Chains
+    start at the MAP point plus N(0, 0.1) jitter in the unconstrained space, so they still
+    differ and r-hat stays meaningful.
+    """
+    cfg = BenchConfig(T=T, C=C, chains=chains, chain_method="auto", draws=draws)
+    prob = _problem(T, C)
+    _, _ = map_point(prob)  # compile SVI
+    z_map, svi_s = map_point(prob)
+
+    def map_init(priors, shapes, n, seed):
+        rng = np.random.default_rng([seed, 11])
+        return {k: z_map[k] + 0.1 * rng.standard_normal((n, *np.shape(z_map[k]))) for k in shapes}
+
+    out: dict[str, Any] = {"T": T, "C": C, "chains": chains, "draws": draws, "svi_s": svi_s}
+    for arm, w, init in (("prior_init", warmup, None), ("map_init", short_warmup, map_init)):
+        _sample(prob, cfg, warmup=w, seed=0, init=init)  # compile
+        rows = [_throughput(cfg, _sample(prob, cfg, warmup=w, seed=s, init=init), w) for s in seeds]
+        extra = svi_s if init else 0.0
+        sec = float(np.mean([r["sampling_s"] for r in rows])) + extra
+        ess = float(np.mean([r["min_ess_bulk"] for r in rows]))
+        out[arm] = {
+            "warmup": w,
+            "seconds": sec,
+            "min_ess_bulk": ess,
+            "ess_bulk_per_s": ess / sec,
+            "max_r_hat": max(r["max_r_hat"] for r in rows),
+            "divergences": sum(r["divergences"] for r in rows),
+            "per_seed": rows,
+        }
+        _log(f"  map_init {arm}: warmup {w}, {sec:.1f} s, min ESS {ess:.0f}, "
+             f"r-hat {out[arm]['max_r_hat']:.3f}")  # fmt: skip
+    out["ess_per_s_ratio_map_over_prior"] = (
+        out["map_init"]["ess_bulk_per_s"] / out["prior_init"]["ess_bulk_per_s"]
+    )
+    return out
+
+
+_STUDY_FUNCS: dict[str, Callable[[], Any]] = {
+    "adstock_grad": study_adstock_grad,
+    "first_step": study_first_step,
+    "compile_cache": study_compile_cache,
+    "map_init": study_map_init,
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# reporting
+# ----------------------------------------------------------------------------------------------
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr if _WORKER[0] else sys.stdout, flush=True)
+
+
+_WORKER = [False]
+_COLUMNS = (
+    ("T", "T", "{}"), ("C", "C", "{}"), ("chains", "chains", "{}"),
+    ("chain_method", "method", "{}"), ("dtype", "dtype", "{}"),
+    ("adstock_method", "adstock", "{}"), ("compile_s", "compile s", "{:.1f}"),
+    ("sampling_s", "sample s", "{:.1f}"), ("grad_evals_per_s", "grads/s", "{:,.0f}"),
+    ("draws_per_s", "draws/s", "{:,.0f}"), ("ess_bulk_per_s", "ESS/s", "{:.1f}"),
+    ("grad_us", "grad us", "{:.0f}"), ("overhead_ratio", "overhead", "{:.2f}"),
+    ("overhead_ratio_lockstep", "lockstep", "{:.2f}"),
+)  # fmt: skip
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The configurations as a fixed-width text table, headed by the machine."""
+    m = results["machine"]
+    head = (
+        f"device {m['device']} ({m['device_kind']}), CPU {m['cpu']}, {m['cores']} cores, "
+        f"{m['jax_devices']} JAX devices, load {m['load_average_1_5_15']}, {m['date']}"
+    )
+    rows = [[title for _, title, _ in _COLUMNS]]
+    for r in results["configs"]:
+        if "skipped" in r or "error" in r:
+            rows.append([str(r.get(k, "")) for k, _, _ in _COLUMNS[:6]]
+                        + [f"-- {r.get('skipped') or r.get('error')}"])  # fmt: skip
+            continue
+        rows.append([fmt.format(r[k]) if k in r else "" for k, _, fmt in _COLUMNS])
+    width = [max(len(r[i]) for r in rows if i < len(r) and len(r) == len(_COLUMNS))
+             for i in range(len(_COLUMNS))]  # fmt: skip
+    lines = [head]
+    for r in rows:
+        lines.append("  ".join(c.rjust(width[i]) if i < len(width) else c for i, c in enumerate(r)))
+    return "\n".join(lines)
+
+
+def run_bench(
+    quick: bool = False,
+    out: str | os.PathLike | None = None,
+    *,
+    full: bool = False,
+    configs: Iterable[BenchConfig] | None = None,
+    studies: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Run a sweep, print progress and a table, and optionally write the results as JSON.
+
+    Args:
+      quick: the "quick" sweep (about 2 minutes on 2 CPU cores) instead of "moderate".
+      out: write the results JSON here (parent directories are created).
+      full: the whole grid (T x C x chains x chain method x precision; hours on a CPU).
+      configs: explicit configurations (overrides ``quick``/``full``).
+      studies: option studies to run after the grid, from :data:`STUDIES` (default: by sweep).
+
+    Returns:
+      ``{"machine", "sweep", "configs": [row, ...], "studies": {name: result}, "notes"}``; each
+      row has the fields listed in the module docstring, or ``skipped``/``error``.
+    """
+    named = "full" if full else "quick" if quick else "moderate"
+    sweep = "custom" if configs is not None else named
+    cfgs = list(configs) if configs is not None else GRIDS[sweep]
+    chosen = tuple(studies) if studies is not None else DEFAULT_STUDIES.get(sweep, ())
+    unknown = set(chosen) - set(STUDIES)
+    if unknown:
+        raise ValueError(f"unknown studies {sorted(unknown)}; choose from {STUDIES}")
+    results: dict[str, Any] = {"machine": machine_info(), "sweep": sweep, "configs": [],
+                               "studies": {}}  # fmt: skip
+    _log(f"mmmjax bench ({sweep}): {len(cfgs)} configurations, studies {list(chosen)} on "
+         f"{results['machine']['device']} / {results['machine']['cpu']}")  # fmt: skip
+    t_start = time.perf_counter()
+    for i, cfg in enumerate(cfgs, 1):
+        t0 = time.perf_counter()
+        row = _run_any(cfg)
+        results["configs"].append(row)
+        if "skipped" in row or "error" in row:
+            _log(f"[{i}/{len(cfgs)}] {cfg.name}: {row.get('skipped') or row.get('error')}")
+        else:
+            _log(f"[{i}/{len(cfgs)}] {cfg.name}: compile {row['compile_s']:.1f} s, sample "
+                 f"{row['sampling_s']:.1f} s, {row['grad_evals_per_s']:,.0f} grads/s, "
+                 f"ESS/s {row['ess_bulk_per_s']:.1f}, overhead {row['overhead_ratio']:.2f} "
+                 f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+        if out:
+            _write(results, out)  # partial results survive an interrupted sweep
+    for name in chosen:
+        _log(f"study {name} ...")
+        try:
+            results["studies"][name] = _STUDY_FUNCS[name]()
+        except Exception as exc:
+            results["studies"][name] = {"error": repr(exc)}
+        _log(f"study {name}: {json.dumps(_brief(results['studies'][name]))}")
+        if out:
+            _write(results, out)
+    results["total_s"] = time.perf_counter() - t_start
+    results["notes"] = [
+        "warm-up leapfrog steps are not recorded by NumPyro: estimated as the draws' mean "
+        "n_steps x warmup per chain",
+        "compile_s = first run - second run of the same data, seed and shapes",
+        "float64 rows ran in a subprocess with JAX_ENABLE_X64=1 and float64 inputs",
+    ]
+    print(format_table(results), flush=True)
+    if out:
+        _write(results, out)
+        _log(f"wrote {out}")
+    return results
+
+
+def _brief(x: Any) -> Any:
+    if isinstance(x, list):
+        return f"{len(x)} rows"
+    if isinstance(x, dict):
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in x.items()
+                if not isinstance(v, (dict, list))}  # fmt: skip
+    return x
+
+
+def _write(results: dict[str, Any], out: str | os.PathLike) -> None:
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(_finite(results), indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _finite(x: Any) -> Any:
+    """JSON-safe: NaN/inf become null, NumPy scalars become Python numbers."""
+    if isinstance(x, dict):
+        return {str(k): _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
+
+
+def _worker(task: dict[str, Any]) -> Any:
+    _WORKER[0] = True
+    if "config" in task:
+        return run_config(BenchConfig(**task["config"]))
+    raise ValueError(f"unknown worker task {task}")
+
+
+if __name__ == "__main__":  # the subprocess side of float64 rows
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        print(RESULT_MARK + json.dumps(_finite(_worker(json.loads(sys.argv[2])))), flush=True)
+    else:
+        run_bench(quick="--quick" in sys.argv)

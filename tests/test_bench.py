@@ -1,0 +1,71 @@
+"""``mmmjax bench`` on a tiny configuration: valid JSON with the documented fields.
+
+The CLI's ``--quick`` sweep compiles two NUTS programs (tens of seconds each on 2 cores), so the
+CLI itself is not run here; ``run_bench`` with one tiny configuration covers the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from mmmjax.bench import GRIDS, STUDIES, BenchConfig, format_table, run_bench
+
+ROW_FIELDS = (
+    "T", "C", "chains", "chain_method", "dtype", "adstock_method", "warmup", "draws",
+    "compile_s", "sampling_s", "grad_evals_per_s", "draws_per_s", "min_ess_bulk",
+    "ess_bulk_per_s", "grad_us", "overhead_ratio", "leapfrog_steps_draws",
+    "leapfrog_steps_warmup_est", "compiled_first", "compiled_second",
+)  # fmt: skip
+MACHINE_FIELDS = ("device", "platform", "cpu", "cores", "date", "jax")
+
+
+@pytest.mark.slow
+def test_run_bench_tiny_writes_json(tmp_path, capsys):
+    out = tmp_path / "sub" / "bench.json"
+    tiny = BenchConfig(T=52, C=1, chains=1, warmup=10, draws=10)
+    res = run_bench(configs=[tiny], studies=(), out=out)
+
+    data = json.loads(out.read_text())
+    assert data["sweep"] == "custom"
+    for key in MACHINE_FIELDS:
+        assert key in data["machine"]
+    (row,) = data["configs"]
+    assert "error" not in row and "skipped" not in row, row
+    for key in ROW_FIELDS:
+        assert key in row, key
+    assert row["compiled_first"] and not row["compiled_second"]  # second run reuses the program
+    assert row["chain_method"] == "sequential"
+    for key in ("sampling_s", "grad_evals_per_s", "draws_per_s", "grad_us", "overhead_ratio"):
+        assert math.isfinite(row[key]) and row[key] > 0, (key, row[key])
+    assert row["leapfrog_steps_draws"] >= tiny.draws
+    assert res["configs"][0]["overhead_ratio"] == pytest.approx(row["overhead_ratio"])
+
+    printed = capsys.readouterr().out
+    assert "overhead" in printed and data["machine"]["cpu"] in printed
+
+
+def test_grids_and_studies_are_well_formed():
+    for name in ("quick", "moderate", "full"):
+        assert GRIDS[name], name
+    full = GRIDS["full"]
+    assert {c.T for c in full} == {104, 156, 520}
+    assert {c.C for c in full} == {5, 10, 30}
+    assert {c.chains for c in full} == {1, 4, 16, 64, 256}
+    assert {c.dtype for c in full} == {"float32", "float64"}
+    with pytest.raises(ValueError, match="unknown studies"):
+        run_bench(configs=[], studies=("nope",))
+    assert set(STUDIES) >= {"adstock_grad", "first_step", "compile_cache", "map_init"}
+
+
+def test_format_table_reports_skips():
+    res = {
+        "machine": {"device": "cpu:0", "device_kind": "cpu", "cpu": "X", "cores": 2,
+                    "jax_devices": 4, "load_average_1_5_15": [0, 0, 0], "date": "d"},
+        "configs": [{**BenchConfig(chains=64, chain_method="parallel").__dict__,
+                     "skipped": "parallel needs 64 devices"}],
+    }  # fmt: skip
+    text = format_table(res)
+    assert "parallel needs 64 devices" in text and "cpu:0" in text
