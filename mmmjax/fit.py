@@ -459,6 +459,7 @@ def fit_model(
     seed: int = 0,
     target_accept: float = 0.85,
     max_tree_depth: int = 10,
+    dense_mass: bool = True,
     chain_method: str = "auto",
     progress: bool = True,
     prior_draws: int = 500,
@@ -473,6 +474,7 @@ def fit_model(
       seed: PRNG seed; the same seed gives the same fit.
       target_accept: NUTS target acceptance probability.
       max_tree_depth: NUTS maximum tree depth.
+      dense_mass: adapt a dense mass matrix (default; see :func:`mmmjax.sampling.run_nuts`).
       chain_method: "auto" (parallel over CPU cores when enough, else vectorised), "parallel",
         "vectorized" or "sequential".
       progress: show a progress bar while sampling.
@@ -508,6 +510,7 @@ def fit_model(
         seed=seed,
         target_accept=target_accept,
         max_tree_depth=max_tree_depth,
+        dense_mass=dense_mass,
         chain_method=chain_method,
         progress=progress,
     )
