@@ -1,11 +1,12 @@
 """Conformance suite for the adstock and saturation kernels (``mmmjax.transforms``).
 
-One table of kernels (``CASES``), each with an independent float64 NumPy/SciPy reference written
-with explicit loops, and one set of parameterised tests run over every entry: values against the
-reference (float64 to 1e-9, float32 to ~1e-5), dtype preservation, jit / vmap / jit(vmap) against
-eager, gradients against central finite differences, no retracing. Then geometric scan vs
-associative scan, hypothesis properties, and the numerical edges (zero spend, alpha at 0 and near
-1, Hill slope < 1 at 0, very large spend, extreme Weibull parameters).
+One table of kernels (``CASES``), each with an independent float64 NumPy reference (Weibull:
+50-digit ``decimal``) written with explicit loops, and one set of parameterised tests run over
+every entry: values against the reference (float64 to 1e-9, float32 to ~1e-5), dtype
+preservation, jit / vmap / jit(vmap) against eager, gradients against central finite
+differences, no retracing. Then geometric scan vs associative scan, hypothesis properties, and
+the numerical edges (zero spend, alpha at 0 and near 1, Hill slope < 1 at 0, very large spend,
+extreme Weibull parameters).
 
 float64 runs inside ``jax.enable_x64(True)`` blocks so the flag never leaks into other test files.
 """
