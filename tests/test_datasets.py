@@ -77,3 +77,23 @@ def test_demo_truth_is_recoverable_by_design():
     assert ((0.5 <= ratio) & (ratio <= 2.0)).all()
     assert truth.roi.max() / truth.roi.min() > 5  # clearly different channels
     np.testing.assert_allclose(truth.roi.to_numpy(), [1.4, 4.0, 2.2, 0.6, 1.0])
+
+
+def test_a_built_wheel_ships_the_data_files(tmp_path):
+    """A non-editable install finds its data: the wheel holds the CSV and the truth JSON."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps",
+         "--quiet", "-w", str(tmp_path), str(repo)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (wheel,) = tmp_path.glob("mmmjax-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"mmmjax/datasets/demo.csv", "mmmjax/datasets/demo_truth.json"} <= names
+    assert "mmmjax/transforms/adstock.py" in names
