@@ -374,7 +374,7 @@ def sampler_messages(diag: dict[str, Any]) -> list[str]:
         msgs.append(
             f"{diag['divergences']} divergent transitions after warmup: the sampler met "
             "curvature it could not follow, so the posterior may be biased. Try "
-            "target_accept=0.95, or tighter priors on the parameter named in the warning above."
+            "target_accept=0.95, or tighter priors on the saturation and carryover parameters."
         )
     rhat = diag["max_r_hat"]
     if not math.isnan(rhat) and rhat > RHAT_MAX:
@@ -459,7 +459,7 @@ def fit_model(
     seed: int = 0,
     target_accept: float = 0.85,
     max_tree_depth: int = 10,
-    dense_mass: bool = True,
+    dense_mass: bool = False,
     chain_method: str = "auto",
     progress: bool = True,
     prior_draws: int = 500,
@@ -474,7 +474,7 @@ def fit_model(
       seed: PRNG seed; the same seed gives the same fit.
       target_accept: NUTS target acceptance probability.
       max_tree_depth: NUTS maximum tree depth.
-      dense_mass: adapt a dense mass matrix (default; see :func:`mmmjax.sampling.run_nuts`).
+      dense_mass: adapt a dense mass matrix (see :func:`mmmjax.sampling.run_nuts`).
       chain_method: "auto" (parallel over CPU cores when enough, else vectorised), "parallel",
         "vectorized" or "sequential".
       progress: show a progress bar while sampling.

@@ -144,8 +144,10 @@ DEFAULT_PRIORS: dict[str, tuple[Prior, str]] = {
         "centred on the usual spend level, 90% between about 0.4x and 2.7x",
     ),
     "slope": (
-        Prior("Gamma", concentration=4.0, rate=3.0),
-        "Hill slope; mean 1.33: mostly concave (below 1) to mildly S-shaped (2-3)",
+        Prior("LogNormal", loc=0.2, scale=0.3),
+        "Hill slope; median 1.22, 90% between 0.75 and 2.0: from concave to mildly S-shaped. "
+        "Slopes well below 1 put a near-vertical tangent at zero spend (infinite at slope < 1), "
+        "which is implausible and made chains stick and diverge in our recovery runs",
     ),
     "lam": (
         Prior("Gamma", concentration=2.0, rate=1.0),
