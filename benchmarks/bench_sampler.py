@@ -37,16 +37,27 @@ def main(argv: list[str] | None = None) -> None:
         help=f"comma-separated subset of {','.join(STUDIES)}, or 'none' (default: by sweep)",
     )
     ap.add_argument(
-        "--out", type=Path, default=HERE / "results" / "sampler_cpu.json", help="results JSON"
+        "--out",
+        type=Path,
+        default=None,
+        help="results JSON (default: results/sampler_cpu.json for the moderate sweep, "
+        "results/sampler_full_<platform>.json for --full, none for --quick/--no-grid)",
     )
     args = ap.parse_args(argv)
     studies = None
     if args.studies is not None:
         studies = () if args.studies == "none" else tuple(args.studies.split(","))
+    out = args.out
+    if out is None and args.full:
+        import jax
+
+        out = HERE / "results" / f"sampler_full_{jax.default_backend()}.json"
+    elif out is None and not (args.quick or args.no_grid):
+        out = HERE / "results" / "sampler_cpu.json"
     run_bench(
         quick=args.quick,
         full=args.full,
-        out=args.out,
+        out=out,
         configs=[] if args.no_grid else None,
         studies=studies,
     )

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from mmmjax.bench import GRIDS, STUDIES, BenchConfig, format_table, run_bench
+from mmmjax.bench import GRIDS, STUDIES, BenchConfig, format_table, goals, run_bench
 
 ROW_FIELDS = (
     "T", "C", "chains", "chain_method", "dtype", "adstock_method", "warmup", "draws",
@@ -42,6 +42,7 @@ def test_run_bench_tiny_writes_json(tmp_path, capsys):
         assert math.isfinite(row[key]) and row[key] > 0, (key, row[key])
     assert row["leapfrog_steps_draws"] >= tiny.draws
     assert res["configs"][0]["overhead_ratio"] == pytest.approx(row["overhead_ratio"])
+    assert data["goals"]["max_overhead_ratio"] == pytest.approx(row["overhead_ratio"])
 
     printed = capsys.readouterr().out
     assert "overhead" in printed and data["machine"]["cpu"] in printed
@@ -69,3 +70,14 @@ def test_format_table_reports_skips():
     }  # fmt: skip
     text = format_table(res)
     assert "parallel needs 64 devices" in text and "cpu:0" in text
+
+
+def test_goals_scaling_of_vectorised_chains():
+    def row(chains, draws_per_s):
+        cfg = BenchConfig(chains=chains, chain_method="vectorized").__dict__
+        return {**cfg, "overhead_ratio": 1.5, "draws_per_s": draws_per_s}
+
+    res = {"configs": [row(4, 10.0), row(256, 600.0)], "studies": {}}
+    g = goals(res)
+    assert g["overhead_under_2"]
+    assert g["draws_per_s_256_over_4_vectorized"] == {"T=104 C=5 float32": 60.0}
