@@ -510,24 +510,14 @@ def map_point(prob: _Problem, *, steps: int = 2000, lr: float = 0.02, seed: int 
 
     ``z`` is ``{site: unconstrained value}`` (one point); seconds include compilation.
     """
-    import jax
-    import optax
-    from numpyro.distributions import biject_to
-    from numpyro.infer import SVI, Trace_ELBO
-    from numpyro.infer.autoguide import AutoDelta
-    from numpyro.optim import optax_to_numpyro
+    from mmmjax.sampling import map_initial_values
 
     t0 = time.perf_counter()
-    guide = AutoDelta(prob.model)
-    svi = SVI(prob.model, guide, optax_to_numpyro(optax.adam(lr)), Trace_ELBO())
-    result = svi.run(jax.random.PRNGKey(seed), steps, *prob.args, progress_bar=False)
-    point = guide.median(result.params)
-    z = {}
-    for name in prob.shapes:
-        transform = biject_to(prob.priors[name].build().support)
-        z[name] = np.asarray(transform.inv(point[name]))
-    jax.block_until_ready(z)
-    return z, time.perf_counter() - t0
+    z = map_initial_values(
+        prob.model, prob.args, priors=prob.priors, shapes=prob.shapes, chains=1, seed=seed,
+        steps=steps, learning_rate=lr, jitter=0.0,
+    )  # fmt: skip
+    return {k: v[0] for k, v in z.items()}, time.perf_counter() - t0
 
 
 def study_map_init(

@@ -29,7 +29,7 @@ from mmmjax.data import Dataset, Scales
 from mmmjax.design import Design, TimeAxis, build_design
 from mmmjax.errors import DataError, SamplerWarning
 from mmmjax.model import MMM, Components, components, numpyro_model, site_shapes
-from mmmjax.sampling import run_nuts
+from mmmjax.sampling import map_initial_values, run_nuts
 
 __all__ = [
     "Fit",
@@ -464,6 +464,8 @@ def fit_model(
     progress: bool = True,
     prior_draws: int = 500,
     warn: bool = True,
+    init: str = "prior",
+    map_steps: int = 2000,
 ) -> Fit:
     """Fit ``spec`` to ``dataset`` with NUTS (see :meth:`MMM.fit`).
 
@@ -480,7 +482,12 @@ def fit_model(
       progress: show a progress bar while sampling.
       prior_draws: prior/prior-predictive draws stored beside the posterior (0 for none).
       warn: emit a :class:`~mmmjax.errors.SamplerWarning` for each sampler problem.
+      init: "prior" (median of prior draws per chain) or "map" (a quick MAP fit with optax,
+        plus jitter; lets a shorter ``warmup`` do, see :func:`mmmjax.sampling.map_initial_values`).
+      map_steps: optimisation steps of the MAP fit.
     """
+    if init not in ("prior", "map"):
+        raise ValueError(f"init must be 'prior' or 'map', got {init!r}")
     if not isinstance(dataset, Dataset):
         raise TypeError(f"fit() needs an mmmjax.Dataset, got {type(dataset).__name__}")
     for name, v in (("chains", chains), ("draws", draws), ("warmup", warmup)):
@@ -498,10 +505,18 @@ def fit_model(
     model_key = json.dumps(
         [spec.to_dict(), {k: p.to_dict() for k, p in sorted(priors.items())}], sort_keys=True
     )
+    model = functools.partial(numpyro_model, spec, priors)
+    model_args = (jax.tree.map(jnp.asarray, design), jnp.asarray(y))
+    init_values = None
+    if init == "map":
+        init_values = map_initial_values(
+            model, model_args, priors=priors, shapes=shapes, chains=chains, seed=seed,
+            steps=map_steps,
+        )  # fmt: skip
     result = run_nuts(
-        functools.partial(numpyro_model, spec, priors),
+        model,
         model_key,
-        (jax.tree.map(jnp.asarray, design), jnp.asarray(y)),
+        model_args,
         priors=priors,
         shapes=shapes,
         chains=chains,
@@ -513,6 +528,7 @@ def fit_model(
         dense_mass=dense_mass,
         chain_method=chain_method,
         progress=progress,
+        init_values=init_values,
     )
     posterior = {k: result.posterior[k].astype(np.float32) for k in shapes}
 
@@ -548,6 +564,7 @@ def fit_model(
         "warmup": warmup,
         "seed": seed,
         "target_accept": target_accept,
+        "init": init,
         "jax": jax.__version__,
         "device": str(jax.devices()[0].platform),
     }

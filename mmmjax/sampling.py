@@ -27,7 +27,13 @@ from numpyro.distributions import biject_to
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import potential_energy
 
-__all__ = ["CHAIN_METHODS", "SamplerResult", "choose_chain_method", "run_nuts"]
+__all__ = [
+    "CHAIN_METHODS",
+    "SamplerResult",
+    "choose_chain_method",
+    "map_initial_values",
+    "run_nuts",
+]
 
 CHAIN_METHODS = ("auto", "parallel", "vectorized", "sequential")
 PROGRESS_TICKS = 50  # progress-bar updates per chain
@@ -173,6 +179,43 @@ def _initial_values(
     return z0
 
 
+def map_initial_values(
+    model: Callable[..., Any],
+    model_args: tuple[Any, ...],
+    *,
+    priors: Mapping[str, Any],
+    shapes: Mapping[str, tuple[int, ...]],
+    chains: int,
+    seed: int,
+    steps: int = 2000,
+    learning_rate: float = 0.02,
+    jitter: float = 0.1,
+) -> dict[str, np.ndarray]:
+    """Unconstrained initial values per chain at the MAP point, plus ``N(0, jitter)`` noise.
+
+    The MAP point comes from NumPyro's SVI with an ``AutoDelta`` guide and ``optax.adam``; the
+    jitter keeps chains distinct so r-hat still means something. Measured on a T=104, C=5
+    model: MAP start + 300 warm-up steps gave about twice the ESS per second of the prior start
+    + 1000 warm-up steps (``benchmarks/results/sampler_cpu.json``, study ``map_init``).
+    """
+    import optax
+    from numpyro.infer import SVI, Trace_ELBO
+    from numpyro.infer.autoguide import AutoDelta
+    from numpyro.optim import optax_to_numpyro
+
+    guide = AutoDelta(model)
+    svi = SVI(model, guide, optax_to_numpyro(optax.adam(learning_rate)), Trace_ELBO())
+    result = svi.run(jax.random.PRNGKey(seed), steps, *model_args, progress_bar=False)
+    point = guide.median(result.params)
+    rng = np.random.default_rng([seed, 11])
+    z0 = {}
+    for name, shape in shapes.items():
+        transform = biject_to(priors[name].build().support)
+        z = np.asarray(transform.inv(point[name]), dtype=np.float32)
+        z0[name] = (z + jitter * rng.standard_normal((chains, *shape))).astype(np.float32)
+    return z0
+
+
 def run_nuts(
     model: Callable[..., Any],
     model_key: Hashable,
@@ -189,6 +232,7 @@ def run_nuts(
     dense_mass: bool = False,
     chain_method: str = "auto",
     progress: bool = True,
+    init_values: Mapping[str, np.ndarray] | None = None,
 ) -> SamplerResult:
     """Run NUTS on ``model(*model_args)`` and return draws grouped by chain.
 
@@ -209,6 +253,8 @@ def run_nuts(
         and half the ESS per second of the default diagonal metric, so it is off by default.
       chain_method: "auto", "parallel", "vectorized" or "sequential".
       progress: show a progress bar.
+      init_values: unconstrained initial values ``{site: (chains, *shape)}`` (e.g. from
+        :func:`map_initial_values`); default: the median of 15 prior draws per chain.
     """
     method = choose_chain_method(chains, chain_method)
     _MODELS.setdefault(model_key, model)
@@ -222,7 +268,11 @@ def run_nuts(
         dense_mass=bool(dense_mass),
         progress=bool(progress),
     )
-    z0 = _initial_values(priors, shapes, chains, seed)
+    if init_values is None:
+        z0 = _initial_values(priors, shapes, chains, seed)
+    else:
+        z0 = {k: np.broadcast_to(np.asarray(init_values[k], np.float32), (chains, *shape))
+              for k, shape in shapes.items()}  # fmt: skip
     keys = jax.random.split(jax.random.PRNGKey(seed), chains)
     traces_before = _TRACES[0]
 

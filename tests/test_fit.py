@@ -181,3 +181,18 @@ def test_chain_methods_agree_on_shapes(demo):
             assert fit.idata.posterior.sizes["chain"] == 2
     with pytest.raises(ValueError, match="chain_method"):
         sampling.choose_chain_method(2, "bogus")
+
+
+def test_map_initialisation_starts_near_the_posterior(demo):
+    dataset, _ = demo
+    small = dataset.slice(0, 80)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplerWarning)
+        fit = mmmjax.MMM(seasonality=1).fit(
+            small, chains=2, draws=30, warmup=30, seed=3, progress=False, prior_draws=0,
+            init="map", map_steps=300,
+        )  # fmt: skip
+    assert fit.info["init"] == "map"
+    assert np.all(np.isfinite(fit.draws()["media_roi"]))
+    with pytest.raises(ValueError, match="init"):
+        mmmjax.MMM().fit(small, init="random")
