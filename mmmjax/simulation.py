@@ -40,24 +40,13 @@ import pandas as pd
 
 from mmmjax import transforms
 from mmmjax.data import PERIODS_PER_YEAR, Dataset
+from mmmjax.model import ADSTOCK_PARAMS, SATURATION_PARAMS
 
 __all__ = ["ADSTOCK_PARAMS", "SATURATION_PARAMS", "Truth", "simulate"]
 
-#: Parameter names of each adstock kind (as in ``mmmjax.MMM``); time parameters in periods.
-ADSTOCK_PARAMS: dict[str, tuple[str, ...]] = {
-    "geometric": ("alpha",),
-    "delayed": ("alpha", "theta"),
-    "weibull_pdf": ("weibull_shape", "weibull_scale"),
-    "weibull_cdf": ("weibull_shape", "weibull_scale"),
-}
-#: Parameter names of each saturation kind (as in ``mmmjax.MMM``), here in MONEY units:
-#: ``half_saturation`` and ``tanh_scale`` in money per period, ``lam`` in 1 / money.
-SATURATION_PARAMS: dict[str, tuple[str, ...]] = {
-    "hill": ("half_saturation", "slope"),
-    "logistic": ("lam",),
-    "michaelis_menten": ("half_saturation",),
-    "tanh": ("tanh_scale",),
-}
+# Parameter names per kind are the model's (``mmmjax.model``); here saturation parameters are
+# in MONEY units: ``half_saturation`` and ``tanh_scale`` in money per period, ``lam`` in
+# 1 / money. Time parameters (theta, Weibull scale) are in periods.
 
 _CHANNEL_NAMES = (
     "tv",
