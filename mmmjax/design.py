@@ -53,7 +53,7 @@ class TimeAxis(NamedTuple):
 
     @classmethod
     def of(cls, dataset) -> TimeAxis:
-        period_days = 7.0 if dataset.freq.upper().startswith("W") else 1.0
+        period_days = dataset.period / pd.Timedelta(days=1)
         return cls(
             dataset.dates[0], period_days, int(dataset.n_periods), float(dataset.periods_per_year)
         )
