@@ -58,11 +58,12 @@ Solve (:func:`optimize_budget` and :func:`budget_frontier` alike, every budget a
 4. *Polish over all draws*: :func:`projected_diagonal_newton` on the exact objective ``Phi``
    (all ``S`` draws) from there, until its stopping rule holds. For ``"mean"`` the warm start is
    usually already within ``tol`` (checked by the undamped Newton step over all draws: no update
-   needed) or one update away; ``"mean_minus_std"`` and ``"cvar"`` start from the ``"mean"``
-   optimum. Only budgets still running are evaluated: they are gathered into chunks of
-   ``CHUNK`` rows and chunks without any are skipped, so the slowest budget does not make every
-   budget pay (and ``(S, CHUNK, C)`` blocks stay in cache, about 3x faster on CPU than one
-   ``(S, N, C)`` pass).
+   needed) or one update away; ``"mean_minus_std"`` and ``"cvar"`` (not separable, possibly
+   several local optima) are solved from the ``"mean"`` optimum and from the current split, and
+   the better result is kept. Only budgets still running are evaluated: they are gathered into
+   chunks of ``CHUNK`` rows and chunks without any are skipped, so the slowest budget does not
+   make every budget pay (and ``(S, CHUNK, C)`` blocks stay in cache, about 3x faster on CPU than
+   one ``(S, N, C)`` pass).
 
 Planning horizon (``horizon=H``). The response of a plan is then its incremental target over the
 ``H`` plan periods *and* the ``tail`` periods after them, divided by ``H`` (money per plan period)::
@@ -302,7 +303,7 @@ def projected_diagonal_newton(
     total: jax.Array | float = 1.0,
     *,
     tol: jax.Array | float = 1e-6,
-    mu_init: float = MU_INIT,
+    mu_init: jax.Array | float = MU_INIT,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Projected, damped diagonal-Newton descent on ``{sum_c z_c = total, lo <= z <= hi}``.
 
@@ -329,7 +330,8 @@ def projected_diagonal_newton(
       value_fn: ``z (N, C) -> Eval`` with ``value (N,)``, ``grad`` and ``curv`` ``(N, C)``.
       lo, hi: ``(N, C)`` bounds; total: ``(N,)`` or scalar, ``sum lo <= total <= sum hi``.
       tol: stopping tolerance (absolute on ``z``, relative on the loss).
-      mu_init: initial damping relative to ``mean|g|`` (large: short first steps; small: Newton).
+      mu_init: initial damping relative to ``mean|g|`` (large: short first steps; small:
+        Newton), scalar or ``(N,)``.
 
       ``update`` also takes ``active`` (``(N,)`` bool, optional), passed on to ``value_fn(z,
       active)``, which may skip rows that are not active (their results are then unused).
@@ -362,7 +364,8 @@ def projected_diagonal_newton(
         ev = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
         ev = ev._replace(value=jnp.full_like(ev.value, jnp.inf))
         n = params.shape[:-1]
-        return DiagonalNewtonState(ev, jnp.full(n, mu_init, params.dtype),
+        mu = jnp.broadcast_to(jnp.asarray(mu_init, params.dtype), n)
+        return DiagonalNewtonState(ev, mu,
                                    jnp.zeros(n, jnp.int32), jnp.zeros(n, bool))  # fmt: skip
 
     def update_fn(updates, state, params=None, *, active=None, **extra_args):
@@ -551,20 +554,38 @@ def _warm_start(tab: Table, lo, hi, budget, max_iter, tol) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
 def _solve_draws(spec, objective, k, horizon, tail, params, hz, risk, tab, lo, hi, budget, z0,
-                 max_iter, tol) -> Solution:  # fmt: skip
+                 current, max_iter, tol) -> Solution:  # fmt: skip
     """4. ``projected_diagonal_newton`` on the objective over all draws from ``z0`` until its
-    stopping rule holds (for "mean" from the warm start usually at once or after one update)."""
+    stopping rule holds (for "mean" from the warm start usually at once or after one update).
+
+    "mean_minus_std" and "cvar" are not separable and can have several local optima (S-shaped
+    curves switch channels on and off): they are solved from two starts per budget, the "mean"
+    optimum and the current split (with short first steps), and the better result is kept.
+    """
     TRACE_COUNT["solve"] += 1
     f = _response_fn(spec, params, horizon, tail, hz)
     phi = _objective(objective, risk, k)
+    N = budget.shape[0]
+    hi = jnp.broadcast_to(hi, (N, lo.shape[-1]))
+    lo = jnp.broadcast_to(lo, hi.shape)
+    mu = jnp.full(N, MU_WARM)
+    if objective != "mean":
+        z_cur = jax.vmap(project_capped_simplex, (0, 0, 0, None))(
+            current / budget[:, None], lo / budget[:, None], hi / budget[:, None], 1.0
+        )
+        budget, lo, hi = (jnp.concatenate([a, a]) for a in (budget, lo, hi))
+        z0, mu = jnp.concatenate([z0, z_cur]), jnp.concatenate([mu, jnp.full(N, MU_INIT)])
     b = budget[:, None]
-    lo_z, hi_z = jnp.broadcast_to(lo, hi.shape) / b, hi / b
     tab_curv = lambda z, bb: _tab_eval(tab, z, bb).curv  # noqa: E731
     exact = _active_rows(functools.partial(_exact_eval, f, phi, objective, tab_curv), budget)
-    tx = projected_diagonal_newton(exact, lo_z, hi_z, tol=tol, mu_init=MU_WARM)
+    tx = projected_diagonal_newton(exact, lo / b, hi / b, tol=tol, mu_init=mu)
     z, state = _run(tx, z0, max_iter, mask=True)
     ev = state.ev
-    return Solution(z * b, -ev.value, -ev.grad / b, state.count, state.converged, ev.totals)
+    sol = Solution(z * b, -ev.value, -ev.grad / b, state.count, state.converged, ev.totals)
+    if objective != "mean":  # the better of the two starts
+        second = sol.value[N:] > sol.value[:N]
+        sol = jax.tree.map(lambda a: jnp.where(_rows(second, a[N:]), a[N:], a[:N]), sol)
+    return sol
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -739,7 +760,7 @@ class _Problem:
         z0 = _warm_start(tab, lo_, hi_, budget, max_iter, tol)
         sol = _solve_draws(self.spec, self.objective, self.k, self.horizon, self.tail,
                            self.params, self.hz, f32(self.risk), tab, lo_, hi_, budget, z0,
-                           max_iter, tol)  # fmt: skip
+                           f32(self.current), max_iter, tol)  # fmt: skip
         return sol._replace(x=_polish(np.asarray(sol.x, dtype=np.float64), lo, hi, budgets))
 
     def responses(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
