@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="fit the embedded demo dataset and write a report")
     demo.add_argument("--out", default="mmmjax-demo", help="output directory")
+    demo.add_argument("--holdout", type=int, default=13,
+                      help="periods held out for an out-of-sample check (0: none)")  # fmt: skip
     _sampler_args(demo, draws=1000, warmup=1000)
 
     fit = sub.add_parser("fit", help="fit a CSV and write the saved fit and report.html")
@@ -73,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--events", default="", help="comma-separated event dummy columns")
     fit.add_argument("--date-format", default=None, help="strftime format, e.g. %%d-%%m-%%y")
     fit.add_argument("--out", required=True, help="output directory")
+    fit.add_argument("--holdout", type=int, default=0,
+                     help="refit without the last N periods; report forecast error")  # fmt: skip
     _model_args(fit)
     _sampler_args(fit, draws=1000, warmup=1000)
 
@@ -128,6 +132,13 @@ def _fit_and_write(spec, dataset, args, out: Path, *, truth=None) -> None:
     for w in caught:
         if issubclass(w.category, mmmjax.errors.SamplerWarning):
             print(f"warning: {w.message}", file=sys.stderr)
+    validation = None
+    if args.holdout:
+        print(f"out-of-sample check: refitting without the last {args.holdout} periods")
+        validation = mmmjax.validation.holdout(
+            spec, dataset, args.holdout, chains=args.chains, draws=args.draws,
+            warmup=args.warmup, seed=args.seed, target_accept=args.target_accept, warn=False,
+        )  # fmt: skip
     roi = mmmjax.roi(fit)
     plan = None
     try:
@@ -140,7 +151,7 @@ def _fit_and_write(spec, dataset, args, out: Path, *, truth=None) -> None:
     try:
         fit.save(tmp)
         roi.to_csv(tmp / "roi.csv")
-        write_report(fit, tmp / "report.html", plan=plan, truth=truth)
+        write_report(fit, tmp / "report.html", plan=plan, validation=validation, truth=truth)
         replace_dir(tmp, out)
     except BaseException:
         import shutil
@@ -184,6 +195,8 @@ def _check_sampler_args(args) -> None:
     for name in ("chains", "draws", "warmup"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    if args.holdout < 0:
+        raise UsageError(f"--holdout must be 0 or more periods, got {args.holdout}")
 
 
 def cmd_demo(args) -> None:

@@ -19,7 +19,7 @@ SAMPLER = ["--chains", "2", "--draws", "250", "--warmup", "250", "--no-progress"
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory, demo_fit):
     out = tmp_path_factory.mktemp("cli") / "demo"
-    assert main(["demo", "--out", str(out), *SAMPLER]) == 0
+    assert main(["demo", "--out", str(out), "--holdout", "0", *SAMPLER]) == 0
     return out
 
 
@@ -68,6 +68,7 @@ def test_optimize_command(demo_out, capsys, tmp_path):
         (["--draws", "0"], "--draws"),
         (["--adstock", "exponential"], "adstock"),
         (["--date-format", "%m/%d/%Y"], "date"),
+        (["--holdout", "-1"], "--holdout"),
     ],
 )
 def test_bad_fit_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, needle):
