@@ -27,7 +27,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -38,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmmjax import transforms as tr
+from mmmjax.bench import cpu_model
 
 PATHS = ("scan", "associative", "conv8", "conv13")
 
@@ -73,16 +73,6 @@ def time_call(fn, args, *, budget_s: float, max_reps: int) -> tuple[float, int]:
         jax.block_until_ready(fn(*args))
         times.append(time.perf_counter() - start)
     return statistics.median(times), len(times)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 import mmmjax
+from mmmjax.bench import cpu_model
 from mmmjax.fit import fit_from_draws
 from mmmjax.insights import response_params, steady_state_response
 
@@ -114,16 +115,6 @@ def slsqp_solver(fit):
     return solve, fun, min(speed, key=speed.get), min(speed.values())
 
 
-def machine_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def feasible(r, b) -> bool:
     """SLSQP sometimes stops (iteration limit, line search) at a point off the budget."""
     return bool(r.success and abs(r.x.sum() - b) <= 1e-6 * b and np.all(r.x >= -1e-6 * b))
@@ -179,7 +170,7 @@ def main() -> None:
     result = {
         "machine": {
             "platform": platform.platform(),
-            "processor": machine_name(),
+            "processor": cpu_model(),
             "cpu_count": os.cpu_count(),
             "jax_device": f"{dev.platform}:{dev.device_kind}",
             "jax": jax.__version__,

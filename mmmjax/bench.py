@@ -158,17 +158,21 @@ DEFAULT_STUDIES = {"quick": ("first_step",), "moderate": STUDIES[:3], "full": ST
 # ----------------------------------------------------------------------------------------------
 # machine
 # ----------------------------------------------------------------------------------------------
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def machine_info() -> dict[str, Any]:
     """Device, CPU model, cores, load, versions and date of this run."""
     import jax
     import numpyro
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     dev = jax.devices()[0]
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     return {
