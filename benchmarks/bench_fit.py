@@ -94,16 +94,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # -- machine -----------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def git_state() -> dict[str, object]:
     def git(*a: str) -> str:
         try:
@@ -122,6 +112,7 @@ def machine() -> dict[str, object]:
     import numpyro
 
     import mmmjax
+    from mmmjax.bench import cpu_model  # after ENV0 is taken
 
     return {
         "cpu": cpu_model(),
