@@ -213,14 +213,15 @@ class Fit:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fit to directory ``path`` as ``fit.nc`` (netCDF) and ``fit.json``.
 
-        The write is atomic (a temporary directory renamed into place), loads back exactly with
-        :func:`load_fit`, and uses no pickle.
+        Both files are written in full under temporary names and then renamed into place, so an
+        interrupted save leaves no half-written file; other files in ``path`` (a report, say)
+        are kept. Loads back exactly with :func:`load_fit`; no pickle.
         """
         path = Path(path)
         if path.exists() and not is_fit_dir(path) and any(path.iterdir()):
             raise FileExistsError(f"{path} exists and is not a saved mmmjax fit; not overwriting")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".mmmjax-", dir=path.parent))
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".mmmjax-", dir=path))
         try:
             self.idata.to_netcdf(str(tmp / "fit.nc"), engine="h5netcdf")
             meta = {
@@ -239,10 +240,10 @@ class Fit:
                 "info": _jsonable(self.info),
             }
             (tmp / "fit.json").write_text(json.dumps(meta, indent=2))
-            replace_dir(tmp, path)
-        except BaseException:
+            for name in ("fit.nc", "fit.json"):
+                os.replace(tmp / name, path / name)
+        finally:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
 
@@ -302,8 +303,9 @@ def load_fit(path: str | os.PathLike) -> Fit:
     meta = json.loads(meta_file.read_text())
     if meta.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported fit format {meta.get('format')!r}")
-    idata = az.from_netcdf(str(nc_file), engine="h5netcdf")
-    idata.load() if hasattr(idata, "load") else None
+    # eager: read everything now and close the file, so the directory can be overwritten later
+    with az.rc_context({"data.load": "eager"}):
+        idata = az.from_netcdf(str(nc_file), engine="h5netcdf")
     dmeta = meta["dataset"]
     cd = idata.constant_data
     dataset = Dataset(

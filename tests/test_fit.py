@@ -196,3 +196,11 @@ def test_map_initialisation_starts_near_the_posterior(demo):
     assert np.all(np.isfinite(fit.draws()["media_roi"]))
     with pytest.raises(ValueError, match="init"):
         mmmjax.MMM().fit(small, init="random")
+
+
+def test_saving_again_keeps_other_files(tmp_path, demo_fit):
+    demo_fit.save(tmp_path)
+    (tmp_path / "report.html").write_text("<html></html>")
+    demo_fit.save(tmp_path)
+    assert (tmp_path / "report.html").read_text() == "<html></html>"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.json", "fit.nc", "report.html"]
