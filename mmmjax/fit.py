@@ -49,8 +49,10 @@ ESS_MIN = 400
 # batched, jitted evaluation of the mean function over draws
 # ----------------------------------------------------------------------------------------------
 @functools.partial(jax.jit, static_argnums=0)
-def _batched_components(spec: MMM, params: dict[str, jax.Array], design: Design) -> Components:
-    return jax.vmap(lambda p: components(spec, p, design))(params)
+def _batched_components(
+    spec: MMM, params: dict[str, jax.Array], design: Design, reference: Design | None = None
+) -> Components:
+    return jax.vmap(lambda p: components(spec, p, design, reference))(params)
 
 
 def _observation_noise(spec: MMM, params, seed: int, shape) -> np.ndarray:
@@ -161,7 +163,8 @@ class Fit:
         spend is prepended so carryover from the last training periods reaches the new ones.
         """
         ds, skip = self._with_history(dataset)
-        comp = _batched_components(self.spec, self.draws(group), self.design(ds))
+        reference = None if dataset is None else self.design()
+        comp = _batched_components(self.spec, self.draws(group), self.design(ds), reference)
         return Components(*(np.asarray(c)[:, skip:] for c in comp))
 
     def _with_history(self, dataset: Dataset | None) -> tuple[Dataset, int]:

@@ -107,9 +107,10 @@ def _plain(v: Any) -> Any:
 # name -> (prior, why). Scaled units throughout (see module docstring).
 DEFAULT_PRIORS: dict[str, tuple[Prior, str]] = {
     "intercept": (
-        Prior("Normal", loc=0.5, scale=0.5),
-        "baseline level as a share of mean target; most of a target is usually baseline, "
-        "but the prior admits 0 to 1.5 comfortably",
+        Prior("Normal", loc=1.0, scale=0.5),
+        "mean level of the target over the data window (scaled: the target's mean is 1); media "
+        "and trend are centred on that window, so this is the average and the baseline is "
+        "derived from it. Centring halves NUTS trajectories on real data",
     ),
     "media_roi": (
         Prior("LogNormal", loc=0.0, scale=1.0),
@@ -201,7 +202,7 @@ CHANNEL_PARAMS = (
 )
 
 # The multiplicative (log-target) form has the baseline on the log scale around 0.
-_MULTIPLICATIVE_OVERRIDES = {"intercept": Prior("Normal", loc=0.0, scale=1.0)}
+_MULTIPLICATIVE_OVERRIDES = {"intercept": Prior("Normal", loc=0.0, scale=0.5)}
 
 PriorSet = dict[str, Prior]
 

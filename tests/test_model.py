@@ -117,12 +117,13 @@ def test_components_match_numpy_reference(demo):
             hk, hs = draws["half_saturation"][s, c], draws["slope"][s, c]
             effect = draws["media_roi"][s, c] * dataset.spend[:, c].mean() / dataset.target.mean()
             media[:, c] = effect * _ref_hill(a, hk, hs) / _ref_hill(1.0, hk, hs)
+        # the sampled intercept is the mean level: trend and media are centred on the window
         mu = (
             draws["intercept"][s]
-            + draws["trend_slope"][s] * t
+            + draws["trend_slope"][s] * (t - 0.5)
             + fourier @ draws["season"][s]
             + z @ draws["control_coef"][s]
-            + media.sum(1)
+            + (media - media.mean(0)).sum(1)
         )
         np.testing.assert_allclose(comp.media[s], media, rtol=2e-4, atol=1e-6)
         np.testing.assert_allclose(comp.mu[s], mu, rtol=2e-4, atol=1e-5)
