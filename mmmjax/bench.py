@@ -211,17 +211,13 @@ def _problem(T: int, C: int, *, seed: int = 0, adstock_method: str = "auto", dty
     import jax.numpy as jnp
 
     import mmmjax
-    from mmmjax.design import TimeAxis, build_design
-    from mmmjax.fit import _scaled_target
+    from mmmjax.fit import _scaled_target, training_design
     from mmmjax.model import numpyro_model, site_shapes
 
     dataset, _ = mmmjax.simulate(n_periods=T, n_channels=C, seed=seed)
     spec = mmmjax.MMM(adstock_method=adstock_method)
     priors = spec.resolved_priors(dataset.channels)
-    design = build_design(
-        dataset, dataset.scales, TimeAxis.of(dataset), seasonality=spec.seasonality,
-        changepoints=spec.n_changepoints,
-    )  # fmt: skip
+    _, _, design = training_design(spec, dataset)
     y = _scaled_target(spec, dataset, dataset.scales)
     dtype = jnp.dtype(dtype or jnp.float32)
 
@@ -745,11 +741,9 @@ def _brief(x: Any) -> Any:
 
 
 def _write(results: dict[str, Any], out: str | os.PathLike) -> None:
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(_finite(results), indent=2) + "\n")
-    os.replace(tmp, path)
+    from mmmjax.files import atomic_write_text
+
+    atomic_write_text(out, json.dumps(_finite(results), indent=2) + "\n")
 
 
 def _finite(x: Any) -> Any:

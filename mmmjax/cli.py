@@ -115,7 +115,7 @@ def _check_out(out: Path) -> None:
 def _fit_and_write(spec, dataset, args, out: Path, *, truth=None) -> None:
     """Fit, then write fit + report (+ ROI table, plan) into a temp dir moved onto ``out``."""
     import mmmjax
-    from mmmjax.fit import replace_dir
+    from mmmjax.files import replace_dir
     from mmmjax.report import write_report
 
     with warnings.catch_warnings(record=True) as caught:
@@ -233,6 +233,7 @@ def cmd_optimize(args) -> None:
     import json
 
     import mmmjax
+    from mmmjax.files import atomic_write_text
     from mmmjax.fit import is_fit_dir
     from mmmjax.optimize import parse_bounds
 
@@ -253,8 +254,8 @@ def cmd_optimize(args) -> None:
     )
     out = Path(args.out) if args.out else src
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "plan.csv", frame.to_csv())
-    _atomic_write(out / "plan.json", json.dumps(plan.to_dict(), indent=2))
+    atomic_write_text(out / "plan.csv", frame.to_csv())
+    atomic_write_text(out / "plan.json", json.dumps(plan.to_dict(), indent=2))
     print(f"wrote {out / 'plan.csv'} and {out / 'plan.json'}")
 
 
@@ -262,13 +263,6 @@ def cmd_bench(args) -> None:
     from mmmjax.bench import run_bench
 
     run_bench(quick=args.quick, out=args.out)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "optimize": cmd_optimize, "bench": cmd_bench}

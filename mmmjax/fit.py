@@ -38,6 +38,7 @@ __all__ = [
     "is_fit_dir",
     "load_fit",
     "prior_predictive_idata",
+    "training_design",
 ]
 
 FORMAT_VERSION = 1
@@ -97,6 +98,31 @@ def _check_length(spec: MMM, dataset: Dataset, design: Design) -> None:
         )
 
 
+def _spec_design(spec: MMM, dataset: Dataset, scales: Scales, axis: TimeAxis) -> Design:
+    """``dataset``'s design arrays for ``spec`` in the given (training) scales and time axis."""
+    return build_design(
+        dataset, scales, axis, seasonality=spec.seasonality, changepoints=spec.n_changepoints
+    )
+
+
+def training_design(spec: MMM, dataset: Dataset) -> tuple[Scales, TimeAxis, Design]:
+    """Scales, time axis and design of ``dataset`` as the training data of ``spec``."""
+    scales, axis = dataset.scales, TimeAxis.of(dataset)
+    return scales, axis, _spec_design(spec, dataset, scales, axis)
+
+
+def _data_groups(dataset: Dataset) -> dict[str, dict[str, np.ndarray]]:
+    """The ``observed_data`` and ``constant_data`` groups a saved fit rebuilds its data from."""
+    return {
+        "observed_data": {"target": np.asarray(dataset.target, dtype=np.float64)},
+        "constant_data": {
+            "spend": np.asarray(dataset.spend, dtype=np.float64),
+            "controls": np.asarray(dataset.controls, dtype=np.float64),
+            "events": np.asarray(dataset.events, dtype=np.float64),
+        },
+    }
+
+
 # ----------------------------------------------------------------------------------------------
 # the result
 # ----------------------------------------------------------------------------------------------
@@ -151,10 +177,7 @@ class Fit:
     def design(self, dataset: Dataset | None = None) -> Design:
         """Scaled model inputs for ``dataset`` (default: the training data)."""
         ds = self.dataset if dataset is None else dataset
-        return build_design(
-            ds, self.scales, self.axis, seasonality=self.spec.seasonality,
-            changepoints=self.spec.n_changepoints,
-        )  # fmt: skip
+        return _spec_design(self.spec, ds, self.scales, self.axis)
 
     def components(self, dataset: Dataset | None = None, group: str = "posterior") -> Components:
         """Mean-function parts for every draw, scaled units: ``(S, T)`` and media ``(S, T, C)``.
@@ -254,18 +277,6 @@ def is_fit_dir(path: str | os.PathLike) -> bool:
     """Whether ``path`` holds a saved fit (``fit.json`` and ``fit.nc``)."""
     path = Path(path)
     return (path / "fit.json").is_file() and (path / "fit.nc").is_file()
-
-
-def replace_dir(src: Path, dst: Path) -> None:
-    """Move directory ``src`` to ``dst``, replacing an existing ``dst`` as nearly atomically as
-    the filesystem allows (the old one is renamed aside first, then removed)."""
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _jsonable(x: Any) -> Any:
@@ -438,17 +449,13 @@ def _prior_draws(spec: MMM, dataset: Dataset, design: Design, draws: int, seed: 
 
 def prior_predictive_idata(spec: MMM, dataset: Dataset, draws: int = 500, seed: int = 0):
     """Prior parameter draws and the prior predictive target (money) as ``InferenceData``."""
-    scales = dataset.scales
-    design = build_design(
-        dataset, scales, TimeAxis.of(dataset), seasonality=spec.seasonality,
-        changepoints=spec.n_changepoints,
-    )  # fmt: skip
+    _, _, design = training_design(spec, dataset)
     prior, y_money = _prior_draws(spec, dataset, design, draws, seed)
     coords, dims = _coords_dims(spec, dataset, design)
     return az.from_dict(
         prior=prior,
         prior_predictive={"target": y_money},
-        observed_data={"target": np.asarray(dataset.target)},
+        observed_data=_data_groups(dataset)["observed_data"],
         coords=coords,
         dims=dims,
     )
@@ -498,11 +505,7 @@ def fit_model(
     for name, v in (("chains", chains), ("draws", draws), ("warmup", warmup)):
         if int(v) < 1:
             raise ValueError(f"{name} must be a positive integer, got {v}")
-    scales = dataset.scales
-    axis = TimeAxis.of(dataset)
-    design = build_design(
-        dataset, scales, axis, seasonality=spec.seasonality, changepoints=spec.n_changepoints
-    )
+    scales, axis, design = training_design(spec, dataset)
     _check_length(spec, dataset, design)
     y = _scaled_target(spec, dataset, scales)
     priors = spec.resolved_priors(dataset.channels)
@@ -548,12 +551,7 @@ def fit_model(
         "posterior": posterior,
         "sample_stats": result.sample_stats,
         "posterior_predictive": {"target": y_pp},
-        "observed_data": {"target": np.asarray(dataset.target, dtype=np.float64)},
-        "constant_data": {
-            "spend": np.asarray(dataset.spend, dtype=np.float64),
-            "controls": np.asarray(dataset.controls, dtype=np.float64),
-            "events": np.asarray(dataset.events, dtype=np.float64),
-        },
+        **_data_groups(dataset),
     }
     if prior_draws:
         prior, y_prior = _prior_draws(spec, dataset, design, prior_draws, seed + 2)
@@ -589,11 +587,7 @@ def fit_from_draws(
     sampled site of ``spec`` (see :func:`mmmjax.model.sampled_sites`) to an array ``(S, ...)``
     (one chain of ``S`` draws) or ``(chains, draws, ...)``; scalars per draw are ``(S,)``.
     """
-    scales = dataset.scales
-    axis = TimeAxis.of(dataset)
-    design = build_design(
-        dataset, scales, axis, seasonality=spec.seasonality, changepoints=spec.n_changepoints
-    )
+    scales, axis, design = training_design(spec, dataset)
     shapes = site_shapes(spec, design)
     missing = [k for k in shapes if k not in draws]
     if missing:
@@ -607,12 +601,7 @@ def fit_from_draws(
     idata = az.from_dict(
         posterior=posterior,
         sample_stats={"diverging": np.zeros(shape, dtype=bool)},
-        observed_data={"target": np.asarray(dataset.target, dtype=np.float64)},
-        constant_data={
-            "spend": np.asarray(dataset.spend, dtype=np.float64),
-            "controls": np.asarray(dataset.controls, dtype=np.float64),
-            "events": np.asarray(dataset.events, dtype=np.float64),
-        },
+        **_data_groups(dataset),
         coords=coords,
         dims=dims,
     )

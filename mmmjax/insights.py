@@ -45,7 +45,9 @@ __all__ = [
     "steady_state_response",
 ]
 
+#: Posterior intervals everywhere in mmmjax are equal-tailed 94% intervals, these quantiles.
 INTERVAL = 0.94
+INTERVAL_QUANTILES = ((1 - INTERVAL) / 2, 1 - (1 - INTERVAL) / 2)
 
 
 class ResponseParams(NamedTuple):
@@ -203,7 +205,7 @@ def _media_money(fit, comp) -> np.ndarray:
 
 
 def _interval(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    lo, hi = (1 - INTERVAL) / 2, 1 - (1 - INTERVAL) / 2
+    lo, hi = INTERVAL_QUANTILES
     return x.mean(axis), np.quantile(x, lo, axis=axis), np.quantile(x, hi, axis=axis)
 
 

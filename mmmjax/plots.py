@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mmmjax.insights import INTERVAL, INTERVAL_QUANTILES
+
 __all__ = [
     "plot_adstock",
     "plot_contributions",
@@ -33,8 +35,7 @@ __all__ = [
     "plot_waterfall",
 ]
 
-INTERVAL = 0.94
-_Q = ((1 - INTERVAL) / 2, 1 - (1 - INTERVAL) / 2)
+_Q = INTERVAL_QUANTILES
 _DATA = "#222222"
 _POST = "#1f77b4"
 _PRIOR = "#aaaaaa"

@@ -24,7 +24,6 @@ import html
 import io
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,15 @@ import pandas as pd
 
 from mmmjax import plots
 from mmmjax import validation as val
+from mmmjax.files import atomic_write_text
 from mmmjax.fit import sampler_messages
-from mmmjax.insights import adstock_weights, contributions, response_curves, roi
+from mmmjax.insights import (
+    INTERVAL_QUANTILES,
+    adstock_weights,
+    contributions,
+    response_curves,
+    roi,
+)
 from mmmjax.model import ADSTOCK_PARAMS
 from mmmjax.priors import DEFAULT_PRIORS, resolve_priors
 
@@ -185,11 +191,11 @@ def _carryover_section(fit, weights) -> str:
         row = [ch]
         for n in names:
             d = np.asarray(post[n].values, dtype=np.float64).reshape(-1, len(fit.channels))[:, c]
-            row.append(_interval(d.mean(), *np.quantile(d, [0.03, 0.97])))
+            row.append(_interval(d.mean(), *np.quantile(d, INTERVAL_QUANTILES)))
         if kind == "geometric":
             a = np.asarray(post["alpha"].values, dtype=np.float64).reshape(-1, len(fit.channels))
             hl = np.log(0.5) / np.log(np.clip(a[:, c], 1e-9, 1 - 1e-9))
-            row.append(_interval(float(np.median(hl)), *np.quantile(hl, [0.03, 0.97])))
+            row.append(_interval(float(np.median(hl)), *np.quantile(hl, INTERVAL_QUANTILES)))
         rows.append(row)
     body = [
         _p(f"Carryover is modelled with {how}. Saturation: {spec.saturation}."),
@@ -579,13 +585,4 @@ def write_report(
     if path.is_dir():
         path = path / "report.html"
     text = render_report(fit, plan=plan, validation=validation, truth=truth, title=title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text)

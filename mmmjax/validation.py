@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmmjax.insights import INTERVAL_QUANTILES
+
 __all__ = [
     "Holdout",
     "Metrics",
@@ -278,7 +280,7 @@ def holdout(spec, dataset, n_test: int, **fit_kwargs: Any) -> Holdout:
     fitted = spec.fit(train, **fit_kwargs)
     mean_draws = fitted.predict(test, kind="mean")
     pred = fitted.predict(test, kind="predictive", seed=int(fit_kwargs.get("seed", 0)) + 7)
-    lo, hi = np.quantile(pred, [0.03, 0.97], axis=0)
+    lo, hi = np.quantile(pred, INTERVAL_QUANTILES, axis=0)
     return Holdout(
         n_train=T - n_test,
         n_test=n_test,
