@@ -540,17 +540,10 @@ def fit_model(
     )
     posterior = {k: result.posterior[k].astype(np.float32) for k in shapes}
 
-    # posterior predictive (money), computed once from the draws
-    flat = {k: v.reshape((-1, *v.shape[2:])) for k, v in posterior.items()}
-    mu = _batched_components(spec, flat, jax.tree.map(jnp.asarray, design)).mu
-    noise = _observation_noise(spec, flat, seed + 1, mu.shape)
-    y_pp = _to_money(spec, np.asarray(mu) + noise, scales).reshape(chains, draws, -1)
-
     coords, dims = _coords_dims(spec, dataset, design)
     groups: dict[str, Any] = {
         "posterior": posterior,
         "sample_stats": result.sample_stats,
-        "posterior_predictive": {"target": y_pp},
         **_data_groups(dataset),
     }
     if prior_draws:
@@ -572,6 +565,8 @@ def fit_model(
         "device": str(jax.devices()[0].platform),
     }
     fit = Fit(spec=spec, dataset=dataset, scales=scales, axis=axis, idata=idata, info=info)
+    y_pp = fit.predict(seed=seed + 1).reshape(chains, draws, -1)  # money
+    idata.add_groups(posterior_predictive={"target": y_pp}, coords=coords, dims=dims)
     if warn:
         for msg in sampler_messages(fit.diagnostics()):
             warnings.warn(msg, SamplerWarning, stacklevel=3)
