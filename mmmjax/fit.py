@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import arviz as az
 import jax
@@ -29,7 +29,7 @@ from mmmjax.data import Dataset, Scales
 from mmmjax.design import Design, TimeAxis, build_design
 from mmmjax.errors import DataError, SamplerWarning
 from mmmjax.model import MMM, Components, components, numpyro_model, site_shapes
-from mmmjax.sampling import map_initial_values, run_nuts
+from mmmjax.sampling import SamplerResult, map_initial_values, run_nuts
 
 __all__ = [
     "Fit",
@@ -461,6 +461,48 @@ def prior_predictive_idata(spec: MMM, dataset: Dataset, draws: int = 500, seed: 
     )
 
 
+class Problem(NamedTuple):
+    """Everything NUTS needs for one (specification, dataset) pair, before sampling."""
+
+    spec: MMM
+    dataset: Dataset
+    scales: Scales
+    axis: TimeAxis
+    design: Design
+    priors: dict[str, Any]
+    shapes: dict[str, tuple[int, ...]]
+    model_key: str  # equal keys: the same compiled model
+    model: Any
+    model_args: tuple[Any, ...]
+
+
+def prepare(spec: MMM, dataset: Dataset) -> Problem:
+    """Check ``dataset`` against ``spec`` and build the model's arguments (no sampling)."""
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"fit() needs an mmmjax.Dataset, got {type(dataset).__name__}")
+    scales, axis, design = training_design(spec, dataset)
+    _check_length(spec, dataset, design)
+    y = _scaled_target(spec, dataset, scales)
+    priors = spec.resolved_priors(dataset.channels)
+    shapes = site_shapes(spec, design)
+    model_key = json.dumps(
+        [spec.to_dict(), {k: p.to_dict() for k, p in sorted(priors.items())}], sort_keys=True
+    )
+    model = functools.partial(numpyro_model, spec, priors)
+    model_args = (jax.tree.map(jnp.asarray, design), jnp.asarray(y))
+    return Problem(spec, dataset, scales, axis, design, priors, shapes, model_key, model,
+                   model_args)  # fmt: skip
+
+
+def check_fit_options(chains: int, draws: int, warmup: int, init: str) -> None:
+    """Raise ``ValueError`` for options no fit can run with."""
+    if init not in ("prior", "map"):
+        raise ValueError(f"init must be 'prior' or 'map', got {init!r}")
+    for name, v in (("chains", chains), ("draws", draws), ("warmup", warmup)):
+        if int(v) < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v}")
+
+
 def fit_model(
     spec: MMM,
     dataset: Dataset,
@@ -498,35 +540,17 @@ def fit_model(
         plus jitter; lets a shorter ``warmup`` do, see :func:`mmmjax.sampling.map_initial_values`).
       map_steps: optimisation steps of the MAP fit.
     """
-    if init not in ("prior", "map"):
-        raise ValueError(f"init must be 'prior' or 'map', got {init!r}")
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"fit() needs an mmmjax.Dataset, got {type(dataset).__name__}")
-    for name, v in (("chains", chains), ("draws", draws), ("warmup", warmup)):
-        if int(v) < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v}")
-    scales, axis, design = training_design(spec, dataset)
-    _check_length(spec, dataset, design)
-    y = _scaled_target(spec, dataset, scales)
-    priors = spec.resolved_priors(dataset.channels)
-    shapes = site_shapes(spec, design)
-    model_key = json.dumps(
-        [spec.to_dict(), {k: p.to_dict() for k, p in sorted(priors.items())}], sort_keys=True
-    )
-    model = functools.partial(numpyro_model, spec, priors)
-    model_args = (jax.tree.map(jnp.asarray, design), jnp.asarray(y))
+    check_fit_options(chains, draws, warmup, init)
+    problem = prepare(spec, dataset)
     init_values = None
     if init == "map":
-        init_values = map_initial_values(
-            model, model_args, priors=priors, shapes=shapes, chains=chains, seed=seed,
-            steps=map_steps,
-        )  # fmt: skip
+        init_values = initial_map(problem, chains, seed, map_steps)
     result = run_nuts(
-        model,
-        model_key,
-        model_args,
-        priors=priors,
-        shapes=shapes,
+        problem.model,
+        problem.model_key,
+        problem.model_args,
+        priors=problem.priors,
+        shapes=problem.shapes,
         chains=chains,
         draws=draws,
         warmup=warmup,
@@ -538,8 +562,31 @@ def fit_model(
         progress=progress,
         init_values=init_values,
     )
-    posterior = {k: result.posterior[k].astype(np.float32) for k in shapes}
+    info = {"target_accept": target_accept, "init": init}
+    return assemble(problem, result, seed=seed, prior_draws=prior_draws, warn=warn, info=info)
 
+
+def initial_map(problem: Problem, chains: int, seed: int, steps: int) -> dict[str, np.ndarray]:
+    """MAP initial values for ``problem`` (see :func:`mmmjax.sampling.map_initial_values`)."""
+    return map_initial_values(
+        problem.model, problem.model_args, priors=problem.priors, shapes=problem.shapes,
+        chains=chains, seed=seed, steps=steps,
+    )  # fmt: skip
+
+
+def assemble(
+    problem: Problem,
+    result: SamplerResult,
+    *,
+    seed: int,
+    prior_draws: int = 500,
+    warn: bool = True,
+    info: dict[str, Any] | None = None,
+) -> Fit:
+    """The :class:`Fit` of ``problem`` from the sampler's ``result`` (adds prior and predictive)."""
+    spec, dataset, design, shapes = problem.spec, problem.dataset, problem.design, problem.shapes
+    posterior = {k: result.posterior[k].astype(np.float32) for k in shapes}
+    chains, draws = result.sample_stats["diverging"].shape
     coords, dims = _coords_dims(spec, dataset, design)
     groups: dict[str, Any] = {
         "posterior": posterior,
@@ -557,19 +604,19 @@ def fit_model(
         "compiled": result.compiled,
         "chains": chains,
         "draws": draws,
-        "warmup": warmup,
+        "warmup": result.warmup,
         "seed": seed,
-        "target_accept": target_accept,
-        "init": init,
+        **(info or {}),
         "jax": jax.__version__,
         "device": str(jax.devices()[0].platform),
     }
-    fit = Fit(spec=spec, dataset=dataset, scales=scales, axis=axis, idata=idata, info=info)
+    fit = Fit(spec=spec, dataset=dataset, scales=problem.scales, axis=problem.axis, idata=idata,
+              info=info)  # fmt: skip
     y_pp = fit.predict(seed=seed + 1).reshape(chains, draws, -1)  # money
     idata.add_groups(posterior_predictive={"target": y_pp}, coords=coords, dims=dims)
     if warn:
         for msg in sampler_messages(fit.diagnostics()):
-            warnings.warn(msg, SamplerWarning, stacklevel=3)
+            warnings.warn(msg, SamplerWarning, stacklevel=4)
     return fit
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -33,6 +33,7 @@ __all__ = [
     "choose_chain_method",
     "map_initial_values",
     "run_nuts",
+    "run_nuts_batched",
 ]
 
 CHAIN_METHODS = ("auto", "parallel", "vectorized", "sequential")
@@ -45,8 +46,10 @@ class SamplerResult(NamedTuple):
     posterior: dict[str, np.ndarray]
     sample_stats: dict[str, np.ndarray]
     chain_method: str
-    seconds_warmup_and_sampling: float
+    seconds_warmup_and_sampling: float  # of the whole batch when several models ran together
     compiled: bool  # whether this call had to compile the runner
+    warmup: int
+    batch_size: int = 1  # models sampled together in one program
 
 
 def choose_chain_method(chains: int, requested: str = "auto") -> str:
@@ -117,8 +120,15 @@ def _runner(
     max_tree_depth: int,
     dense_mass: bool,
     progress: bool,
+    batched: bool = False,
 ) -> Callable:
-    """Compiled ``run(keys (chains,), z0 {site: (chains, ...)}, model_args)`` for model ``key``."""
+    """Compiled ``run(keys (chains,), z0 {site: (chains, ...)}, model_args)`` for model ``key``.
+
+    With ``batched=True`` every argument has a models axis after the chain axis (``keys``
+    ``(chains, M)``, ``z0`` ``(chains, M, ...)``) and ``model_args`` a leading models axis: the
+    M models run in lockstep inside each chain's program (``vmap``), one compiled program for
+    all of them.
+    """
     model = _MODELS[key]
 
     def potential_gen(*args):
@@ -154,13 +164,14 @@ def _runner(
         return trace
 
     # keys and initial values differ per chain; the model's data are shared by every chain
+    chain = jax.vmap(one_chain) if batched else one_chain
     if method == "parallel":
-        return jax.pmap(one_chain, in_axes=(0, 0, None))
+        return jax.pmap(chain, in_axes=(0, 0, None))
     if method == "vectorized":
-        return jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None)))
+        return jax.jit(jax.vmap(chain, in_axes=(0, 0, None)))
 
     def sequential(keys, z0, args):
-        return lax.map(lambda kz: one_chain(kz[0], kz[1], args), (keys, z0))
+        return lax.map(lambda kz: chain(kz[0], kz[1], args), (keys, z0))
 
     return jax.jit(sequential)
 
@@ -257,55 +268,110 @@ def run_nuts(
         :func:`map_initial_values`); default: the median of 15 prior draws per chain.
     """
     method = choose_chain_method(chains, chain_method)
-    _MODELS.setdefault(model_key, model)
-    run = _runner(
-        model_key,
-        method=method,
-        warmup=int(warmup),
-        draws=int(draws),
-        target_accept=float(target_accept),
-        max_tree_depth=int(max_tree_depth),
-        dense_mass=bool(dense_mass),
-        progress=bool(progress),
-    )
-    if init_values is None:
-        z0 = _initial_values(priors, shapes, chains, seed)
-    else:
-        z0 = {k: np.broadcast_to(np.asarray(init_values[k], np.float32), (chains, *shape))
-              for k, shape in shapes.items()}  # fmt: skip
+    z0 = _start(priors, shapes, chains, seed, init_values)
     keys = jax.random.split(jax.random.PRNGKey(seed), chains)
-    traces_before = _TRACES[0]
+    options = dict(method=method, warmup=int(warmup), draws=int(draws),
+                   target_accept=float(target_accept), max_tree_depth=int(max_tree_depth),
+                   dense_mass=bool(dense_mass), progress=bool(progress))  # fmt: skip
+    (result,) = _sample(model, model_key, tuple(model_args), keys, z0, priors, shapes, options)
+    return result
 
+
+def run_nuts_batched(
+    model: Callable[..., Any],
+    model_key: Hashable,
+    model_args: Sequence[tuple[Any, ...]],
+    *,
+    priors: Mapping[str, Any],
+    shapes: Mapping[str, tuple[int, ...]],
+    chains: int,
+    draws: int,
+    warmup: int,
+    seeds: Sequence[int],
+    target_accept: float = 0.85,
+    max_tree_depth: int = 10,
+    dense_mass: bool = False,
+    chain_method: str = "auto",
+    progress: bool = True,
+    init_values: Sequence[Mapping[str, np.ndarray] | None] | None = None,
+) -> list[SamplerResult]:
+    """Run NUTS on M models of one shape at once: one compiled program, models ``vmap``-ed.
+
+    ``model_args[m]`` are model m's arguments (every model the same shapes; the same model
+    function and priors, ``model_key``) and ``seeds[m]`` its seed. Model m gets the keys and
+    initial values :func:`run_nuts` would give it with ``seed=seeds[m]``, so its draws match a
+    single fit up to floating-point rounding. Inside each chain the M models take NUTS steps in
+    lockstep: a step lasts as long as the longest trajectory among them. Returns one
+    :class:`SamplerResult` per model, in order.
+    """
+    n = len(model_args)
+    if n == 0:
+        return []
+    if init_values is None:
+        init_values = [None] * n
+    if not (len(seeds) == len(init_values) == n):
+        raise ValueError("model_args, seeds and init_values need one entry per model")
+    method = choose_chain_method(chains, chain_method)
+    starts = [
+        _start(priors, shapes, chains, s, iv) for s, iv in zip(seeds, init_values, strict=True)
+    ]
+    z0 = {k: np.stack([z[k] for z in starts], axis=1) for k in shapes}  # (chains, M, ...)
+    keys = jnp.stack([jax.random.split(jax.random.PRNGKey(s), chains) for s in seeds], axis=1)
+    args = jax.tree.map(lambda *a: jnp.stack(a), *[tuple(a) for a in model_args])
+    options = dict(method=method, warmup=int(warmup), draws=int(draws),
+                   target_accept=float(target_accept), max_tree_depth=int(max_tree_depth),
+                   dense_mass=bool(dense_mass), progress=bool(progress), batched=True)  # fmt: skip
+    return _sample(model, model_key, args, keys, z0, priors, shapes, options, batch=n)
+
+
+def _start(priors, shapes, chains, seed, init_values) -> dict[str, np.ndarray]:
+    """Unconstrained initial values ``{site: (chains, *shape)}``."""
+    if init_values is None:
+        return _initial_values(priors, shapes, chains, seed)
+    return {k: np.broadcast_to(np.asarray(init_values[k], np.float32), (chains, *shape))
+            for k, shape in shapes.items()}  # fmt: skip
+
+
+def _sample(model, model_key, args, keys, z0, priors, shapes, options, batch: int | None = None):
+    """Run the cached runner; split the trace into one :class:`SamplerResult` per model."""
+    _MODELS.setdefault(model_key, model)
+    run = _runner(model_key, **options)
+    chains, warmup, draws = keys.shape[0], options["warmup"], options["draws"]
+    traces_before = _TRACES[0]
     start = time.perf_counter()
-    if progress:
+    if options["progress"]:
         from tqdm.auto import tqdm
 
-        _Progress.bar = tqdm(total=chains * (warmup + draws), desc="NUTS (compiling)", unit="step",
-                             leave=False)  # fmt: skip
+        total = chains * (warmup + draws) * (batch or 1)
+        _Progress.bar = tqdm(total=total, desc="NUTS (compiling)", unit="step", leave=False)
     try:
-        trace = run(keys, z0, tuple(model_args))
-        trace = jax.block_until_ready(trace)
+        trace = jax.block_until_ready(run(keys, z0, args))
     finally:
         if _Progress.bar is not None:
             _Progress.bar.close()
             _Progress.bar = None
     seconds = time.perf_counter() - start
-
-    z, *stats, step_size = trace
-    posterior = {}
-    for name in shapes:
-        transform = biject_to(priors[name].build().support)
-        posterior[name] = np.asarray(transform(z[name]))
-    stat = dict(zip(_STAT_FIELDS, (np.asarray(s) for s in stats), strict=True))
-    sample_stats = {
-        "diverging": stat["diverging"].astype(bool),
-        "n_steps": stat["num_steps"].astype(np.int64),
-        "acceptance_rate": stat["accept_prob"],
-        "lp": -stat["potential_energy"],
-        "energy": stat["energy"],
-        "step_size": np.asarray(step_size),
-    }
-    depth = np.floor(np.log2(np.maximum(sample_stats["n_steps"], 1))).astype(np.int64) + 1
-    sample_stats["tree_depth"] = depth
     compiled = _TRACES[0] != traces_before
-    return SamplerResult(posterior, sample_stats, method, seconds, compiled)
+
+    z, *stats, step_size = jax.tree.map(np.asarray, trace)
+    results = []
+    for m in range(batch or 1):
+        pick = (lambda a: a) if batch is None else (lambda a, m=m: a[:, m])
+        posterior = {}
+        for name in shapes:
+            transform = biject_to(priors[name].build().support)
+            posterior[name] = np.asarray(transform(jnp.asarray(pick(z[name]))))
+        stat = dict(zip(_STAT_FIELDS, (pick(s) for s in stats), strict=True))
+        sample_stats = {
+            "diverging": stat["diverging"].astype(bool),
+            "n_steps": stat["num_steps"].astype(np.int64),
+            "acceptance_rate": stat["accept_prob"],
+            "lp": -stat["potential_energy"],
+            "energy": stat["energy"],
+            "step_size": pick(step_size),
+        }
+        depth = np.floor(np.log2(np.maximum(sample_stats["n_steps"], 1))).astype(np.int64) + 1
+        sample_stats["tree_depth"] = depth
+        results.append(SamplerResult(posterior, sample_stats, options["method"], seconds,
+                                     compiled, warmup, batch or 1))  # fmt: skip
+    return results
