@@ -82,6 +82,9 @@ _LAZY: dict[str, str] = {
     "optimize_budget": "mmmjax.optimize",
     "budget_frontier": "mmmjax.optimize",
     "Plan": "mmmjax.optimize",
+    "fit_many": "mmmjax.many",
+    "Job": "mmmjax.many",
+    "ManyFits": "mmmjax.many",
 }
 
 __all__ = sorted(_LAZY)

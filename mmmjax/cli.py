@@ -1,4 +1,4 @@
-"""The ``mmmjax`` command line: ``demo``, ``fit``, ``optimize`` and ``bench``.
+"""The ``mmmjax`` command line: ``demo``, ``fit``, ``optimize``, ``fit-many`` and ``bench``.
 
 Bad input (a missing column, a bad date, an unknown channel, an impossible budget) prints one
 line naming the problem and exits with status 2, without a traceback, and leaves ``--out``
@@ -19,6 +19,7 @@ from pathlib import Path
 __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
+EXIT_JOBS_FAILED = 1  # fit-many: some jobs failed, the rest finished
 
 
 class UsageError(Exception):
@@ -89,6 +90,18 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--risk", type=float, default=1.0, help="risk weight for mean_minus_std")
     opt.add_argument("--cvar-level", type=float, default=0.1, help="tail share for cvar")
     opt.add_argument("--out", default=None, help="where to write plan.csv/plan.json (default DIR)")
+
+    many = sub.add_parser("fit-many", help="fit every job of a manifest CSV (locally or on Ray)")
+    many.add_argument("manifest", help="CSV: name,csv,date,target,channels[,options...]")
+    many.add_argument("--out", required=True, help="output directory (one folder per job)")
+    many.add_argument("--backend", default="local", choices=["local", "ray"],
+                      help="local (this process) or ray (one task per job)")  # fmt: skip
+    many.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+    many.add_argument("--batch", default="auto", choices=["auto", "yes", "no"],
+                      help="sample same-shape jobs together (auto: on GPU/TPU only)")  # fmt: skip
+    many.add_argument("--num-cpus", type=float, default=1, help="CPUs per Ray task")
+    many.add_argument("--num-gpus", type=float, default=0, help="GPUs per Ray task")
+    _sampler_args(many, draws=1000, warmup=1000)
 
     bench = sub.add_parser("bench", help="sampler throughput on this machine")
     bench.add_argument("--quick", action="store_true", help="a small sweep (about a minute)")
@@ -259,13 +272,39 @@ def cmd_optimize(args) -> None:
     print(f"wrote {out / 'plan.csv'} and {out / 'plan.json'}")
 
 
+def cmd_fit_many(args) -> int:
+    """Exit status 1 when some jobs failed (the others are saved; see summary.csv)."""
+    from mmmjax.files import atomic_write_text
+    from mmmjax.many import fit_many, read_manifest
+
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (
+            (out / "summary.csv").is_file() or any(out.glob("*/job.json"))))):  # fmt: skip
+        raise UsageError(f"--out {out}: exists and is not a fit-many output; choose a new one")
+    if args.backend == "local" and args.address:
+        raise UsageError("--address needs --backend ray")
+    jobs = read_manifest(args.manifest)
+    defaults = {k: getattr(args, k) for k in ("chains", "draws", "warmup", "seed",
+                                              "target_accept")}  # fmt: skip
+    _check_sampler_args(argparse.Namespace(**defaults, holdout=0))
+    many = fit_many(jobs, backend=args.backend, out=out, address=args.address,
+                    batch={"yes": True, "no": False}.get(args.batch, "auto"),
+                    num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+                    progress=not args.no_progress, **defaults)  # fmt: skip
+    atomic_write_text(out / "summary.csv", many.summary.to_csv())
+    counts = many.summary["status"].value_counts()
+    print(", ".join(f"{n} {status}" for status, n in counts.items()) + f"; wrote {out}/summary.csv")
+    return EXIT_JOBS_FAILED if "failed" in counts else 0
+
+
 def cmd_bench(args) -> None:
     from mmmjax.bench import run_bench
 
     run_bench(quick=args.quick, out=args.out)
 
 
-COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "optimize": cmd_optimize, "bench": cmd_bench}
+COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "optimize": cmd_optimize, "fit-many": cmd_fit_many,
+            "bench": cmd_bench}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = _parser().parse_args(argv)
-        COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args) or 0
     except (UsageError, DataError) as exc:
         print(f"mmmjax: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -286,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mmmjax: interrupted; nothing was written", file=sys.stderr)
         return 130
-    return 0
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover
