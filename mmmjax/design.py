@@ -69,8 +69,8 @@ class Design(NamedTuple):
       controls: ``(T, K)`` standardised controls.
       events: ``(T, E)`` event dummies.
       changepoints: ``(P,)`` positions of trend changepoints in ``t`` units.
-      roi_to_effect: ``(C,)`` mean spend over mean target: turns a steady-state ROI at mean
-        spend into the scaled per-period effect at mean spend.
+      roi_to_effect: ``(C,)`` mean spend over mean target: turns a window ROI into the
+        scaled per-period media effect averaged over the training window.
     """
 
     spend: np.ndarray

@@ -5,12 +5,15 @@ question (no Python loops over draws, channels or spend levels), and returned in
 
 The steady-state response of channel ``c`` to spend ``s`` (money per period, sustained) is::
 
-    additive:        R_c(s) = target_scale * effect_at_mean_c * sat_c(s / m_c) / sat_c(1)
-    multiplicative:  R_c(s) = K_c * (exp(effect_at_mean_c * sat_c(s / m_c) / sat_c(1)) - 1)
+    additive:        R_c(s) = target_scale * effect_c * sat_c(s / m_c)
+    multiplicative:  R_c(s) = K_c * (exp(effect_c * sat_c(s / m_c)) - 1)
+    effect_c = media_roi_c * (m_c / target_scale) / mean_t sat_c(adstock_c(x_c)[t])
 
-where ``m_c`` is the channel's mean training spend per period and ``K_c`` is the target level with
-channel ``c`` removed, averaged over the training window. Adstock kernels are normalised, so
-sustained spend ``s`` settles at adstocked level ``s``: the steady state needs no simulation.
+where ``m_c`` is the channel's mean training spend per period, the mean in ``effect_c`` is over
+the training window (the model's normalisation: ``media_roi`` is the window ROI, see
+:mod:`mmmjax.model`) and ``K_c`` is the target level with channel ``c`` removed, averaged over the
+training window. Adstock kernels are normalised, so sustained spend ``s`` settles at adstocked
+level ``s``: the steady state needs no simulation.
 
 Example:
     >>> curves = mmmjax.response_curves(fit, np.linspace(0, 50_000, 51))   # (draws, 51, C)
@@ -29,7 +32,15 @@ import pandas as pd
 import xarray as xr
 
 from mmmjax import transforms
-from mmmjax.model import ADSTOCK_PARAMS, MMM, SATURATION_PARAMS, adstock, saturation_ratio
+from mmmjax.model import (
+    ADSTOCK_PARAMS,
+    MMM,
+    SATURATION_PARAMS,
+    adstock,
+    media_scale,
+    media_shape,
+    saturation,
+)
 
 __all__ = [
     "ResponseParams",
@@ -41,6 +52,7 @@ __all__ = [
     "response_curves",
     "response_params",
     "roi",
+    "roi_draws",
     "series_response",
     "steady_state_response",
 ]
@@ -54,7 +66,9 @@ class ResponseParams(NamedTuple):
     """Per-draw media parameters in a form the response functions read (a JAX pytree).
 
     Attributes:
-      channel: ``{name: (S, C)}`` per-channel parameters (effect, adstock, saturation).
+      channel: ``{name: (S, C)}`` per-channel parameters: ``media_roi``, the adstock and
+        saturation parameters, and ``effect`` (scaled media per unit of saturation, the model's
+        :func:`~mmmjax.model.media_scale`).
       spend_scale: ``(C,)`` mean training spend per period per channel (money).
       multiplier: ``(S, C)`` money per unit of scaled effect (``target_scale`` for the additive
         form; ``K_c`` for the multiplicative form, see the module docstring).
@@ -71,10 +85,8 @@ def response_params(fit) -> ResponseParams:
     draws = fit.draws()
     names = ("media_roi", *ADSTOCK_PARAMS[spec.adstock], *SATURATION_PARAMS[spec.saturation])
     channel = {k: jnp.asarray(draws[k]) for k in names}
-    channel["effect_at_mean"] = channel["media_roi"] * jnp.asarray(
-        fit.scales.spend / fit.scales.target, dtype=jnp.float32
-    )
-    S, C = channel["effect_at_mean"].shape
+    channel["effect"] = _effects(spec, channel, jax.tree.map(jnp.asarray, fit.design()))
+    S, C = channel["effect"].shape
     if spec.multiplicative:
         comp = fit.components()
         removed = np.exp(comp.mu[:, :, None] - comp.media)  # (S, T, C)
@@ -86,6 +98,16 @@ def response_params(fit) -> ResponseParams:
         spend_scale=jnp.asarray(fit.scales.spend, dtype=jnp.float32),
         multiplier=jnp.asarray(multiplier, dtype=jnp.float32),
     )
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _effects(spec: MMM, channel: dict[str, jax.Array], design) -> jax.Array:
+    """``(S, C)`` the model's media scale per draw, normalised on the training ``design``."""
+
+    def one(p):
+        return media_scale(spec, p, media_shape(spec, p, design.spend), design)
+
+    return jax.vmap(one)(channel)
 
 
 def _to_money(spec: MMM, effect: jax.Array, multiplier: jax.Array) -> jax.Array:
@@ -106,9 +128,7 @@ def steady_state_response(spec: MMM, params: ResponseParams, spend: jax.Array) -
     spend = jnp.asarray(spend, dtype=params.spend_scale.dtype)
     # spend levels play the role of the time axis of the kernels: (1, N, C)
     x = (spend / params.spend_scale).reshape(1, -1, spend.shape[-1])
-    effect = params.channel["effect_at_mean"][:, None, :] * saturation_ratio(
-        spec, params.channel, x
-    )
+    effect = params.channel["effect"][:, None, :] * saturation(spec, params.channel, x)
     money = _to_money(spec, effect, params.multiplier[:, None, :])  # (S, N, C)
     return money.reshape(money.shape[:1] + spend.shape)
 
@@ -131,7 +151,7 @@ def series_response(spec: MMM, params: ResponseParams, spend: jax.Array) -> jax.
     x = (spend / params.spend_scale).reshape(1, -1, T, C)  # (1, N, T, C)
     ch = {k: v[:, None, :] for k, v in params.channel.items()}  # (S, 1, C)
     adstocked = adstock(spec, ch, jnp.broadcast_to(x, (S, *x.shape[1:])))
-    effect = ch["effect_at_mean"][..., None, :] * saturation_ratio(spec, ch, adstocked)
+    effect = ch["effect"][..., None, :] * saturation(spec, ch, adstocked)
     money = _to_money(spec, effect, params.multiplier[:, None, None, :])  # (S, N, T, C)
     return money.reshape(money.shape[:1] + spend.shape)
 
@@ -209,6 +229,19 @@ def _interval(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.
     return x.mean(axis), np.quantile(x, lo, axis=axis), np.quantile(x, hi, axis=axis)
 
 
+def roi_draws(fit, group: str = "posterior") -> np.ndarray:
+    """``(S, C)`` window ROI per draw: each channel's contribution over the data window (money,
+    as in :func:`media_contributions`) divided by its spend over the window.
+
+    ``group="prior"`` gives the prior's ROI (from ``fit.idata.prior``). In the additive form this
+    equals the ``media_roi`` draws (the model's normalisation); in the multiplicative form it is
+    the removal effect and differs somewhat.
+    """
+    comp = fit.components(group=group)
+    spend = np.asarray(fit.dataset.spend, dtype=np.float64).sum(axis=0)
+    return _media_money(fit, comp).sum(axis=1) / spend
+
+
 def roi(fit) -> pd.DataFrame:
     """ROI and marginal ROI per channel, posterior mean and 94% interval.
 
@@ -220,9 +253,9 @@ def roi(fit) -> pd.DataFrame:
       DataFrame indexed by channel with ``roi_mean, roi_low, roi_high, mroi_mean, mroi_low,
       mroi_high`` and ``spend`` (total over the window) and ``contribution_mean``.
     """
-    contrib = media_contributions(fit).sum(axis=1)  # (S, C)
     spend = np.asarray(fit.dataset.spend, dtype=np.float64).sum(axis=0)
-    r = contrib / spend
+    r = roi_draws(fit)
+    contrib = r * spend  # (S, C)
     m = marginal_roi(fit)
     rm, rl, rh = _interval(r)
     mm, ml, mh = _interval(m)

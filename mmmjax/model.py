@@ -4,18 +4,21 @@ In scaled units (target / mean target, spend / mean spend per channel) the addit
 
     mu[t] = level + trend(t) + seasonality(t) + controls[t] @ control_coef
             + events[t] @ event_coef + sum_c (media[t, c] - mean_s media[s, c])
-    media[t, c] = effect_at_mean[c] * sat_c(adstock_c(spend[:, c])[t]) / sat_c(1)
-    effect_at_mean[c] = media_roi[c] * mean_spend[c] / mean_target
+    media[t, c] = media_roi[c] * (mean_spend[c] / mean_target) * shape[t, c] / mean_s shape[s, c]
+    shape[t, c] = sat_c(adstock_c(spend[:, c])[t])      (mean over s: the training window)
     y[t] ~ Normal(mu[t], sigma)            (or StudentT(nu, mu[t], sigma))
 
-and the multiplicative form models ``log(y[t])`` with the same ``mu``. Adstock kernels are
-normalised (lag weights sum to 1), so spend sustained at level ``s`` settles at adstocked level
-``s`` and ``effect_at_mean[c]`` is exactly channel ``c``'s steady-state contribution per period when
-its spend is held at its mean; ``media_roi[c]`` is that contribution over that spend (money per
-money). Sampling this ROI directly, instead of the saturation's amplitude, removes the ridge
-between amplitude and half-saturation that makes MMMs sample badly, and puts the prior on the
-scale analysts reason in. Media and trend are centred on their training-window means, so the
-sampled ``intercept`` is the mean level and nearly independent of them (half the NUTS steps).
+and the multiplicative form models ``log(y[t])`` with the same ``mu``. The media shape is divided
+by its mean over the training window, so ``media[:, c]`` averages ``media_roi[c] * mean_spend[c] /
+mean_target`` there: channel ``c``'s contribution over the window is exactly ``media_roi[c]``
+times its spend over the window. The sampled ``media_roi`` *is* the window ROI that
+:func:`mmmjax.roi` reports (additive form; for the multiplicative form it is the same
+normalisation on the log scale, and the window ROI is close to but not exactly ``media_roi``).
+Sampling this ROI directly, instead of the saturation's amplitude, removes the ridge between
+amplitude and half-saturation that makes MMMs sample badly, and puts the prior on the scale
+analysts reason in: a belief such as "ROI between 2 and 4" becomes a prior on ``media_roi``
+exactly. Media and trend are centred on their training-window means, so the sampled
+``intercept`` is the mean level and nearly independent of them.
 
 Example:
     >>> import mmmjax
@@ -38,7 +41,15 @@ from mmmjax import transforms
 from mmmjax.design import Design
 from mmmjax.priors import Prior, resolve_priors
 
-__all__ = ["ADSTOCK_PARAMS", "MMM", "SATURATION_PARAMS", "Components", "components"]
+__all__ = [
+    "ADSTOCK_PARAMS",
+    "MMM",
+    "SATURATION_PARAMS",
+    "Components",
+    "components",
+    "media_scale",
+    "media_shape",
+]
 
 #: Parameters each adstock kind samples (one per channel).
 ADSTOCK_PARAMS: dict[str, tuple[str, ...]] = {
@@ -220,10 +231,24 @@ def saturation(spec: MMM, params: Mapping[str, jax.Array], x: jax.Array) -> jax.
     return transforms.tanh_saturation(x, params["tanh_scale"])
 
 
-def saturation_ratio(spec: MMM, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
-    """``sat(x) / sat(1)``: the media shape, equal to 1 at usual (mean) spend."""
-    one = jnp.ones_like(params["media_roi"])[..., None, :]  # (..., 1, C): a one-period x
-    return saturation(spec, params, x) / saturation(spec, params, one)
+def media_shape(spec: MMM, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
+    """``sat(adstock(x))`` of scaled spend ``x`` ``(..., T, C)``: the media's shape over time."""
+    return saturation(spec, params, adstock(spec, params, x))
+
+
+def media_scale(
+    spec: MMM, params: Mapping[str, jax.Array], train_shape: jax.Array, design: Design
+) -> jax.Array:
+    """``(C,)`` scaled effect per unit of media shape: ``media = media_scale * shape``.
+
+    ``media_roi * roi_to_effect / mean_t shape_train[t]``, so that the media term averages
+    ``media_roi * mean_spend / mean_target`` over the training window (``train_shape``, the
+    training :func:`media_shape` ``(T_train, C)``): the window ROI is ``media_roi`` exactly in
+    the additive form. A channel with no training spend (shape 0) gets scale
+    ``media_roi * roi_to_effect`` and contributes nothing.
+    """
+    mean = train_shape.mean(axis=-2)
+    return params["media_roi"] * design.roi_to_effect / jnp.where(mean > 0, mean, 1.0)
 
 
 def components(
@@ -239,18 +264,28 @@ def components(
     its training-window mean, so that level barely correlates with the trend and media
     parameters (measured on HAMS: NUTS needs 26 leapfrog steps per draw instead of 61). The
     ``intercept`` component returned here is the uncentred baseline (that level minus the
-    media's training mean), so the parts still add up to ``mu``.
+    media's training mean), so the parts still add up to ``mu``. Each channel's media is
+    normalised by its training-window mean shape, so the sampled ``media_roi`` is the window
+    ROI (see the module docstring).
 
     Args:
       spec: the model specification.
       params: a posterior (or prior) draw: scalars, and ``(C,)``/``(K,)``/``(E,)`` vectors.
       design: scaled inputs for ``T`` periods.
-      reference: the training design, whose media mean the level is measured against; default
-        ``design`` itself (pass the training design when ``design`` holds other periods).
+      reference: the training design, whose media mean the level and the media normalisation
+        are measured against; default ``design`` itself (pass the training design when
+        ``design`` holds other periods).
 
     Returns:
       :class:`Components` in scaled units.
     """
+    return _components(spec, params, design, reference)[0]
+
+
+def _components(
+    spec: MMM, params: Mapping[str, jax.Array], design: Design, reference: Design | None = None
+) -> tuple[Components, jax.Array]:
+    """:func:`components` and the ``(C,)`` :func:`media_scale` it used."""
     T = design.spend.shape[0]
     zeros = jnp.zeros((T,), dtype=design.spend.dtype)
     trend = zeros
@@ -262,17 +297,13 @@ def components(
     seasonality = design.fourier @ params["season"] if design.fourier.shape[1] else zeros
     controls = design.controls @ params["control_coef"] if design.controls.shape[1] else zeros
     events = design.events @ params["event_coef"] if design.events.shape[1] else zeros
-    effect = params["media_roi"] * design.roi_to_effect
-    shape = saturation_ratio(spec, params, adstock(spec, params, design.spend))
-    media = effect * shape
-    ref_shape = (
-        shape
-        if reference is None
-        else saturation_ratio(spec, params, adstock(spec, params, reference.spend))
-    )
-    intercept = zeros + params["intercept"] - (effect * ref_shape.mean(axis=-2)).sum(-1)
+    shape = media_shape(spec, params, design.spend)
+    train_shape = shape if reference is None else media_shape(spec, params, reference.spend)
+    scale = media_scale(spec, params, train_shape, design)
+    media = scale * shape
+    intercept = zeros + params["intercept"] - (scale * train_shape.mean(axis=-2)).sum(-1)
     mu = intercept + trend + seasonality + controls + events + media.sum(-1)
-    return Components(intercept, trend, seasonality, controls, events, media, mu)
+    return Components(intercept, trend, seasonality, controls, events, media, mu), scale
 
 
 def site_shapes(spec: MMM, design: Design) -> dict[str, tuple[int, ...]]:

@@ -114,14 +114,15 @@ DEFAULT_PRIORS: dict[str, tuple[Prior, str]] = {
     ),
     "media_roi": (
         Prior("LogNormal", loc=0.0, scale=1.0),
-        "steady-state ROI at usual spend: the per-period contribution of a channel when its "
-        "spend is sustained at its mean, divided by that spend (money per money). A prior on ROI "
-        "scales with each channel's spend, so a tiny channel is not granted the same absolute "
-        "effect as a large one (a prior on raw coefficients does exactly that), and a user's "
-        "belief from a past test (say ROI between 2 and 4) is stated directly. Median 1, 90% "
+        "window ROI: the channel's contribution over the data window divided by its spend "
+        "there (money per money), exactly the ROI mmmjax.roi reports in the additive form "
+        "(approximately in the multiplicative form). A prior on ROI scales with each channel's "
+        "spend, so a tiny channel is not granted the same absolute effect as a large one (a "
+        "prior on raw coefficients does exactly that), and a user's belief from a past test "
+        "(say ROI between 2 and 4) is stated directly. Median 1, 90% "
         "between 0.2 and 5.2; positive, as media should not destroy sales. Sampling it, instead "
         "of the saturation's amplitude, also removes the ridge between amplitude and "
-        "half-saturation: the effect at usual spend is what the data pin down",
+        "half-saturation: the effect over the window is what the data pin down",
     ),
     "alpha": (
         Prior("Beta", concentration1=2.0, concentration0=2.0),

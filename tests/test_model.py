@@ -116,7 +116,8 @@ def test_components_match_numpy_reference(demo):
             a = _ref_geometric(x[:, c], draws["alpha"][s, c])
             hk, hs = draws["half_saturation"][s, c], draws["slope"][s, c]
             effect = draws["media_roi"][s, c] * dataset.spend[:, c].mean() / dataset.target.mean()
-            media[:, c] = effect * _ref_hill(a, hk, hs) / _ref_hill(1.0, hk, hs)
+            # normalised by the training-window mean shape: media_roi is the window ROI
+            media[:, c] = effect * _ref_hill(a, hk, hs) / _ref_hill(a, hk, hs).mean()
         # the sampled intercept is the mean level: trend and media are centred on the window
         mu = (
             draws["intercept"][s]
@@ -129,6 +130,40 @@ def test_components_match_numpy_reference(demo):
         np.testing.assert_allclose(comp.mu[s], mu, rtol=2e-4, atol=1e-5)
     # predictions are in money: the mean function times the mean target
     np.testing.assert_allclose(fit.predict(kind="mean"), comp.mu * dataset.target.mean(), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("adstock", "saturation"),
+    [("geometric", "hill"), ("delayed", "logistic"), ("weibull_pdf", "michaelis_menten"),
+     ("weibull_cdf", "tanh")],
+)  # fmt: skip
+def test_window_roi_is_the_sampled_media_roi(demo, adstock, saturation):
+    """Additive form: contribution over the window / spend over the window == media_roi."""
+    dataset, _ = demo
+    spec = mmmjax.MMM(adstock=adstock, saturation=saturation)
+    idata = spec.sample_prior_predictive(dataset, draws=200, seed=3)
+    draws = {k: idata.prior[k].values[0] for k in idata.prior.data_vars}
+    fit = fit_from_draws(spec, dataset, draws)
+    table = mmmjax.roi(fit)
+    r = mmmjax.insights.roi_draws(fit)
+    np.testing.assert_allclose(r, draws["media_roi"], rtol=1e-5)
+    np.testing.assert_allclose(table.roi_mean, draws["media_roi"].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(
+        table.roi_high, np.quantile(draws["media_roi"], 0.97, axis=0), rtol=1e-5
+    )
+
+
+def test_multiplicative_window_roi_is_close_to_media_roi(demo):
+    """Multiplicative form: the same normalisation on the log scale; ROI near, not equal."""
+    dataset, _ = demo
+    spec = mmmjax.MMM(form="multiplicative")
+    idata = spec.sample_prior_predictive(dataset, draws=200, seed=3)
+    draws = {k: idata.prior[k].values[0] for k in idata.prior.data_vars}
+    draws["media_roi"] = np.clip(draws["media_roi"], 0.2, 3.0)  # media a modest share
+    draws["intercept"] = np.random.default_rng(0).normal(0.0, 0.05, 200)  # level near the data's
+    r = mmmjax.insights.roi_draws(fit_from_draws(spec, dataset, draws))
+    assert np.all(np.isfinite(r)) and np.all(r > 0)
+    assert np.median(np.abs(np.log(r / draws["media_roi"]))) < 0.15
 
 
 @pytest.mark.parametrize("adstock", list(ADSTOCK_PARAMS))

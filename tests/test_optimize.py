@@ -117,7 +117,9 @@ def test_exact_optimum_michaelis_menten_one_draw():
     roi, h = np.array([2.0, 3.0, 1.5, 4.0]), np.array([1.0, 0.5, 2.0, 0.7])
     fit = _fit("michaelis_menten", S=1, media_roi=roi[None], half_saturation=h[None])
     m = fit.scales.spend
-    a, k = roi * m * (1 + h), h * m  # money, money
+    k = h * m  # money
+    at_mean = mmmjax.response_curves(fit, m[None, :])[0, 0]  # R(m) = a m / (m + k)
+    a = at_mean * (m + k) / m  # money
     B = 1.1 * m.sum()
     expected = np.sqrt(a * k) * (B + k.sum()) / np.sqrt(a * k).sum() - k
     assert np.all(expected > 0)

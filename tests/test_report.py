@@ -87,7 +87,7 @@ def test_report_answers_the_analysts_questions(demo_fit, page):
     assert f"The next dollar is best spent on {best_mroi}" in text
     assert "ridge baseline" in text and "VIF" in text
     assert "LogNormal(loc=0, scale=1)" in text  # the media_roi prior, with its reason
-    assert "steady-state ROI at usual spend" in text
+    assert "window ROI" in text and "contribution over the data window divided by its spend" in text
     assert "out of sample (last 13 periods)" in text
     assert "12,345" in text  # the plan's expected response
 

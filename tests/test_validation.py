@@ -130,10 +130,16 @@ class KnownSpec:
         # The sampled intercept is the mean level over the *training* window (media are centred
         # there), so the same function fitted on fewer periods has a shifted intercept: shift it
         # so the baseline matches the full-data model exactly.
+        # Likewise media_roi is the ROI over the training window (media are normalised there),
+        # so rescale it to keep each channel's media term that of the full-data model.
         full = _known_fit(self.units, self.draws, self.units)
         first = _known_fit(dataset, self.draws, self.units)
+        T = dataset.n_periods
+        ratio = full.components().media[:, :T].sum(1) / first.components().media.sum(1)
+        draws = dict(self.draws, media_roi=self.draws["media_roi"] * ratio)
+        first = _known_fit(dataset, draws, self.units)
         shift = full.components().intercept[:, 0] - first.components().intercept[:, 0]
-        draws = dict(self.draws, intercept=self.draws["intercept"] + shift)
+        draws["intercept"] = self.draws["intercept"] + shift
         return _known_fit(dataset, draws, self.units)
 
 
