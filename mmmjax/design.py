@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-__all__ = ["Design", "TimeAxis", "build_design"]
+__all__ = ["Design", "LiftData", "TimeAxis", "build_design", "no_lift_data"]
 
 
 class TimeAxis(NamedTuple):
@@ -80,6 +80,34 @@ class Design(NamedTuple):
     events: np.ndarray
     changepoints: np.ndarray
     roi_to_effect: np.ndarray
+
+
+class LiftData(NamedTuple):
+    """Lift tests as model inputs, scaled units (``K`` tests over the ``T`` training periods).
+
+    Model *arguments*, not constants of the compiled program: new tests of the same count reuse
+    it. ``K = 0`` (zero-size arrays, :func:`no_lift_data`) means no calibration.
+
+    Attributes:
+      channel: ``(K,)`` int32 channel index of each test.
+      mask: ``(K, T)`` 1.0 in the periods of the test's window, else 0.0.
+      delta: ``(K,)`` spend change per period over the channel's mean spend.
+      lift: ``(K,)`` measured incremental target over the window over the mean target.
+      lift_se: ``(K,)`` its standard error, same unit.
+    """
+
+    channel: np.ndarray
+    mask: np.ndarray
+    delta: np.ndarray
+    lift: np.ndarray
+    lift_se: np.ndarray
+
+
+def no_lift_data(n_periods: int) -> LiftData:
+    """``LiftData`` with no tests (``K = 0``) for ``n_periods`` training periods."""
+    f32 = np.float32
+    empty = np.zeros((0,), f32)
+    return LiftData(np.zeros((0,), np.int32), np.zeros((0, n_periods), f32), empty, empty, empty)
 
 
 def fourier_terms(index: np.ndarray, periods_per_year: float, order: int) -> np.ndarray:

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from mmmjax.calibration import LiftTest, check_lift_tests, lift_data
 from mmmjax.data import Dataset, Scales
 from mmmjax.design import Design, TimeAxis, build_design
 from mmmjax.errors import DataError, SamplerWarning
@@ -140,6 +141,7 @@ class Fit:
         ``prior`` and ``prior_predictive``. Dims are named (``chain``, ``draw``, ``date``,
         ``channel``, ``control``, ``event``, ``fourier``, ``changepoint``).
       info: how it was sampled (chain method, seconds, versions).
+      lift_tests: the :class:`~mmmjax.LiftTest` s the fit was calibrated with (empty if none).
     """
 
     spec: MMM
@@ -148,6 +150,7 @@ class Fit:
     axis: TimeAxis
     idata: az.InferenceData
     info: dict[str, Any] = field(default_factory=dict, compare=False)
+    lift_tests: tuple[LiftTest, ...] = ()
 
     # -- draws --------------------------------------------------------------------------------
     @property
@@ -264,6 +267,7 @@ class Fit:
                     "event_names": list(self.dataset.event_names),
                 },
                 "info": _jsonable(self.info),
+                "lift_tests": [t.to_dict() for t in self.lift_tests],
             }
             (tmp / "fit.json").write_text(json.dumps(meta, indent=2))
             for name in ("fit.nc", "fit.json"):
@@ -342,6 +346,7 @@ def load_fit(path: str | os.PathLike) -> Fit:
         axis=TimeAxis.from_dict(meta["axis"]),
         idata=idata,
         info=meta.get("info", {}),
+        lift_tests=tuple(LiftTest.from_dict(d) for d in meta.get("lift_tests", [])),
     )
 
 
@@ -473,13 +478,20 @@ class Problem(NamedTuple):
     shapes: dict[str, tuple[int, ...]]
     model_key: str  # equal keys: the same compiled model
     model: Any
-    model_args: tuple[Any, ...]
+    model_args: tuple[Any, ...]  # (design, scaled target, lift data)
+    lift_tests: tuple[LiftTest, ...] = ()
 
 
-def prepare(spec: MMM, dataset: Dataset) -> Problem:
-    """Check ``dataset`` against ``spec`` and build the model's arguments (no sampling)."""
+def prepare(spec: MMM, dataset: Dataset, lift_tests=None) -> Problem:
+    """Check ``dataset`` (and ``lift_tests``) against ``spec`` and build the model's arguments.
+
+    No sampling. The lift tests become arrays among the model's arguments
+    (:class:`~mmmjax.design.LiftData`, zero-size when there are none), not constants of the
+    compiled program.
+    """
     if not isinstance(dataset, Dataset):
         raise TypeError(f"fit() needs an mmmjax.Dataset, got {type(dataset).__name__}")
+    tests = check_lift_tests(lift_tests, dataset)
     scales, axis, design = training_design(spec, dataset)
     _check_length(spec, dataset, design)
     y = _scaled_target(spec, dataset, scales)
@@ -489,9 +501,10 @@ def prepare(spec: MMM, dataset: Dataset) -> Problem:
         [spec.to_dict(), {k: p.to_dict() for k, p in sorted(priors.items())}], sort_keys=True
     )
     model = functools.partial(numpyro_model, spec, priors)
-    model_args = (jax.tree.map(jnp.asarray, design), jnp.asarray(y))
+    lift = lift_data(tests, dataset, scales)
+    model_args = tuple(jax.tree.map(jnp.asarray, (design, y, lift)))
     return Problem(spec, dataset, scales, axis, design, priors, shapes, model_key, model,
-                   model_args)  # fmt: skip
+                   model_args, tests)  # fmt: skip
 
 
 def check_fit_options(chains: int, draws: int, warmup: int, init: str) -> None:
@@ -520,6 +533,7 @@ def fit_model(
     warn: bool = True,
     init: str = "prior",
     map_steps: int = 2000,
+    lift_tests=None,
 ) -> Fit:
     """Fit ``spec`` to ``dataset`` with NUTS (see :meth:`MMM.fit`).
 
@@ -539,9 +553,12 @@ def fit_model(
       init: "prior" (median of prior draws per chain) or "map" (a quick MAP fit with optax,
         plus jitter; lets a shorter ``warmup`` do, see :func:`mmmjax.sampling.map_initial_values`).
       map_steps: optimisation steps of the MAP fit.
+      lift_tests: :class:`~mmmjax.LiftTest` s (e.g. from :func:`mmmjax.read_lift_tests`) that
+        calibrate the fit: each adds a likelihood term on the model's implied lift (see
+        :mod:`mmmjax.calibration`). Kept in the fit (``Fit.lift_tests``) and its saved files.
     """
     check_fit_options(chains, draws, warmup, init)
-    problem = prepare(spec, dataset)
+    problem = prepare(spec, dataset, lift_tests=lift_tests)
     init_values = None
     if init == "map":
         init_values = initial_map(problem, chains, seed, map_steps)
@@ -611,7 +628,7 @@ def assemble(
         "device": str(jax.devices()[0].platform),
     }
     fit = Fit(spec=spec, dataset=dataset, scales=problem.scales, axis=problem.axis, idata=idata,
-              info=info)  # fmt: skip
+              info=info, lift_tests=problem.lift_tests)  # fmt: skip
     y_pp = fit.predict(seed=seed + 1).reshape(chains, draws, -1)  # money
     idata.add_groups(posterior_predictive={"target": y_pp}, coords=coords, dims=dims)
     if warn:
@@ -621,7 +638,12 @@ def assemble(
 
 
 def fit_from_draws(
-    spec: MMM, dataset: Dataset, draws: dict[str, Any], *, info: dict | None = None
+    spec: MMM,
+    dataset: Dataset,
+    draws: dict[str, Any],
+    *,
+    info: dict | None = None,
+    lift_tests=None,
 ) -> Fit:
     """A :class:`Fit` from given parameter draws, without sampling.
 
@@ -648,4 +670,5 @@ def fit_from_draws(
         dims=dims,
     )
     return Fit(spec=spec, dataset=dataset, scales=scales, axis=axis, idata=idata,
-               info=dict(info or {}))  # fmt: skip
+               info=dict(info or {}),
+               lift_tests=check_lift_tests(lift_tests, dataset))  # fmt: skip

@@ -17,8 +17,12 @@ normalisation on the log scale, and the window ROI is close to but not exactly `
 Sampling this ROI directly, instead of the saturation's amplitude, removes the ridge between
 amplitude and half-saturation that makes MMMs sample badly, and puts the prior on the scale
 analysts reason in: a belief such as "ROI between 2 and 4" becomes a prior on ``media_roi``
-exactly. Media and trend are centred on their training-window means, so the sampled
-``intercept`` is the mean level and nearly independent of them.
+exactly (:func:`mmmjax.roi_prior`). Media and trend are centred on their training-window means,
+so the sampled ``intercept`` is the mean level and nearly independent of them.
+
+Lift tests (:class:`mmmjax.LiftTest`) add one likelihood term each: the measured incremental
+target of a spend change over a window, against the model's implied lift
+(:func:`implied_lift`).
 
 Example:
     >>> import mmmjax
@@ -38,7 +42,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from mmmjax import transforms
-from mmmjax.design import Design
+from mmmjax.design import Design, LiftData
 from mmmjax.priors import Prior, resolve_priors
 
 __all__ = [
@@ -47,6 +51,7 @@ __all__ = [
     "SATURATION_PARAMS",
     "Components",
     "components",
+    "implied_lift",
     "media_scale",
     "media_shape",
 ]
@@ -306,6 +311,39 @@ def _components(
     return Components(intercept, trend, seasonality, controls, events, media, mu), scale
 
 
+def implied_lift(
+    spec: MMM, params: Mapping[str, jax.Array], design: Design, lift: LiftData
+) -> jax.Array:
+    """``(K,)`` the model's incremental target of each lift test, scaled units (vmap for draws).
+
+    For test ``k`` on channel ``c = lift.channel[k]``, the scaled spend of ``c`` is raised by
+    ``lift.delta[k]`` in every period of its window (``lift.mask[k]``), and the implied lift is
+    the change of that channel's media term summed over the window's periods: carryover *within*
+    the window is counted, carryover after the window's last period is not (a test measures the
+    window). Additive form: ``sum_t mask * (media_new - media)``; multiplicative form, on the
+    model's level ``exp(mu)``: ``sum_t mask * exp(mu) * (exp(media_new - media) - 1)``. Times
+    the mean target it is money. ``design`` must be the training design (the tests' windows
+    index its periods).
+
+    All tests run at once: channel ``c_k``'s spend column and parameters are gathered into a
+    ``(K, T, 1)`` input and ``(K, 1)`` parameters, one adstock and one saturation call.
+    """
+    comp, scale = _components(spec, params, design)
+    return _lift_from(spec, params, design, lift, comp, scale)
+
+
+def _lift_from(spec, params, design: Design, lift: LiftData, comp: Components, scale):
+    c = lift.channel
+    kernel = {k: params[k][c][:, None] for k in ADSTOCK_PARAMS[spec.adstock]}
+    kernel.update({k: params[k][c][:, None] for k in SATURATION_PARAMS[spec.saturation]})
+    x_new = design.spend.T[c] + lift.delta[:, None] * lift.mask  # (K, T)
+    media_new = scale[c][:, None] * media_shape(spec, kernel, x_new[..., None])[..., 0]
+    change = media_new - comp.media.T[c]  # (K, T), channel c_k's media term
+    if spec.multiplicative:
+        change = jnp.exp(comp.mu)[None, :] * jnp.expm1(change)
+    return (change * lift.mask).sum(-1)
+
+
 def site_shapes(spec: MMM, design: Design) -> dict[str, tuple[int, ...]]:
     """Shape of one draw of each sampled site of the NumPyro model, in sampling order."""
     shapes: dict[str, tuple[int, ...]] = {"intercept": ()}
@@ -333,10 +371,15 @@ def sampled_sites(spec: MMM, design: Design) -> list[str]:
     return list(site_shapes(spec, design))
 
 
-def numpyro_model(spec: MMM, priors: Mapping[str, Prior], design: Design, y=None) -> None:
+def numpyro_model(
+    spec: MMM, priors: Mapping[str, Prior], design: Design, y=None, lift: LiftData | None = None
+) -> None:
     """The NumPyro model: priors on every parameter, then the likelihood of scaled ``y`` ``(T,)``.
 
     ``y`` is the target over its mean (its log for the multiplicative form); ``None`` samples it.
+    ``lift`` holds the lift tests (see :func:`mmmjax.calibration.lift_data`): each adds
+    ``lift ~ Normal(implied_lift, lift_se)`` (scaled units). With no tests (``K = 0``, a static
+    shape) there is no such site and the model is exactly the one without calibration.
     """
 
     def vector(name: str, n: int) -> jax.Array:
@@ -359,10 +402,14 @@ def numpyro_model(spec: MMM, priors: Mapping[str, Prior], design: Design, y=None
         for name in spec.channel_params:
             params[name] = numpyro.sample(name, priors[name].build())
     sigma = numpyro.sample("sigma", priors["sigma"].build())
-    mu = components(spec, params, design).mu
+    comp, scale = _components(spec, params, design)
+    mu = comp.mu
     if spec.likelihood == "student_t":
         nu = numpyro.sample("nu", priors["nu"].build())
         noise = dist.StudentT(nu, mu, sigma)
     else:
         noise = dist.Normal(mu, sigma)
     numpyro.sample("y", noise.to_event(1), obs=y)
+    if lift is not None and lift.channel.shape[0]:
+        implied = _lift_from(spec, params, design, lift, comp, scale)
+        numpyro.sample("lift", dist.Normal(implied, lift.lift_se).to_event(1), obs=lift.lift)

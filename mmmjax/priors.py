@@ -119,7 +119,7 @@ DEFAULT_PRIORS: dict[str, tuple[Prior, str]] = {
         "(approximately in the multiplicative form). A prior on ROI scales with each channel's "
         "spend, so a tiny channel is not granted the same absolute effect as a large one (a "
         "prior on raw coefficients does exactly that), and a user's belief from a past test "
-        "(say ROI between 2 and 4) is stated directly. Median 1, 90% "
+        "(say ROI between 2 and 4: mmmjax.roi_prior(2, 4)) is stated directly. Median 1, 90% "
         "between 0.2 and 5.2; positive, as media should not destroy sales. Sampling it, instead "
         "of the saturation's amplitude, also removes the ridge between amplitude and "
         "half-saturation: the effect over the window is what the data pin down",

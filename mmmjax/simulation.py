@@ -14,6 +14,13 @@ The generative model, per period ``t`` and channel ``c`` (all money per period):
                     + sum_e event_coef[e] * events[t, e]
     target[t]     = baseline[t] + sum_c contrib[t, c] + noise[t],  noise ~ Normal(0, sigma)
 
+With ``confound=c`` an unobserved demand driver ``d[t]`` (a smooth AR(1) series, unit variance,
+not in the dataset) raises both channel ``c``'s spend (``spend_c *= exp(a d - a^2 / 2)``) and the
+target (a ``demand`` term in the baseline), as when a brand spends more in the weeks it expects
+to sell more: a model that cannot see ``d`` credits channel ``c`` with part of the demand, so its
+ROI comes out too high. :meth:`Truth.lift` gives the true incremental target of a spend change
+over a window, from which honest lift tests are made.
+
 with ``P = periods_per_year``, the same time index, Fourier basis and control standardisation
 that ``mmmjax.MMM`` uses (so the truth is comparable term by term, after dividing by the mean
 target). Spend and target are rounded to cents; the rounding of the target is absorbed in
@@ -197,6 +204,41 @@ class Truth:
             s = np.repeat(s[:, None], len(self.channels), axis=1)
         sat = _saturate(self.params["saturation"], s, self.params)
         return np.asarray(self.params["beta"]) * sat
+
+    def lift(
+        self, dataset: Dataset, channel: int | str, start: Any, end: Any, spend_change: float
+    ) -> float:
+        """The true incremental target (money) of a spend change over a window.
+
+        ``spend_change`` money per period is added to ``channel``'s spend in every period whose
+        date lies in ``[start, end]``; the result is the change of that channel's contribution
+        summed over those periods (carryover within the window counted, after it not): the
+        quantity a lift test measures and :class:`mmmjax.LiftTest` states.
+
+        Args:
+            dataset: the simulated dataset this truth made (its spend is the baseline).
+            channel: name or index.
+            start, end: first and last date of the window (inclusive).
+            spend_change: money per period (negative: removed).
+
+        Returns:
+            Incremental target over the window, money.
+        """
+        names = self.channels
+        c = names.index(channel) if isinstance(channel, str) else int(channel)
+        inside = np.asarray(
+            (dataset.dates >= pd.Timestamp(start)) & (dataset.dates <= pd.Timestamp(end))
+        )
+        spend = np.asarray(dataset.spend, dtype=np.float64)
+        changed = spend.copy()
+        changed[inside, c] += float(spend_change)
+        p = self.params
+        beta, kind, l_max = np.asarray(p["beta"]), p["adstock"], int(p["l_max"])
+        contrib = [
+            beta * _saturate(p["saturation"], _adstock(kind, x, p, l_max), p)
+            for x in (spend, changed)
+        ]
+        return float((contrib[1][inside, c] - contrib[0][inside, c]).sum())
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (exact float round trip through :mod:`json`)."""
@@ -391,6 +433,26 @@ def _fill_params(
     return {k: _per_channel(given.get(k, defaults[k]), n, k) for k in names}
 
 
+def _confound(
+    which: int | str | None, strength: float, channels: list[str], n: int, seed: int
+) -> tuple[int | None, np.ndarray]:
+    """The confounded channel's index (or None) and the demand driver ``(n,)``, unit variance."""
+    if which is None:
+        return None, np.zeros(n)
+    if isinstance(which, str):
+        if which not in channels:
+            raise ValueError(f"confound: unknown channel {which!r}; channels are {channels}")
+        idx = channels.index(which)
+    else:
+        idx = int(which)
+        if not 0 <= idx < len(channels):
+            raise ValueError(f"confound: channel index {which} is not in 0..{len(channels) - 1}")
+    if not (math.isfinite(strength) and strength >= 0):
+        raise ValueError(f"confound_strength must be finite and >= 0, got {strength}")
+    rng = np.random.default_rng([seed, 8_317])  # its own stream: other draws are unchanged
+    return idx, _ar1(rng, n, 0.8)[:, 0]
+
+
 # --------------------------------------------------------------------------------------------
 # simulate
 # --------------------------------------------------------------------------------------------
@@ -419,6 +481,8 @@ def simulate(
     correlation: float = 0.5,
     l_max: int = 8,
     seed: int = 0,
+    confound: int | str | None = None,
+    confound_strength: float = 1.0,
     channel_names: Sequence[str] | None = None,
     control_names: Sequence[str] | None = None,
     target_name: str = "revenue",
@@ -468,6 +532,13 @@ def simulate(
             (except for ``"always_on"``): pairwise correlation of log spend is about ``rho``.
         l_max: number of lags for the delayed and Weibull adstocks.
         seed: random seed.
+        confound: a channel (index or name) whose spend rises and falls with an unobserved
+            demand driver that also moves the target (see the module docstring); ``None`` for
+            none. The driver comes from its own random stream, so everything else is the same
+            as without it for the same ``seed``.
+        confound_strength: ``k >= 0``: the channel's log spend moves by ``0.5 k`` standard
+            deviations of the driver, and the target by ``0.05 k`` of its baseline level per
+            standard deviation (listed as ``demand`` in ``baseline_components``).
         channel_names, control_names: default ``tv, search, social, display, radio, ...`` and
             ``price_index, competitor_promo, control_3, ...``.
         target_name, date_name: column names.
@@ -524,6 +595,10 @@ def simulate(
         levels = _per_channel(spend_levels, C, "spend_levels")
     # flights last weeks: for daily data a "period" of the schedule is a week
     spend = _spend(rng, T, levels, patterns, correlation * factor, 7 // step_days)
+    confounded, demand = _confound(confound, confound_strength, channels, T, seed)
+    if confounded is not None:
+        a = 0.5 * float(confound_strength)
+        spend[:, confounded] = np.round(spend[:, confounded] * np.exp(a * demand - a**2 / 2), 2)
     spend_mean = spend.mean(axis=0)
 
     # ---- media ----
@@ -600,6 +675,8 @@ def simulate(
         },
         index=dates,
     )
+    if confounded is not None:  # unobserved: not in the dataset, only in the truth
+        parts["demand"] = 0.05 * float(confound_strength) * base_mean * demand
     baseline = parts.sum(axis=1).to_numpy()
 
     # ---- noise and target ----
@@ -634,6 +711,9 @@ def simulate(
         "event_coef": event_coef,
         "sigma": sigma,
     }
+    if confounded is not None:
+        params["confound"] = channels[confounded]
+        params["confound_strength"] = float(confound_strength)
     contributions = pd.DataFrame(contrib, index=dates, columns=channels)
     truth = Truth(
         params=params,
