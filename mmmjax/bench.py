@@ -46,7 +46,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import functools
 import json
 import os
 import platform
@@ -211,31 +210,24 @@ def _problem(T: int, C: int, *, seed: int = 0, adstock_method: str = "auto", dty
     import jax.numpy as jnp
 
     import mmmjax
-    from mmmjax.fit import _scaled_target, training_design
-    from mmmjax.model import numpyro_model, site_shapes
+    from mmmjax.fit import prepare
 
     dataset, _ = mmmjax.simulate(n_periods=T, n_channels=C, seed=seed)
-    spec = mmmjax.MMM(adstock_method=adstock_method)
-    priors = spec.resolved_priors(dataset.channels)
-    _, _, design = training_design(spec, dataset)
-    y = _scaled_target(spec, dataset, dataset.scales)
+    problem = prepare(mmmjax.MMM(adstock_method=adstock_method), dataset)
     dtype = jnp.dtype(dtype or jnp.float32)
 
     def cast(a):
         a = jnp.asarray(a)
         return a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
 
-    key = json.dumps(  # as fit_model builds it, so runners are shared with MMM.fit
-        [spec.to_dict(), {k: p.to_dict() for k, p in sorted(priors.items())}], sort_keys=True
-    )
     return _Problem(
-        spec=spec,
+        spec=problem.spec,
         dataset=dataset,
-        model=functools.partial(numpyro_model, spec, priors),
-        model_key=key,
-        args=(jax.tree.map(cast, design), cast(y)),
-        priors=priors,
-        shapes=site_shapes(spec, design),
+        model=problem.model,
+        model_key=problem.model_key,  # as fit_model builds it: runners are shared with MMM.fit
+        args=jax.tree.map(cast, problem.model_args),
+        priors=problem.priors,
+        shapes=problem.shapes,
         dtype=dtype,
     )
 
