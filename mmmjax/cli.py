@@ -9,6 +9,7 @@ when complete.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -78,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", required=True, help="output directory")
     fit.add_argument("--holdout", type=int, default=0,
                      help="refit without the last N periods; report forecast error")  # fmt: skip
+    cal = fit.add_argument_group("calibration")
+    cal.add_argument("--roi-priors", default=None, metavar="FILE",
+                     help="CSV channel,low,high[,mass]: ROI beliefs (mass in [low, high], "
+                          "default 0.94)")  # fmt: skip
+    cal.add_argument("--lift-tests", default=None, metavar="FILE",
+                     help="CSV channel,start,end,spend_change,lift,lift_se: experiments to "
+                          "calibrate with")  # fmt: skip
     _model_args(fit)
     _sampler_args(fit, draws=1000, warmup=1000)
 
@@ -125,7 +133,7 @@ def _check_out(out: Path) -> None:
         )
 
 
-def _fit_and_write(spec, dataset, args, out: Path, *, truth=None) -> None:
+def _fit_and_write(spec, dataset, args, out: Path, *, truth=None, lift_tests=()) -> None:
     """Fit, then write fit + report (+ ROI table, plan) into a temp dir moved onto ``out``."""
     import mmmjax
     from mmmjax.files import replace_dir
@@ -141,6 +149,7 @@ def _fit_and_write(spec, dataset, args, out: Path, *, truth=None) -> None:
             seed=args.seed,
             target_accept=args.target_accept,
             progress=not args.no_progress,
+            lift_tests=lift_tests,
         )
     for w in caught:
         if issubclass(w.category, mmmjax.errors.SamplerWarning):
@@ -148,9 +157,13 @@ def _fit_and_write(spec, dataset, args, out: Path, *, truth=None) -> None:
     validation = None
     if args.holdout:
         print(f"out-of-sample check: refitting without the last {args.holdout} periods")
+        # the refit keeps the lift tests that lie wholly in its (shorter) training window
+        held = dataset.dates[-args.holdout :]
+        kept = [t for t in lift_tests if not t.periods(held).any()]
         validation = mmmjax.validation.holdout(
             spec, dataset, args.holdout, chains=args.chains, draws=args.draws,
             warmup=args.warmup, seed=args.seed, target_accept=args.target_accept, warn=False,
+            lift_tests=kept,
         )  # fmt: skip
     roi = mmmjax.roi(fit)
     plan = None
@@ -239,7 +252,18 @@ def cmd_fit(args) -> None:
         events=_names(args.events),
         date_format=args.date_format,
     )
-    _fit_and_write(spec, dataset, args, out)
+    priors = tests = None
+    if args.roi_priors:
+        priors = mmmjax.read_roi_priors(args.roi_priors, dataset.channels)
+        spec = dataclasses.replace(spec, priors={"media_roi": priors} if priors else None)
+    if args.lift_tests:
+        tests = mmmjax.read_lift_tests(args.lift_tests, dataset)
+    if priors or tests:
+        print(
+            f"calibration: ROI priors for {len(priors or ())} channel(s), "
+            f"{len(tests or ())} lift test(s)"
+        )
+    _fit_and_write(spec, dataset, args, out, lift_tests=tests or ())
 
 
 def cmd_optimize(args) -> None:

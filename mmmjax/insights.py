@@ -32,11 +32,13 @@ import pandas as pd
 import xarray as xr
 
 from mmmjax import transforms
+from mmmjax.calibration import lift_data
 from mmmjax.model import (
     ADSTOCK_PARAMS,
     MMM,
     SATURATION_PARAMS,
     adstock,
+    implied_lift,
     media_scale,
     media_shape,
     saturation,
@@ -47,6 +49,7 @@ __all__ = [
     "adstock_weights",
     "contribution_shares",
     "contributions",
+    "lift_draws",
     "marginal_roi",
     "media_contributions",
     "response_curves",
@@ -240,6 +243,27 @@ def roi_draws(fit, group: str = "posterior") -> np.ndarray:
     comp = fit.components(group=group)
     spend = np.asarray(fit.dataset.spend, dtype=np.float64).sum(axis=0)
     return _media_money(fit, comp).sum(axis=1) / spend
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _lifts(spec: MMM, params: dict[str, jax.Array], design, lift) -> jax.Array:
+    return jax.vmap(lambda p: implied_lift(spec, p, design, lift))(params)
+
+
+def lift_draws(fit, group: str = "posterior") -> np.ndarray:
+    """``(S, K)`` money: the model's implied lift of each of ``fit.lift_tests``, per draw.
+
+    The quantity each test's likelihood term compares with the measured lift (see
+    :func:`mmmjax.model.implied_lift`): the incremental target over the test's window of its
+    spend change. ``K = 0`` for a fit without lift tests.
+    """
+    draws = fit.draws(group)
+    if not fit.lift_tests:
+        return np.zeros((len(draws["intercept"]), 0))
+    lift = jax.tree.map(jnp.asarray, lift_data(fit.lift_tests, fit.dataset, fit.scales))
+    design = jax.tree.map(jnp.asarray, fit.design())
+    scaled = _lifts(fit.spec, {k: jnp.asarray(v) for k, v in draws.items()}, design, lift)
+    return np.asarray(scaled, dtype=np.float64) * fit.scales.target
 
 
 def roi(fit) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from mmmjax.insights import INTERVAL, INTERVAL_QUANTILES
 
 __all__ = [
     "plot_adstock",
+    "plot_calibration",
     "plot_contributions",
     "plot_diagnostics",
     "plot_fit",
@@ -39,6 +40,7 @@ _Q = INTERVAL_QUANTILES
 _DATA = "#222222"
 _POST = "#1f77b4"
 _PRIOR = "#aaaaaa"
+_TEST = "#ff7f0e"
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -330,6 +332,58 @@ def plot_roi(fit, roi: pd.DataFrame | None = None) -> Figure:
     axes[0].set_yticks(pos, [str(c) for c in roi.index])
     axes[0].legend(fontsize=8, loc="lower right")
     return fig
+
+
+def plot_calibration(
+    channels: Sequence[str],
+    posterior: np.ndarray,
+    prior: np.ndarray | None = None,
+    tests: Sequence[tuple[str, str, float, float, np.ndarray]] = (),
+) -> Figure:
+    """Calibration per channel: prior ROI, each lift test's ROI, posterior ROI (one panel each).
+
+    Rows of a panel, top to bottom: the prior's window ROI (mean and 94% interval, grey); for
+    each lift test on the channel, its measured ROI ``lift / (spend_change * periods)`` with a
+    ``±1.96 se`` band (orange diamond) and just below it the fitted model's implied ROI of that
+    same test (hollow blue); the posterior window ROI (blue).
+
+    Args:
+      channels: the channels to draw, one panel each.
+      posterior: ``(S, len(channels))`` posterior window-ROI draws.
+      prior: ``(S0, len(channels))`` prior window-ROI draws, or None.
+      tests: ``(channel, label, roi, roi_se, model_roi_draws (S,))`` per lift test.
+    """
+    most = max((sum(t[0] == ch for t in tests) for ch in channels), default=0)
+    fig, axes = _grid(len(channels), ncols=2, size=(5.2, 0.5 * (2 + most) + 1.3))
+    for c, (ax, ch) in enumerate(zip(axes, channels, strict=True)):
+        rows = []
+        if prior is not None:
+            _interval_row(ax, prior[:, c], len(rows), _PRIOR)
+            rows.append("prior")
+        for _, label, value, se, model in (t for t in tests if t[0] == ch):
+            y = len(rows)
+            ax.hlines(y - 0.14, value - 1.96 * se, value + 1.96 * se, color=_TEST, lw=2)
+            ax.plot(value, y - 0.14, "D", color=_TEST)
+            _interval_row(ax, model, y + 0.14, _POST, hollow=True)
+            rows.append(f"lift test {label}")
+        _interval_row(ax, posterior[:, c], len(rows), _POST)
+        rows.append("posterior")
+        ax.set_yticks(np.arange(len(rows)), rows)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.axvline(1.0, color="#d62728", ls="--", lw=1)
+        ax.set_title(str(ch))
+        ax.set_xlabel("target per unit of spend")
+    fig.suptitle(
+        f"ROI: prior ({INTERVAL:.0%}), lift tests (±1.96 se; hollow: the model's implied ROI of "
+        "the test) and posterior"
+    )
+    return fig
+
+
+def _interval_row(ax, draws: np.ndarray, y: float, color: str, hollow: bool = False) -> None:
+    lo, hi = np.quantile(draws, _Q)
+    ax.hlines(y, lo, hi, color=color, lw=2)
+    ax.plot(np.mean(draws), y, "o", color=color, mfc="white" if hollow else color)
 
 
 def plot_adstock(fit, weights=None) -> Figure:

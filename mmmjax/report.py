@@ -24,7 +24,7 @@ import html
 import io
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,10 @@ from mmmjax.insights import (
     INTERVAL_QUANTILES,
     adstock_weights,
     contributions,
+    lift_draws,
     response_curves,
     roi,
+    roi_draws,
 )
 from mmmjax.model import ADSTOCK_PARAMS
 from mmmjax.priors import DEFAULT_PRIORS, resolve_priors
@@ -224,7 +226,8 @@ def _prior_section(fit) -> str:
     body = [
         _p(
             "Priors are stated in scaled units: spend over each channel's mean spend, target "
-            "over its mean, standardised controls. media_roi is in money per money."
+            "over its mean, standardised controls. media_roi is the channel's ROI over the data "
+            "window, in money per money."
         ),
         _table(rows, ["parameter", "prior", "why"], left=3),
         _img(plots.plot_prior_posterior(fit), "prior vs posterior of channel parameters"),
@@ -373,6 +376,97 @@ def _channel_section(fit, roi_frame, parts, spend, curves, shares) -> str:
         _img(plots.plot_response_curves(fit, spend=spend, curves=curves), "response curves"),
     ]
     return _section("channels", "Channels: contribution, ROI and marginal ROI", body)
+
+
+def _roi_prior_channels(fit) -> list[str]:
+    """Channels whose ``media_roi`` prior the user set (all of them for one shared Prior)."""
+    given = (fit.spec.priors or {}).get("media_roi")
+    if given is None:
+        return []
+    if isinstance(given, Mapping) and not ("dist" in given and "params" in given):
+        return [ch for ch in fit.channels if ch in given]
+    return list(fit.channels)
+
+
+def _calibration_section(fit) -> str | None:
+    """Prior vs lift tests vs posterior ROI, for channels with an ROI prior or a lift test."""
+    with_prior = _roi_prior_channels(fit)
+    tests = fit.lift_tests
+    if not with_prior and not tests:
+        return None
+    names = [ch for ch in fit.channels if ch in with_prior or any(t.channel == ch for t in tests)]
+    idx = [fit.channels.index(ch) for ch in names]
+    posterior = roi_draws(fit)[:, idx]
+    prior = roi_draws(fit, "prior")[:, idx] if hasattr(fit.idata, "prior") else None
+    lifts = lift_draws(fit)
+    dates = fit.dataset.dates
+    rows, plotted = [], []
+    for k, t in enumerate(tests):
+        n = int(t.periods(dates).sum())
+        value, se = t.roi(n)
+        model = lifts[:, k]
+        lo, hi = np.quantile(model, INTERVAL_QUANTILES)
+        label = str(k + 1)
+        plotted.append((t.channel, label, value, se, model / (t.spend_change * n)))
+        rows.append((
+            label, t.channel, f"{t.start.date()} to {t.end.date()}", n, t.spend_change,
+            f"{_fmt(t.lift)} ± {_fmt(t.lift_se)}",
+            _interval(value, value - 1.96 * se, value + 1.96 * se),
+            _interval(float(model.mean()), lo, hi),
+        ))  # fmt: skip
+    summary = []
+    for c, ch in enumerate(names):
+        measured = [f"{_fmt(v)} ± {_fmt(1.96 * e)}" for name, _, v, e, _ in plotted if name == ch]
+        post = posterior[:, c]
+        row = [ch, "yes" if ch in with_prior else "no (default)"]
+        if prior is not None:
+            row.append(_interval(prior[:, c].mean(), *np.quantile(prior[:, c], INTERVAL_QUANTILES)))
+        row += ["; ".join(measured) or "–",
+                _interval(post.mean(), *np.quantile(post, INTERVAL_QUANTILES))]  # fmt: skip
+        summary.append(row)
+    header = ["channel", "ROI prior set"]
+    if prior is not None:
+        header.append("prior ROI [94%]")
+    header += ["lift tests' ROI (± 1.96 se)", "posterior ROI [94%]"]
+    body = [
+        _p(
+            "What was known before the data (ROI priors) and from experiments (lift tests), and "
+            "what the calibrated model concludes. The prior ROI is the window ROI the priors "
+            "imply (from the fit's prior draws); the posterior ROI is this fit's, with the lift "
+            "tests' likelihood terms included."
+        ),
+        _table(summary, header),
+    ]
+    if prior is None:
+        body.append(_p("This fit holds no prior draws (prior_draws=0): no prior ROI.", "note"))
+    if tests:
+        body += [
+            "<h3>Lift tests</h3>",
+            _table(
+                rows,
+                [
+                    "test",
+                    "channel",
+                    "window",
+                    "periods",
+                    "spend change per period",
+                    "measured lift ± se",
+                    "test ROI [± 1.96 se]",
+                    "model's implied lift [94%]",
+                ],
+            ),
+            _p(
+                "A test's ROI is its lift over its extra spend (spend change × periods): the "
+                "return on that extra spend in that window, at the spend level of the time and "
+                "without the carryover after the window, so it need not equal the channel's "
+                "average ROI over the data. The model's implied lift is what the fitted model "
+                "says the same test should have measured; when it lies within the test's band, "
+                "model and experiment agree.",
+                "note",
+            ),
+        ]
+    body.append(_img(plots.plot_calibration(names, posterior, prior, plotted), "calibration"))
+    return _section("calibration", "Calibration: prior, lift tests and posterior ROI", body)
 
 
 def _best_sentence(r: pd.DataFrame, key: str, lead: str) -> str:
@@ -527,9 +621,11 @@ def render_report(fit, *, plan=None, validation=None, truth=None, title: str | N
         ("priors", "Priors", _prior_section(fit)),
         ("fit", "Fit", _fit_section(fit, metrics, validation, ridge, out)),
         ("channels", "Channels", _channel_section(fit, roi_frame, parts, spend, curves, shares)),
+        ("calibration", "Calibration", _calibration_section(fit)),
         ("collinearity", "Collinearity", _collinearity_section(val.vif(fit.dataset))),
         ("sampler", "Sampler", _sampler_section(fit)),
     ]
+    sections = [s for s in sections if s[2] is not None]  # calibration only when calibrated
     if plan is not None:
         sections.append(("budget", "Budget", _plan_section(plan)))
     if truth is not None:

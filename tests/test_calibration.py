@@ -363,3 +363,20 @@ def test_lift_tests_pull_a_confounded_channel_toward_the_truth():
     # the tests are arguments of the compiled program: new values of the same count reuse it
     moved = [dataclasses.replace(t, lift=1.1 * t.lift) for t in tests]
     assert spec.fit(dataset, lift_tests=moved, **kw).info["compiled"] is False
+
+
+def test_lift_draws_is_the_implied_lift_per_draw_in_money(demo):
+    dataset, _ = demo
+    spec = mmmjax.MMM()
+    draws = [_one_draw(spec, dataset, seed=s) for s in (1, 2, 3)]
+    stacked = {k: np.stack([d[k] for d in draws]) for k in draws[0]}
+    tests = (LiftTest("social", "2022-06-05", "2022-07-02", 800, 1, 1),)
+    fit = fit_from_draws(spec, dataset, stacked, lift_tests=tests)
+    got = mmmjax.insights.lift_draws(fit)
+    assert got.shape == (3, 1)
+    _, _, design = training_design(spec, dataset)
+    for s, p in enumerate(draws):
+        one = implied_lift(spec, jax.tree.map(jnp.asarray, p), jax.tree.map(jnp.asarray, design),
+                           lift_data(tests, dataset))  # fmt: skip
+        assert got[s, 0] == pytest.approx(float(one[0]) * dataset.scales.target, rel=1e-5)
+    assert mmmjax.insights.lift_draws(fit_from_draws(spec, dataset, stacked)).shape == (3, 0)

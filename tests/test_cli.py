@@ -34,18 +34,79 @@ def test_demo_writes_fit_report_and_roi(demo_out, capsys):
     assert all(ch in html for ch in fit.channels)
 
 
-def test_fit_command_on_a_csv(tmp_path, capsys):
+ROI_PRIORS = "channel,low,high\ntv,1,2\n"
+LIFT_TESTS = (
+    "channel,start,end,spend_change,lift,lift_se\ntv,2022-03-06,2022-04-02,5000,30000,6000\n"
+)
+
+
+def test_fit_command_on_a_csv_with_calibration(tmp_path, capsys):
     csv = mmmjax.datasets.csv_path("demo")
     cols = mmmjax.datasets.columns("demo")
+    (tmp_path / "roi.csv").write_text(ROI_PRIORS)
+    (tmp_path / "lift.csv").write_text(LIFT_TESTS)
     out = tmp_path / "out"
     code = main([
         "fit", str(csv), "--date", cols["date"], "--target", cols["target"],
         "--channels", ",".join(cols["channels"]), "--controls", ",".join(cols["controls"]),
-        "--out", str(out), *SAMPLER,
+        "--out", str(out), "--roi-priors", str(tmp_path / "roi.csv"),
+        "--lift-tests", str(tmp_path / "lift.csv"), *SAMPLER,
     ])  # fmt: skip
     assert code == 0
     assert (out / "report.html").is_file() and (out / "fit.nc").is_file()
-    assert "roi_mean" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "roi_mean" in printed and "1 lift test(s)" in printed
+    fit = mmmjax.load_fit(out)
+    assert fit.lift_tests == (mmmjax.LiftTest("tv", "2022-03-06", "2022-04-02", 5000, 30000, 6000),)
+    assert fit.spec.priors["media_roi"]["tv"] == mmmjax.roi_prior(1, 2)
+    html = (out / "report.html").read_text()
+    assert "<h2>Calibration: prior, lift tests and posterior ROI</h2>" in html
+
+
+@pytest.mark.parametrize(
+    ("flag", "text", "needle"),
+    [
+        ("--roi-priors", "channel,low,high\nprint,1,2\n", "row 1, column 'channel'"),
+        ("--roi-priors", "channel,low,high\ntv,2,1\n", "column 'high'"),
+        ("--lift-tests", LIFT_TESTS.replace(",6000", ",0"), "row 1, column 'lift_se'"),
+        ("--lift-tests", LIFT_TESTS.replace("2022-04-02", "2025-01-01"), "column 'end'"),
+        ("--lift-tests", "channel,start\n", "column 'end' is missing"),
+    ],
+)
+def test_bad_calibration_file_is_one_line_exit_2(tmp_path, capsys, flag, text, needle):
+    csv = mmmjax.datasets.csv_path("demo")
+    cols = mmmjax.datasets.columns("demo")
+    (tmp_path / "cal.csv").write_text(text)
+    out = tmp_path / "out"
+    code = main([
+        "fit", str(csv), "--date", cols["date"], "--target", cols["target"],
+        "--channels", ",".join(cols["channels"]), "--out", str(out), "--chains", "1",
+        "--no-progress", flag, str(tmp_path / "cal.csv"),
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and needle in err and "Traceback" not in err
+    assert not out.exists()
+    assert (
+        main(
+            [
+                "fit",
+                str(csv),
+                "--date",
+                cols["date"],
+                "--target",
+                cols["target"],
+                "--channels",
+                "tv",
+                "--out",
+                str(out),
+                flag,
+                str(tmp_path / "nope.csv"),
+            ]
+        )
+        == 2
+    )
+    assert "nope.csv" in capsys.readouterr().err and not out.exists()
 
 
 def test_optimize_command(demo_out, capsys, tmp_path):

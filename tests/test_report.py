@@ -164,3 +164,31 @@ def test_report_renders_in_headless_chromium(page, tmp_path):
     )
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count("<img") >= 6 and "Sampler health" in dom.stdout
+
+
+def test_calibration_section_only_for_a_calibrated_fit(demo_fit, demo, page):
+    _, text = page
+    assert 'id="calibration"' not in text  # the demo fit has no ROI prior and no lift test
+    dataset, _ = demo
+    tests = (
+        mmmjax.LiftTest("search", "2022-03-06", "2022-04-02", 3000, 20000, 4000),
+        mmmjax.LiftTest("search", "2023-05-07", "2023-05-27", -1000, -5000, 2500),
+    )
+    spec = mmmjax.MMM(priors={"media_roi": {"tv": mmmjax.roi_prior(1.0, 2.0)}})
+    draws = {k: v[:, :50] for k, v in (
+        (k, demo_fit.idata.posterior[k].values) for k in demo_fit.sites)}  # fmt: skip
+    fit = mmmjax.fit.fit_from_draws(spec, dataset, draws, lift_tests=tests)
+    prior = spec.sample_prior_predictive(dataset, draws=100, seed=1).prior
+    fit.idata.add_groups(prior=prior)
+    text = report.render_report(fit)
+    section = text[text.index('<section id="calibration">') :]
+    section = section[: section.index("</section>")]
+    assert "<h2>Calibration: prior, lift tests and posterior ROI</h2>" in section
+    assert ">tv<" in section and ">search<" in section and ">radio<" not in section
+    # each test's own ROI: lift / (spend change x periods in the window), with a 1.96 se band
+    for lift, se, spend in ((20000, 4000, 3000 * 4), (-5000, 2500, -1000 * 3)):  # 4 and 3 weeks
+        value, half = lift / spend, 1.96 * se / abs(spend)
+        assert report._interval(value, value - half, value + half) in section
+    assert "2022-03-06 to 2022-04-02" in section
+    assert section.count(IMG + "calibration") == 1 and PNG in section
+    assert '<a href="#calibration">' in text
