@@ -9,8 +9,9 @@ mailed as is. All text from the data (channel and column names) is HTML-escaped.
 The sections answer, in order: what data went in; how carryover is modelled and what was learned;
 which priors were used and why; how well the model fits (in and out of sample, against a ridge
 baseline); what each channel contributed and returns (ROI, marginal ROI, which channel is best);
-whether the sampler can be trusted; and, when given, the optimal budget and the true values
-(simulated data).
+whether the sampler can be trusted; for a calibrated fit (ROI priors or lift tests), how the
+prior, the experiments and the posterior compare; and, when given, the optimal budget and the
+true values (simulated data).
 
 Example:
     >>> from mmmjax.report import write_report
