@@ -90,6 +90,10 @@ _LAZY: dict[str, str] = {
     "fit_many": "mmmjax.many",
     "Job": "mmmjax.many",
     "ManyFits": "mmmjax.many",
+    "geo": "mmmjax.geo",
+    "GeoDataset": "mmmjax.geo",
+    "GeoTruth": "mmmjax.geo",
+    "simulate_geo": "mmmjax.geo",
 }
 
 __all__ = sorted(_LAZY)
