@@ -64,6 +64,7 @@ FIT_DEFAULTS: dict[str, Any] = {
     "prior_draws": 500,
     "init": "prior",
     "map_steps": 2000,
+    "lift_tests": None,  # LiftTest records calibrating this job (see mmmjax.calibration)
 }
 _PER_MODEL = ("seed", "prior_draws")  # options that may differ between models of one batch
 FAULT_ENV = "MMMJAX_FAULT_KILL_ONCE"  # "<job name>:<marker file>", for testing Ray retries
@@ -222,7 +223,7 @@ def _run_unit(
     for i, (job, opts) in enumerate(zip(jobs, options, strict=True)):
         try:
             check_fit_options(opts["chains"], opts["draws"], opts["warmup"], opts["init"])
-            problems.append(prepare(job.model, job.dataset))
+            problems.append(prepare(job.model, job.dataset, lift_tests=opts["lift_tests"]))
         except Exception as exc:  # a job's bad data or options fail that job alone
             results[i] = (_finish(job, None, _failed(exc), out, fingerprint(job, opts)), None)
             problems.append(None)

@@ -120,6 +120,15 @@ def test_a_job_with_bad_data_fails_alone(jobs, tmp_path):
     assert len(many.failed) == 2
 
 
+def test_a_job_carries_its_lift_tests(jobs):
+    dates = jobs[0].dataset.dates
+    test = mmmjax.LiftTest(jobs[0].dataset.channels[0], dates[10], dates[13], spend_change=500.0,
+                           lift=1000.0, lift_se=300.0)  # fmt: skip
+    job = jobs[0]._replace(options={"seed": 0, "lift_tests": [test]})
+    many = fit_many([job], batch=False, progress=False, **SMALL)
+    assert many[job.name].lift_tests == (test,)
+
+
 def test_bad_arguments_are_refused_before_any_work(jobs):
     with pytest.raises(ValueError, match="unique"):
         fit_many([jobs[0], jobs[0]], progress=False)
