@@ -149,19 +149,17 @@ def _runner(
             rng_key=rng_key,
         )
 
-        def warm(state, i):
+        def step(state, i):
             _maybe_tick(i, every, progress)
-            return sample_kernel(state, model_args=args), None
-
-        def draw(state, i):
-            _maybe_tick(i + warmup, every, progress)
             state = sample_kernel(state, model_args=args)
             stats = tuple(getattr(state, f) for f in _STAT_FIELDS)
             return state, (state.z, *stats, state.adapt_state.step_size)
 
-        state, _ = lax.scan(warm, state, jnp.arange(warmup))
-        _, trace = lax.scan(draw, state, jnp.arange(draws))
-        return trace
+        # One scan over warm-up and sampling: the kernel adapts while its step counter is below
+        # `warmup`, so one traced step serves both phases. Two scans (one per phase) traced and
+        # compiled the NUTS step twice, for the price of keeping the warm-up steps' few floats.
+        _, trace = lax.scan(step, state, jnp.arange(warmup + draws))
+        return jax.tree.map(lambda a: a[warmup:], trace)
 
     # keys and initial values differ per chain; the model's data are shared by every chain
     chain = jax.vmap(one_chain) if batched else one_chain
