@@ -92,8 +92,11 @@ _LAZY: dict[str, str] = {
     "ManyFits": "mmmjax.many",
     "geo": "mmmjax.geo",
     "GeoDataset": "mmmjax.geo",
+    "GeoMMM": "mmmjax.geo",
+    "GeoFit": "mmmjax.geo",
     "GeoTruth": "mmmjax.geo",
     "simulate_geo": "mmmjax.geo",
+    "load_geo_fit": "mmmjax.geo",
 }
 
 __all__ = sorted(_LAZY)

@@ -19,11 +19,18 @@ Example:
 from __future__ import annotations
 
 from mmmjax.geo.data import GeoDataset, GeoScales
+from mmmjax.geo.fit import GeoFit, fit_geo, is_geo_fit_dir, load_geo_fit
+from mmmjax.geo.model import GeoMMM
 from mmmjax.geo.simulation import GeoTruth, simulate_geo
 
 __all__ = [
     "GeoDataset",
+    "GeoFit",
+    "GeoMMM",
     "GeoScales",
     "GeoTruth",
+    "fit_geo",
+    "is_geo_fit_dir",
+    "load_geo_fit",
     "simulate_geo",
 ]

@@ -1,0 +1,458 @@
+"""Fitting a :class:`~mmmjax.geo.GeoMMM` and the :class:`GeoFit` that holds the result.
+
+``GeoFit`` mirrors :class:`mmmjax.Fit`: an immutable record (specification, panel, scales, time
+axis, ``arviz.InferenceData`` with dims ``geo``, ``date``, ``channel``, ...) whose methods derive
+diagnostics, predictions in money and a lossless netCDF + JSON save (no pickle). Sampling goes
+through :func:`mmmjax.sampling.run_nuts`, with the panel's arrays as *arguments* of the compiled
+program, so a second fit of the same shape does not compile again.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from mmmjax.design import TimeAxis
+from mmmjax.errors import DataError, SamplerWarning
+from mmmjax.fit import diagnose, is_fit_dir, sampler_messages
+from mmmjax.geo.data import GeoDataset, GeoScales
+from mmmjax.geo.model import (
+    GeoComponents,
+    GeoDesign,
+    GeoMMM,
+    build_geo_design,
+    derived,
+    geo_components,
+    geo_numpyro_model,
+    site_shapes,
+)
+from mmmjax.sampling import SamplerResult, run_nuts
+
+__all__ = ["GeoFit", "fit_geo", "is_geo_fit_dir", "load_geo_fit"]
+
+KIND = "geo"
+FORMAT_VERSION = 1
+CHUNK = 256  # draws per batch when evaluating the mean function (keeps memory flat)
+
+
+# ----------------------------------------------------------------------------------------------
+# batched evaluation over draws
+# ----------------------------------------------------------------------------------------------
+def _parts(spec, params, design: GeoDesign) -> GeoComponents:
+    return geo_components(spec, params, design)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _batched(fn, spec, params: dict[str, jax.Array], design: GeoDesign):
+    return jax.vmap(lambda p: fn(spec, p, design))(params)
+
+
+def over_draws(fn, spec, params: dict[str, np.ndarray], design: GeoDesign):
+    """``fn(spec, draw, design)`` for every draw (a pytree of ``(S, ...)`` NumPy arrays).
+
+    ``vmap`` over ``CHUNK`` draws at a time (the last chunk padded, so one compilation): the
+    memory stays flat however many draws there are. ``fn`` must be a module-level function
+    (it is a static argument of the compiled program).
+    """
+    n = next(iter(params.values())).shape[0]
+    design = jax.tree.map(jnp.asarray, design)
+    parts = []
+    for start in range(0, n, CHUNK):
+        idx = np.minimum(np.arange(start, start + CHUNK), n - 1)
+        chunk = {k: jnp.asarray(v[idx]) for k, v in params.items()}
+        keep = min(CHUNK, n - start)
+        parts.append(jax.tree.map(lambda a, k=keep: np.asarray(a)[:k],
+                                  _batched(fn, spec, chunk, design)))  # fmt: skip
+    return jax.tree.map(lambda *a: np.concatenate(a, axis=0), *parts)
+
+
+# ----------------------------------------------------------------------------------------------
+# the result
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GeoFit:
+    """A fitted geo MMM: specification, panel, scales and posterior draws.
+
+    Attributes:
+      spec: the :class:`~mmmjax.geo.GeoMMM` that was fitted.
+      dataset: the training :class:`~mmmjax.geo.GeoDataset` (original units).
+      scales: its :class:`~mmmjax.geo.GeoScales`.
+      axis: the time axis (origin, period) of trend and seasonality.
+      idata: ``arviz.InferenceData`` with ``posterior`` (sampled sites plus the derived per-geo
+        ``media_roi`` ``(geo, channel)``, ``trend_slope``, ``season``, ``control_coef``),
+        ``sample_stats``, ``observed_data`` (``target`` ``(geo, date)``, money),
+        ``constant_data`` (``spend``, ``controls``, ``population``) and
+        ``posterior_predictive`` (``target`` in money).
+      info: how it was sampled.
+    """
+
+    spec: GeoMMM
+    dataset: GeoDataset
+    scales: GeoScales
+    axis: TimeAxis
+    idata: az.InferenceData
+    info: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.dataset.channels)
+
+    @property
+    def geos(self) -> list[str]:
+        return list(self.dataset.geos)
+
+    @property
+    def n_draws(self) -> int:
+        post = self.idata.posterior
+        return int(post.sizes["chain"] * post.sizes["draw"])
+
+    def draws(self, group: str = "posterior") -> dict[str, np.ndarray]:
+        """Draws flattened over chains: ``{name: (S, ...)}`` float32."""
+        out = {}
+        for name, da in getattr(self.idata, group).data_vars.items():
+            arr = np.asarray(da.values)
+            out[name] = arr.reshape((-1, *arr.shape[2:])).astype(np.float32)
+        return out
+
+    def design(self) -> GeoDesign:
+        """Scaled model inputs of the training panel."""
+        m = self.spec.model
+        return build_geo_design(
+            self.dataset, self.scales, self.axis, seasonality=m.seasonality,
+            changepoints=m.n_changepoints,
+        )  # fmt: skip
+
+    def components(self) -> GeoComponents:
+        """Mean-function parts for every draw, each geo's scaled units: ``(S, G, T)``, media
+        ``(S, G, T, C)``. Multiply by ``scales.target[:, None]`` for money."""
+        return over_draws(_parts, self.spec.model, self.draws(), self.design())
+
+    def predict(self, *, kind: str = "predictive", seed: int = 0) -> np.ndarray:
+        """Posterior predictive target of the training periods, money, ``(S, G, T)``.
+
+        Args:
+          kind: "predictive" (with observation noise) or "mean" (the mean function).
+          seed: seed of the observation noise (NumPy).
+        """
+        if kind not in ("predictive", "mean"):
+            raise ValueError(f"kind must be 'predictive' or 'mean', got {kind!r}")
+        mu = self.components().mu.astype(np.float64)
+        if kind == "predictive":
+            mu = mu + _noise(self.spec, self.draws(), seed, mu.shape)
+        return mu * self.scales.target[:, None]
+
+    def diagnostics(self) -> dict[str, Any]:
+        """``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences`` (as
+        :meth:`mmmjax.Fit.diagnostics`) over every posterior variable."""
+        return diagnose(_one_dim(self.idata))
+
+    def summary(self, **kwargs: Any) -> pd.DataFrame:
+        """``arviz.summary`` of the posterior."""
+        return az.summary(self.idata, **kwargs)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write to directory ``path`` as ``fit.nc`` and ``fit.json`` (``"kind": "geo"``);
+        :func:`load_geo_fit` reads it back exactly. Other files in ``path`` are kept."""
+        path = Path(path)
+        if path.exists() and not is_fit_dir(path) and any(path.iterdir()):
+            raise FileExistsError(f"{path} exists and is not a saved mmmjax fit; not overwriting")
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".mmmjax-", dir=path))
+        ds = self.dataset
+        try:
+            self.idata.to_netcdf(str(tmp / "fit.nc"), engine="h5netcdf")
+            meta = {
+                "kind": KIND,
+                "format": FORMAT_VERSION,
+                "spec": self.spec.to_dict(),
+                "scales": self.scales.to_dict(),
+                "axis": self.axis.to_dict(),
+                "dataset": {
+                    "geos": ds.geos,
+                    "channels": ds.channels,
+                    "control_names": ds.control_names,
+                    "target_name": ds.target_name,
+                    "date_name": ds.date_name,
+                    "geo_name": ds.geo_name,
+                    "population_name": ds.population_name,
+                    "freq": ds.freq,
+                },
+                "info": _jsonable(self.info),
+            }
+            (tmp / "fit.json").write_text(json.dumps(meta, indent=2))
+            for name in ("fit.nc", "fit.json"):
+                os.replace(tmp / name, path / name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+
+def _one_dim(idata: az.InferenceData) -> az.InferenceData:
+    """``posterior`` and ``sample_stats`` with each variable's dims flattened into one, whose
+    labels name every coordinate (``"geo_01, tv"``): :func:`mmmjax.fit.diagnose` names the worst
+    parameter from a single dim."""
+    import xarray as xr
+
+    flat = {}
+    for name, da in idata.posterior.data_vars.items():
+        dims = [d for d in da.dims if d not in ("chain", "draw")]
+        if len(dims) > 1:
+            labels = [", ".join(str(v) for v in t) for t in da.stack(_k=dims)["_k"].values]
+            da = da.stack(_k=dims).drop_vars(["_k", *dims]).rename(_k="__".join(dims))
+            da = da.assign_coords({"__".join(dims): labels})
+        flat[name] = da
+    return az.InferenceData(posterior=xr.Dataset(flat), sample_stats=idata.sample_stats)
+
+
+def _noise(spec: GeoMMM, draws, seed: int, shape) -> np.ndarray:
+    """Observation noise draws ``(S, G, T)`` in scaled units (NumPy: nothing to compile)."""
+    rng = np.random.default_rng(seed)
+    sigma = np.asarray(draws["sigma"], np.float64)[:, :, None]
+    if spec.model.likelihood == "student_t":
+        nu = np.asarray(draws["nu"], np.float64)[:, None, None]
+        return sigma * rng.standard_t(nu, shape)
+    return sigma * rng.standard_normal(shape)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def is_geo_fit_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a saved geo fit."""
+    path = Path(path)
+    if not is_fit_dir(path):
+        return False
+    try:
+        return json.loads((path / "fit.json").read_text()).get("kind") == KIND
+    except (OSError, ValueError):
+        return False
+
+
+def load_geo_fit(path: str | os.PathLike) -> GeoFit:
+    """Load a fit written by :meth:`GeoFit.save` (exact round trip, no pickle)."""
+    path = Path(path)
+    if not is_fit_dir(path):
+        raise FileNotFoundError(f"{path} is not a saved mmmjax fit (fit.json and fit.nc needed)")
+    meta = json.loads((path / "fit.json").read_text())
+    if meta.get("kind") != KIND or meta.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path}: not a saved geo fit (format {meta.get('format')!r})")
+    with az.rc_context({"data.load": "eager"}):
+        idata = az.from_netcdf(str(path / "fit.nc"), engine="h5netcdf")
+    d, cd = meta["dataset"], idata.constant_data
+    panel = GeoDataset(
+        geos=list(d["geos"]),
+        dates=pd.DatetimeIndex(cd["date"].values),
+        channels=list(d["channels"]),
+        spend=np.asarray(cd["spend"].values),
+        target=np.asarray(idata.observed_data["target"].values),
+        target_name=d["target_name"],
+        controls=np.asarray(cd["controls"].values),
+        control_names=list(d["control_names"]),
+        population=np.asarray(cd["population"].values),
+        population_name=d["population_name"],
+        geo_name=d["geo_name"],
+        freq=d["freq"],
+        date_name=d["date_name"],
+    )
+    return GeoFit(
+        spec=GeoMMM.from_dict(meta["spec"]),
+        dataset=panel,
+        scales=GeoScales.from_dict(meta["scales"]),
+        axis=TimeAxis.from_dict(meta["axis"]),
+        idata=idata,
+        info=meta.get("info", {}),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# fitting
+# ----------------------------------------------------------------------------------------------
+class GeoProblem(NamedTuple):
+    """Everything NUTS needs for one (specification, panel) pair, before sampling."""
+
+    spec: GeoMMM
+    dataset: GeoDataset
+    scales: GeoScales
+    axis: TimeAxis
+    design: GeoDesign
+    priors: dict[str, Any]
+    shapes: dict[str, tuple[int, ...]]
+    model_key: str
+    model: Any
+    model_args: tuple[Any, ...]  # (design, scaled target)
+
+
+def prepare_geo(spec: GeoMMM, panel: GeoDataset) -> GeoProblem:
+    """Check ``panel`` against ``spec`` and build the model's arguments (no sampling)."""
+    if not isinstance(panel, GeoDataset):
+        raise TypeError(f"a geo fit needs an mmmjax.GeoDataset, got {type(panel).__name__}")
+    m = spec.model
+    scales = panel.scales
+    axis = TimeAxis(panel.dates[0], panel.period / pd.Timedelta(days=1), panel.n_periods,
+                    float(panel.periods_per_year))  # fmt: skip
+    design = build_geo_design(panel, scales, axis, seasonality=m.seasonality,
+                              changepoints=m.n_changepoints)  # fmt: skip
+    shapes = site_shapes(m, design)
+    per_geo = 3 + design.fourier.shape[1] + design.controls.shape[2]
+    if panel.n_periods < per_geo + panel.n_channels:
+        raise DataError(
+            f"column {panel.date_name!r}: {panel.n_periods} periods are too few for "
+            f"{per_geo + panel.n_channels} parameters per geo; use fewer channels, controls or "
+            "Fourier terms, or more data"
+        )
+    priors = spec.resolved_priors(panel.channels)
+    priors = {k: priors[k] for k in shapes}
+    y = (panel.target / scales.target[:, None]).astype(np.float32)
+    model_key = json.dumps(
+        ["geo", spec.model.to_dict(), {k: p.to_dict() for k, p in sorted(priors.items())}],
+        sort_keys=True,
+    )
+    model = functools.partial(geo_numpyro_model, spec.model, priors)
+    args = tuple(jax.tree.map(jnp.asarray, (design, y)))
+    return GeoProblem(spec, panel, scales, axis, design, priors, shapes, model_key, model, args)
+
+
+def fit_geo(
+    spec: GeoMMM,
+    panel: GeoDataset,
+    *,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    seed: int = 0,
+    target_accept: float = 0.85,
+    max_tree_depth: int = 10,
+    dense_mass: bool = False,
+    chain_method: str = "auto",
+    progress: bool = True,
+    warn: bool = True,
+) -> GeoFit:
+    """Fit the hierarchical geo model ``spec`` to ``panel`` with NUTS.
+
+    Args:
+      spec: the :class:`~mmmjax.geo.GeoMMM`.
+      panel: a :class:`~mmmjax.geo.GeoDataset`.
+      chains, draws, warmup: NUTS chains, kept draws and warm-up steps per chain.
+      seed: PRNG seed; the same seed gives the same fit.
+      target_accept, max_tree_depth, dense_mass, chain_method, progress: as in
+        :func:`mmmjax.sampling.run_nuts`.
+      warn: emit a :class:`~mmmjax.errors.SamplerWarning` per sampler problem.
+
+    Returns:
+      A :class:`GeoFit`.
+    """
+    for name, v in (("chains", chains), ("draws", draws), ("warmup", warmup)):
+        if int(v) < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v}")
+    problem = prepare_geo(spec, panel)
+    result = run_nuts(
+        problem.model,
+        problem.model_key,
+        problem.model_args,
+        priors=problem.priors,
+        shapes=problem.shapes,
+        chains=chains,
+        draws=draws,
+        warmup=warmup,
+        seed=seed,
+        target_accept=target_accept,
+        max_tree_depth=max_tree_depth,
+        dense_mass=dense_mass,
+        chain_method=chain_method,
+        progress=progress,
+    )
+    info = {"target_accept": target_accept}
+    return assemble_geo(problem, result, seed=seed, warn=warn, info=info)
+
+
+def _coords_dims(spec: GeoMMM, panel: GeoDataset, design: GeoDesign):
+    order = spec.model.seasonality
+    coords = {
+        "geo": panel.geos,
+        "date": panel.dates,
+        "channel": panel.channels,
+        "control": panel.control_names,
+        "fourier": [f"{fn}_{k}" for fn in ("sin", "cos") for k in range(1, order + 1)],
+        "changepoint": [float(c) for c in design.changepoints],
+    }
+    dims = {name: ["channel"] for name in spec.kernel_params}
+    dims.update({
+        "intercept": ["geo"], "sigma": ["geo"], "trend_z": ["geo"], "trend_slope": ["geo"],
+        "trend_delta": ["changepoint"],
+        "season_mu": ["fourier"], "season_z": ["geo", "fourier"], "season": ["geo", "fourier"],
+        "control_mu": ["control"], "control_tau": ["control"],
+        "control_z": ["geo", "control"], "control_coef": ["geo", "control"],
+        "roi_mu": ["channel"], "roi_tau": ["channel"], "roi_z": ["geo", "channel"],
+        "media_roi": ["geo", "channel"],
+        "target": ["geo", "date"], "spend": ["geo", "date", "channel"],
+        "controls": ["geo", "date", "control"], "population": ["geo"],
+    })  # fmt: skip
+    return coords, dims
+
+
+def assemble_geo(
+    problem: GeoProblem,
+    result: SamplerResult,
+    *,
+    seed: int,
+    warn: bool = True,
+    info: dict[str, Any] | None = None,
+) -> GeoFit:
+    """The :class:`GeoFit` of ``problem`` from the sampler's ``result``."""
+    spec, panel = problem.spec, problem.dataset
+    posterior = derived({k: np.asarray(result.posterior[k], np.float64) for k in problem.shapes})
+    posterior = {k: v.astype(np.float32) for k, v in posterior.items()}
+    chains, draws = result.sample_stats["diverging"].shape
+    coords, dims = _coords_dims(spec, panel, problem.design)
+    idata = az.from_dict(
+        posterior=posterior,
+        sample_stats=result.sample_stats,
+        observed_data={"target": np.asarray(panel.target, np.float64)},
+        constant_data={
+            "spend": np.asarray(panel.spend, np.float64),
+            "controls": np.asarray(panel.controls, np.float64),
+            "population": np.asarray(panel.population, np.float64),
+        },
+        coords=coords,
+        dims=dims,
+    )
+    info = {
+        "chain_method": result.chain_method,
+        "seconds": result.seconds_warmup_and_sampling,
+        "compiled": result.compiled,
+        "chains": chains,
+        "draws": draws,
+        "warmup": result.warmup,
+        "seed": seed,
+        **(info or {}),
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0].platform),
+    }
+    fit = GeoFit(spec=spec, dataset=panel, scales=problem.scales, axis=problem.axis,
+                 idata=idata, info=info)  # fmt: skip
+    y_pp = fit.predict(seed=seed + 1).reshape(chains, draws, *panel.target.shape)
+    idata.add_groups(posterior_predictive={"target": y_pp}, coords=coords, dims=dims)
+    if warn:
+        for msg in sampler_messages(fit.diagnostics()):
+            warnings.warn(msg, SamplerWarning, stacklevel=3)
+    return fit

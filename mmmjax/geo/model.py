@@ -1,0 +1,350 @@
+"""The hierarchical geo MMM: its specification (:class:`GeoMMM`), mean function and NumPyro model.
+
+In each geo's scaled units (target over the geo's mean target, spend per head over the
+national spend per head; see :mod:`mmmjax.geo.data`), for geo ``g``, period ``t``, channel
+``c``::
+
+    shape[g, t, c] = sat_c(adstock_c(x[g, :, c])[t])              shared kernels (C,)
+    media[g, t, c] = media_roi[g, c] * (mean_spend[g, c] / mean_target[g])
+                     * shape[g, t, c] / mean_s shape[g, s, c]
+    mu[g, t]       = intercept[g] + trend_slope[g] * (t01 - 1/2) + hinge(t01) @ trend_delta
+                     + fourier[t] @ season[g] + controls[g, t] @ control_coef[g]
+                     + sum_c (media[g, t, c] - mean_s media[g, s, c])
+    y[g, t]        ~ Normal(mu[g, t], sigma[g])                   (or Student-t)
+
+Geo-level parameters are partially pooled toward national ones, non-centred (the sampler sees
+independent standard normals ``z``, which avoids the funnel between a pooled scale ``tau`` and
+the geo deviations when ``tau`` is small)::
+
+    log media_roi[g, c] = roi_mu[c] + roi_tau[c] * roi_z[g, c]
+    trend_slope[g]      = trend_mu + trend_tau * trend_z[g]
+    season[g, f]        = season_mu[f] + season_tau * season_z[g, f]
+    control_coef[g, k]  = control_mu[k] + control_tau[k] * control_z[g, k]
+    z ~ Normal(0, 1)
+
+The intercept and the noise ``sigma`` are per geo and not pooled (each geo's level and noise are
+pinned down by its own data); the adstock and saturation parameters, and the piecewise trend's
+changepoint deltas, are national. As in :mod:`mmmjax.model` the media shape is divided by its
+mean over the training window, so ``media_roi[g, c]`` *is* geo ``g``'s window ROI of channel
+``c``: its contribution over the window divided by its spend there (money per money). A geo with
+no spend on a channel gets no contribution from it (its ROI there is undefined).
+
+Every array carries the geos on the leading axis: adstock and saturation run once on the whole
+``(G, T, C)`` panel, never in a Python loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from mmmjax.design import TimeAxis, changepoint_positions, fourier_terms
+from mmmjax.model import ADSTOCK_PARAMS, MMM, SATURATION_PARAMS, adstock, saturation
+from mmmjax.priors import Prior
+
+__all__ = [
+    "GEO_PRIORS",
+    "GeoComponents",
+    "GeoDesign",
+    "GeoMMM",
+    "build_geo_design",
+    "derived",
+    "geo_components",
+    "geo_numpyro_model",
+    "site_shapes",
+]
+
+_STD = Prior("Normal", loc=0.0, scale=1.0)
+
+#: Defaults of the pooling scales (scaled units), and why.
+GEO_PRIORS: dict[str, tuple[Prior, str]] = {
+    "roi_tau": (
+        Prior("HalfNormal", scale=0.3),
+        "spread of log ROI across geos, per channel: a geo's ROI typically within about "
+        "+-30% of the national median; the data widen it when geos truly differ",
+    ),
+    "trend_tau": (
+        Prior("HalfNormal", scale=0.1),
+        "spread across geos of the trend over the window, as a share of each geo's mean",
+    ),
+    "season_tau": (
+        Prior("HalfNormal", scale=0.05),
+        "spread across geos of each Fourier coefficient, as a share of each geo's mean",
+    ),
+    "control_tau": (
+        Prior("HalfNormal", scale=0.1),
+        "spread across geos of a control's effect per standard deviation, share of mean",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class GeoMMM:
+    """A hierarchical geo MMM: an :class:`mmmjax.MMM` specification, pooled over geos.
+
+    Every option of ``model`` carries over (adstock, saturation, l_max, seasonality, trend,
+    changepoints, likelihood, priors), with the national prior of a parameter becoming the
+    prior of its national mean: ``media_roi ~ LogNormal(m, s)`` gives ``roi_mu ~ Normal(m,
+    s)``, ``trend_slope``'s prior is ``trend_mu``'s, ``season``'s is ``season_mu``'s and
+    ``control_coef``'s is ``control_mu``'s; ``intercept`` and ``sigma`` priors apply to each
+    geo. Only the additive form is supported (the window ROI is then exact).
+
+    Args:
+      model: the base specification.
+      priors: overrides of :data:`GEO_PRIORS` (``roi_tau``, ``trend_tau``, ``season_tau``,
+        ``control_tau``), e.g. ``{"roi_tau": Prior("HalfNormal", scale=0.1)}`` to pool ROI
+        harder.
+
+    Example:
+      >>> import mmmjax
+      >>> panel, _ = mmmjax.simulate_geo(n_geos=5, n_periods=104, n_channels=3)
+      >>> fit = mmmjax.GeoMMM(mmmjax.MMM(seasonality=1)).fit(panel, draws=200, warmup=200)
+      ... # doctest: +SKIP
+    """
+
+    model: MMM = field(default_factory=MMM)
+    priors: Mapping[str, Prior] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, MMM):
+            raise TypeError(f"GeoMMM: model must be an mmmjax.MMM, got {type(self.model)}")
+        if self.model.multiplicative:
+            raise ValueError("GeoMMM supports the additive form only (form='additive')")
+        unknown = set(self.priors or {}) - set(GEO_PRIORS)
+        if unknown:
+            raise ValueError(f"GeoMMM: unknown prior(s) {sorted(unknown)}; known: "
+                             f"{', '.join(GEO_PRIORS)}")  # fmt: skip
+
+    def resolved_priors(self, channels) -> dict[str, Prior]:
+        """``{site: Prior}`` for every sampled site of the geo model."""
+        base = self.model.resolved_priors(list(channels))
+        roi = base["media_roi"]
+        if roi.dist != "LogNormal":
+            raise ValueError(
+                f"GeoMMM needs a LogNormal media_roi prior (its log is pooled), got {roi.dist}"
+            )
+        pool = {k: p for k, (p, _) in GEO_PRIORS.items()}
+        pool.update(self.priors or {})
+        priors = {
+            "intercept": base["intercept"],
+            "trend_mu": base["trend_slope"],
+            "trend_tau": pool["trend_tau"],
+            "trend_z": _STD,
+            "trend_delta": base["trend_delta"],
+            "season_mu": base["season"],
+            "season_tau": pool["season_tau"],
+            "season_z": _STD,
+            "control_mu": base["control_coef"],
+            "control_tau": pool["control_tau"],
+            "control_z": _STD,
+            "roi_mu": Prior("Normal", loc=roi.params["loc"], scale=roi.params["scale"]),
+            "roi_tau": pool["roi_tau"],
+            "roi_z": _STD,
+            "sigma": base["sigma"],
+            "nu": base["nu"],
+        }
+        for name in self.kernel_params:
+            priors[name] = base[name]
+        return priors
+
+    @property
+    def kernel_params(self) -> tuple[str, ...]:
+        """Adstock and saturation parameters, one per channel, shared by every geo."""
+        return ADSTOCK_PARAMS[self.model.adstock] + SATURATION_PARAMS[self.model.saturation]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.to_dict(),
+            "priors": {k: p.to_dict() for k, p in (self.priors or {}).items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GeoMMM:
+        priors = {k: Prior.from_dict(p) for k, p in (d.get("priors") or {}).items()}
+        return cls(model=MMM.from_dict(d["model"]), priors=priors or None)
+
+    def fit(self, panel, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
+            **kwargs: Any):  # fmt: skip
+        """Sample with NUTS; see :func:`mmmjax.geo.fit.fit_geo` for every option."""
+        from mmmjax.geo.fit import fit_geo
+
+        return fit_geo(self, panel, chains=chains, draws=draws, warmup=warmup, seed=seed,
+                       **kwargs)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# design
+# ----------------------------------------------------------------------------------------------
+class GeoDesign(NamedTuple):
+    """Scaled model inputs of a panel (float32), geos on the leading axis.
+
+    Attributes:
+      spend: ``(G, T, C)`` spend per head over the national spend per head (1 = the national
+        per-head level of the channel).
+      t: ``(T,)`` trend time, 0..1 over the training window.
+      fourier: ``(T, 2 * order)`` yearly Fourier terms, shared by the geos.
+      controls: ``(G, T, K)`` controls standardised within each geo.
+      changepoints: ``(P,)`` piecewise-trend changepoints in ``t`` units.
+      roi_to_effect: ``(G, C)`` mean spend over mean target of each geo.
+    """
+
+    spend: Any
+    t: Any
+    fourier: Any
+    controls: Any
+    changepoints: Any
+    roi_to_effect: Any
+
+
+def build_geo_design(panel, scales, axis: TimeAxis, *, seasonality: int,
+                     changepoints: int) -> GeoDesign:  # fmt: skip
+    """The :class:`GeoDesign` of ``panel`` in the given (training) scales and time axis."""
+    idx = axis.index(panel.dates)
+    f32 = np.float32
+    controls = (panel.controls - scales.controls_mean[:, None, :]) / scales.controls_std[:, None]
+    return GeoDesign(
+        spend=np.asarray(panel.spend / scales.spend_unit[:, None, :], f32),
+        t=np.asarray(idx / max(axis.n_train - 1, 1), f32),
+        fourier=np.asarray(fourier_terms(idx, axis.periods_per_year, seasonality), f32),
+        controls=np.asarray(controls, f32),
+        changepoints=np.asarray(changepoint_positions(changepoints), f32),
+        roi_to_effect=np.asarray(scales.roi_to_effect, f32),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# mean function
+# ----------------------------------------------------------------------------------------------
+class GeoComponents(NamedTuple):
+    """Parts of the mean function in each geo's scaled units: ``(G, T)``, media ``(G, T, C)``."""
+
+    intercept: jax.Array
+    trend: jax.Array
+    seasonality: jax.Array
+    controls: jax.Array
+    media: jax.Array
+    mu: jax.Array
+
+
+def site_shapes(spec: MMM, design: GeoDesign) -> dict[str, tuple[int, ...]]:
+    """Shape of one draw of each sampled site, in sampling order."""
+    G, _, C = design.spend.shape
+    F, K, P = design.fourier.shape[1], design.controls.shape[2], design.changepoints.shape[0]
+    shapes: dict[str, tuple[int, ...]] = {"intercept": (G,)}
+    if spec.trend != "none":
+        shapes.update(trend_mu=(), trend_tau=(), trend_z=(G,))
+        if P:
+            shapes["trend_delta"] = (P,)
+    if F:
+        shapes.update(season_mu=(F,), season_tau=(), season_z=(G, F))
+    if K:
+        shapes.update(control_mu=(K,), control_tau=(K,), control_z=(G, K))
+    shapes.update(roi_mu=(C,), roi_tau=(C,), roi_z=(G, C))
+    for name in ADSTOCK_PARAMS[spec.adstock] + SATURATION_PARAMS[spec.saturation]:
+        shapes[name] = (C,)
+    shapes["sigma"] = (G,)
+    if spec.likelihood == "student_t":
+        shapes["nu"] = ()
+    return shapes
+
+
+#: Per-geo parameters derived from the pooled ones: name -> (national mean, scale, z).
+POOLED = {
+    "trend_slope": ("trend_mu", "trend_tau", "trend_z"),
+    "season": ("season_mu", "season_tau", "season_z"),
+    "control_coef": ("control_mu", "control_tau", "control_z"),
+}
+
+
+def derived(draw: Mapping[str, Any]) -> dict[str, Any]:
+    """``draw`` plus the per-geo parameters its pooled sites imply (see the module docstring):
+    ``media_roi`` ``(..., G, C)``, ``trend_slope`` ``(..., G)``, ``season`` ``(..., G, F)`` and
+    ``control_coef`` ``(..., G, K)``, for whichever of them the draw has sites for.
+
+    Works on one draw (JAX or NumPy) or on stacked draws with leading axes.
+    """
+    xp = jnp if any(isinstance(v, jax.Array) for v in draw.values()) else np
+    out = dict(draw)
+    out["media_roi"] = xp.exp(
+        xp.expand_dims(draw["roi_mu"], -2) + xp.expand_dims(draw["roi_tau"], -2) * draw["roi_z"]
+    )
+    for name, (mu, tau, z) in POOLED.items():
+        if z not in draw:
+            continue
+        m, s = draw[mu], draw[tau]
+        if name == "trend_slope":  # scalars per draw
+            out[name] = xp.expand_dims(m, -1) + xp.expand_dims(s, -1) * draw[z]
+        elif name == "season":  # one scale for every coefficient
+            out[name] = xp.expand_dims(m, -2) + s[..., None, None] * draw[z]
+        else:  # a scale per control
+            out[name] = xp.expand_dims(m, -2) + xp.expand_dims(s, -2) * draw[z]
+    return out
+
+
+def geo_components(spec: MMM, params: Mapping[str, jax.Array], design: GeoDesign) -> GeoComponents:
+    """The mean function's parts for one parameter draw, every geo at once (vmap for draws).
+
+    Args:
+      spec: the base :class:`mmmjax.MMM` (kernels, trend, likelihood).
+      params: one draw with the per-geo parameters of :func:`derived` (``media_roi`` ``(G,
+        C)``, ``intercept`` ``(G,)``, ``trend_slope`` ``(G,)``, ``season`` ``(G, F)``,
+        ``control_coef`` ``(G, K)``) and the shared ``(C,)`` kernel parameters.
+      design: the training :class:`GeoDesign`.
+
+    Returns:
+      :class:`GeoComponents` in each geo's scaled units. ``intercept`` is the uncentred
+      baseline (the sampled mean level minus the media's window mean), so the parts add up to
+      ``mu``.
+    """
+    x = design.spend
+    G, T, _ = x.shape
+    shape = saturation(spec, params, adstock(spec, params, x))  # (G, T, C)
+    mean = shape.mean(axis=-2)  # (G, C)
+    scale = params["media_roi"] * design.roi_to_effect / jnp.where(mean > 0, mean, 1.0)
+    media = scale[:, None, :] * shape
+    zeros = jnp.zeros((G, T), dtype=x.dtype)
+    trend = zeros
+    if spec.trend != "none":
+        trend = params["trend_slope"][:, None] * (design.t - 0.5)[None, :]
+        if design.changepoints.shape[0]:
+            hinge = jnp.maximum(design.t[:, None] - design.changepoints[None, :], 0.0)
+            trend = trend + (hinge @ params["trend_delta"])[None, :]
+    seasonality = zeros
+    if design.fourier.shape[1]:
+        seasonality = params["season"] @ design.fourier.T
+    controls = zeros
+    if design.controls.shape[2]:
+        controls = jnp.einsum("gtk,gk->gt", design.controls, params["control_coef"])
+    intercept = zeros + (params["intercept"] - (scale * mean).sum(-1))[:, None]
+    mu = intercept + trend + seasonality + controls + media.sum(-1)
+    return GeoComponents(intercept, trend, seasonality, controls, media, mu)
+
+
+def _site(prior: Prior, shape: tuple[int, ...]) -> dist.Distribution:
+    d = prior.build()
+    return d.expand(shape).to_event(len(shape)) if shape else d
+
+
+def geo_numpyro_model(spec: MMM, priors: Mapping[str, Prior], design: GeoDesign, y=None) -> None:
+    """The NumPyro model: priors on every site, then the likelihood of scaled ``y`` ``(G, T)``.
+
+    ``y`` is each geo's target over its mean; ``None`` samples it.
+    """
+    draw = {
+        name: numpyro.sample(name, _site(priors[name], shape))
+        for name, shape in site_shapes(spec, design).items()
+    }
+    comp = geo_components(spec, derived(draw), design)
+    sigma = draw["sigma"][:, None]
+    if spec.likelihood == "student_t":
+        noise = dist.StudentT(draw["nu"], comp.mu, sigma)
+    else:
+        noise = dist.Normal(comp.mu, sigma)
+    numpyro.sample("y", noise.to_event(2), obs=y)
