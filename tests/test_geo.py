@@ -1,5 +1,6 @@
 """Geo panels: data validation, the batched geo kernels against a per-geo NumPy loop, the
-simulator's truth, fitting and the save/load round trip."""
+simulator's truth, recovery on a simulated 20-geo panel (against a national-only fit of the
+summed data), insights per geo and national, and the save/load round trip."""
 
 from __future__ import annotations
 
@@ -240,7 +241,7 @@ def _axis(panel):
 
 
 # ----------------------------------------------------------------------------------------------
-# fitting a simulated 20-geo panel
+# fitting: recovery on a simulated 20-geo panel, against a national-only fit of the summed data
 # ----------------------------------------------------------------------------------------------
 RECOVERY = dict(n_geos=20, n_periods=104, n_channels=3, seed=1)
 SAMPLER = dict(chains=2, draws=250, warmup=250, seed=0, progress=False, warn=False)
@@ -248,10 +249,30 @@ SAMPLER = dict(chains=2, draws=250, warmup=250, seed=0, progress=False, warn=Fal
 
 @pytest.fixture(scope="module")
 def recovery():
-    """``(panel, truth, geo fit, None)``."""
+    """``(panel, truth, geo fit, national-only fit of panel.national())``."""
     panel, truth = mmmjax.simulate_geo(**RECOVERY)
     fit = mmmjax.GeoMMM().fit(panel, **SAMPLER)
-    return panel, truth, fit, None
+    national = mmmjax.MMM().fit(panel.national(), **SAMPLER)
+    return panel, truth, fit, national
+
+
+@pytest.mark.slow
+def test_geo_roi_recovered_and_national_interval_narrower(recovery):
+    _, truth, fit, national = recovery
+    d = fit.diagnostics()
+    assert d["max_r_hat"] < 1.1 and d["divergences"] <= 5, d
+    per_geo = geo.roi(fit, by="geo")
+    true = truth.roi.stack().to_numpy()  # (geo, channel) order, as the MultiIndex
+    inside = (true >= per_geo.roi_low.to_numpy()) & (true <= per_geo.roi_high.to_numpy())
+    assert inside.mean() >= 0.8, inside.mean()
+    pooled = geo.roi(fit, by="national")
+    alone = mmmjax.roi(national)
+    t = truth.national_roi.to_numpy()
+    assert np.all((t >= pooled.roi_low.to_numpy()) & (t <= pooled.roi_high.to_numpy()))
+    width_geo = (pooled.roi_high - pooled.roi_low).to_numpy()
+    width_alone = (alone.roi_high - alone.roi_low).to_numpy()
+    # every channel's national ROI is pinned down at least twice as tightly by the geo model
+    assert np.all(width_geo < 0.5 * width_alone), (width_geo, width_alone)
 
 
 @pytest.mark.slow
@@ -272,6 +293,47 @@ def test_idata_and_predictions(recovery):
     lo, hi = np.quantile(ppc, [0.03, 0.97], axis=0)
     assert 0.85 < np.mean((panel.target >= lo) & (panel.target <= hi)) < 0.995
     assert set(fit.diagnostics()) >= {"max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences"}
+
+
+@pytest.mark.slow
+def test_insights_per_geo_and_national(recovery):
+    panel, _, fit, _ = recovery
+    S, G, T, C = 500, 20, 104, 3
+    # window ROI per geo is the model's media_roi (the normalisation makes it exact)
+    r = geo.roi_draws(fit, by="geo")
+    np.testing.assert_allclose(r, fit.draws()["media_roi"], rtol=2e-3)
+    # national ROI: sum of contributions over sum of spend
+    parts = geo.contributions(fit, by="geo")
+    assert parts.dims == ("draw", "geo", "date", "component") and parts.shape == (S, G, T, 4 + C)
+    nat_parts = geo.contributions(fit, by="national")
+    np.testing.assert_allclose(nat_parts.values, parts.sum("geo").values, rtol=1e-9)
+    media = parts.sel(component=panel.channels).sum("date").values  # (S, G, C)
+    np.testing.assert_allclose(
+        geo.roi_draws(fit, by="national"), media.sum(1) / panel.spend.sum((0, 1)), rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        parts.sum("component").values, fit.predict(kind="mean"), rtol=1e-4, atol=1e-3
+    )
+    table = geo.roi(fit, by="geo")
+    assert table.index.names == ["geo", "channel"] and len(table) == G * C
+    assert list(geo.roi(fit).index) == panel.channels
+    # curves: the nation is the sum of its geos at the geos' spend shares
+    levels = np.linspace(0.0, 2.0, 5)[:, None] * panel.spend.sum(0).mean(0)  # (5, C) national
+    nat = geo.response_curves(fit, levels)
+    assert nat.shape == (S, 5, C)
+    shares = geo.insights.spend_shares(fit)
+    per_geo = geo.response_curves(fit, shares[:, None, :] * levels[None], by="geo")
+    assert per_geo.shape == (S, G, 5, C)
+    np.testing.assert_allclose(nat, per_geo.sum(1), rtol=1e-5)
+    assert np.all(nat[:, 0] == 0) and np.all(np.diff(nat.mean(0), axis=0) > 0)
+    # marginal ROI: the derivative of the national curve at the national mean spend
+    m = geo.marginal_roi(fit, by="national")
+    mean_spend = panel.spend.sum(0).mean(0)
+    h = 1e-2 * mean_spend
+    fd = (geo.response_curves(fit, np.stack([mean_spend + h, mean_spend - h]))
+          @ np.eye(C))  # fmt: skip
+    np.testing.assert_allclose(m, (fd[:, 0] - fd[:, 1]) / (2 * h), rtol=2e-2, atol=1e-3)
+    np.testing.assert_allclose(m, (shares * geo.marginal_roi(fit, by="geo")).sum(1), rtol=1e-5)
 
 
 @pytest.mark.slow
