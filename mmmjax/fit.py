@@ -319,6 +319,8 @@ def load_fit(path: str | os.PathLike) -> Fit:
     if not meta_file.is_file() or not nc_file.is_file():
         raise FileNotFoundError(f"{path} is not a saved mmmjax fit (fit.json and fit.nc needed)")
     meta = json.loads(meta_file.read_text())
+    if meta.get("kind") == "geo":
+        raise ValueError(f"{path} holds a geo fit; load it with mmmjax.load_geo_fit")
     if meta.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported fit format {meta.get('format')!r}")
     # eager: read everything now and close the file, so the directory can be overwritten later

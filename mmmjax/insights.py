@@ -113,6 +113,18 @@ def _effects(spec: MMM, channel: dict[str, jax.Array], design) -> jax.Array:
     return jax.vmap(one)(channel)
 
 
+def _geo(fit):
+    """:mod:`mmmjax.geo.insights` when ``fit`` is a :class:`~mmmjax.GeoFit` (the functions here
+    then answer for the nation: the sum over geos), else ``None``."""
+    from mmmjax.geo.fit import GeoFit
+
+    if not isinstance(fit, GeoFit):
+        return None
+    from mmmjax.geo import insights
+
+    return insights
+
+
 def _to_money(spec: MMM, effect: jax.Array, multiplier: jax.Array) -> jax.Array:
     return multiplier * (jnp.expm1(effect) if spec.multiplicative else effect)
 
@@ -175,6 +187,8 @@ def response_curves(fit, spend) -> np.ndarray:
       ``(S, G, C)`` numpy array: the per-period incremental target (money) when that spend is
       sustained every period, after carryover has settled.
     """
+    if (geo := _geo(fit)) is not None:
+        return geo.response_curves(fit, spend, by="national")
     spend = np.asarray(spend, dtype=np.float64)
     C = len(fit.channels)
     if spend.ndim == 1:
@@ -205,6 +219,8 @@ def _marginal(spec: MMM, params: ResponseParams, spend: jax.Array) -> jax.Array:
 
 def marginal_roi(fit, spend=None) -> np.ndarray:
     """``(S, C)``: extra target per extra unit of spend at ``spend`` (default: mean spend)."""
+    if (geo := _geo(fit)) is not None:
+        return geo.marginal_roi(fit, by="national", spend=spend)
     level = fit.scales.spend if spend is None else np.asarray(spend, dtype=np.float64)
     return np.asarray(_marginal(fit.spec, response_params(fit), jnp.asarray(level, jnp.float32)))
 
@@ -277,6 +293,8 @@ def roi(fit) -> pd.DataFrame:
       DataFrame indexed by channel with ``roi_mean, roi_low, roi_high, mroi_mean, mroi_low,
       mroi_high`` and ``spend`` (total over the window) and ``contribution_mean``.
     """
+    if (geo := _geo(fit)) is not None:
+        return geo.roi(fit, by="national")
     spend = np.asarray(fit.dataset.spend, dtype=np.float64).sum(axis=0)
     r = roi_draws(fit)
     contrib = r * spend  # (S, C)
@@ -308,6 +326,8 @@ def contributions(fit) -> xr.DataArray:
     Returns:
       ``xarray.DataArray`` with dims ``(draw, date, component)``.
     """
+    if (geo := _geo(fit)) is not None:
+        return geo.contributions(fit, by="national")
     comp = fit.components()
     scale = fit.scales.target
     media = _media_money(fit, comp)
@@ -350,6 +370,8 @@ def adstock_weights(fit, l_max: int | None = None) -> xr.DataArray:
     Weights are normalised as the model uses them (a unit of spend spreads weights that sum to 1
     over an infinite horizon for geometric, over ``l_max`` lags otherwise).
     """
+    if (geo := _geo(fit)) is not None:
+        return geo.adstock_weights(fit, l_max)
     spec: MMM = fit.spec
     L = int(l_max or max(spec.l_max, 8))
     d = {k: jnp.asarray(v) for k, v in fit.draws().items()}

@@ -334,6 +334,17 @@ def test_insights_per_geo_and_national(recovery):
           @ np.eye(C))  # fmt: skip
     np.testing.assert_allclose(m, (fd[:, 0] - fd[:, 1]) / (2 * h), rtol=2e-2, atol=1e-3)
     np.testing.assert_allclose(m, (shares * geo.marginal_roi(fit, by="geo")).sum(1), rtol=1e-5)
+    at = geo.marginal_roi(fit, by="national", spend=2 * mean_spend)
+    assert np.all(at.mean(0) < m.mean(0))  # diminishing returns
+    # mmmjax's own insight functions answer for the nation when given a geo fit
+    pd.testing.assert_frame_equal(mmmjax.roi(fit), geo.roi(fit, by="national"))
+    np.testing.assert_array_equal(mmmjax.marginal_roi(fit), m)
+    np.testing.assert_array_equal(mmmjax.response_curves(fit, levels), nat)
+    assert mmmjax.contributions(fit).equals(nat_parts)
+    assert list(mmmjax.contribution_shares(fit).index) == list(nat_parts.component.values)
+    w = mmmjax.adstock_weights(fit)
+    assert w.shape == (S, 8, C)
+    np.testing.assert_allclose(w.sel(lag=0).values, 1 - fit.draws()["alpha"], rtol=1e-6)
 
 
 @pytest.mark.slow
@@ -353,6 +364,8 @@ def test_save_load_round_trip(recovery, tmp_path):
     (national / "fit.nc").write_bytes(b"")
     (national / "fit.json").write_text('{"format": 1}')
     assert not geo.is_geo_fit_dir(national)
+    with pytest.raises(ValueError, match=r"holds a geo fit; load it with mmmjax\.load_geo_fit"):
+        mmmjax.load_fit(tmp_path / "f")
     with pytest.raises(ValueError, match="not a saved geo fit"):
         mmmjax.load_geo_fit(national)
 

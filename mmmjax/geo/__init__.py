@@ -20,7 +20,14 @@ from __future__ import annotations
 
 from mmmjax.geo.data import GeoDataset, GeoScales
 from mmmjax.geo.fit import GeoFit, fit_geo, is_geo_fit_dir, load_geo_fit
-from mmmjax.geo.insights import contributions, marginal_roi, response_curves, roi, roi_draws
+from mmmjax.geo.insights import (
+    adstock_weights,
+    contributions,
+    marginal_roi,
+    response_curves,
+    roi,
+    roi_draws,
+)
 from mmmjax.geo.model import GeoMMM
 from mmmjax.geo.simulation import GeoTruth, simulate_geo
 
@@ -30,6 +37,7 @@ __all__ = [
     "GeoMMM",
     "GeoScales",
     "GeoTruth",
+    "adstock_weights",
     "contributions",
     "fit_geo",
     "is_geo_fit_dir",

@@ -55,6 +55,10 @@ def _parts(spec, params, design: GeoDesign) -> GeoComponents:
     return geo_components(spec, params, design)
 
 
+def _mu(spec, params, design: GeoDesign) -> jax.Array:
+    return geo_components(spec, params, design).mu
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _batched(fn, spec, params: dict[str, jax.Array], design: GeoDesign):
     return jax.vmap(lambda p: fn(spec, p, design))(params)
@@ -149,7 +153,7 @@ class GeoFit:
         """
         if kind not in ("predictive", "mean"):
             raise ValueError(f"kind must be 'predictive' or 'mean', got {kind!r}")
-        mu = self.components().mu.astype(np.float64)
+        mu = over_draws(_mu, self.spec.model, self.draws(), self.design()).astype(np.float64)
         if kind == "predictive":
             mu = mu + _noise(self.spec, self.draws(), seed, mu.shape)
         return mu * self.scales.target[:, None]
@@ -354,8 +358,13 @@ def fit_geo(
       panel: a :class:`~mmmjax.geo.GeoDataset`.
       chains, draws, warmup: NUTS chains, kept draws and warm-up steps per chain.
       seed: PRNG seed; the same seed gives the same fit.
-      target_accept, max_tree_depth, dense_mass, chain_method, progress: as in
+      target_accept, max_tree_depth, dense_mass, progress: as in
         :func:`mmmjax.sampling.run_nuts`.
+      chain_method: as in :func:`mmmjax.sampling.run_nuts`, except that "auto" vectorises the
+        chains on CPU too. Measured on this 2-core box with a 50-geo x 156-week x 8-channel
+        panel: 4 chains ``pmap``-ed over host devices grew the process by about 65 MB per
+        second of sampling (12 GB after 6 minutes, not yet understood; 2 parallel chains or
+        20 geos stayed flat), while 4 vectorised chains stayed flat at 1.4 GB.
       warn: emit a :class:`~mmmjax.errors.SamplerWarning` per sampler problem.
 
     Returns:
@@ -365,6 +374,8 @@ def fit_geo(
         if int(v) < 1:
             raise ValueError(f"{name} must be a positive integer, got {v}")
     problem = prepare_geo(spec, panel)
+    if chain_method == "auto" and jax.default_backend() == "cpu" and chains > 1:
+        chain_method = "vectorized"
     result = run_nuts(
         problem.model,
         problem.model_key,

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +42,7 @@ from mmmjax.insights import _interval
 from mmmjax.model import ADSTOCK_PARAMS, SATURATION_PARAMS, adstock, saturation
 
 __all__ = [
+    "adstock_weights",
     "contributions",
     "marginal_roi",
     "response_curves",
@@ -163,15 +165,31 @@ def response_curves(fit: GeoFit, spend, by: str = "national") -> np.ndarray:
     return out.sum(axis=1) if by == "national" else out
 
 
-def marginal_roi(fit: GeoFit, by: str = "geo") -> np.ndarray:
-    """Marginal ROI at current spend: ``(S, G, C)`` per geo (the derivative of ``R_gc`` at the
-    geo's mean spend per period) or ``(S, C)`` national (``sum_g share[g, c] * R'_gc``)."""
+def marginal_roi(fit: GeoFit, by: str = "geo", spend=None) -> np.ndarray:
+    """Marginal ROI: extra target per extra unit of sustained spend.
+
+    Args:
+      fit: a :class:`~mmmjax.geo.GeoFit`.
+      by: "geo": ``(S, G, C)``, the derivative of each ``R_gc`` at the geo's spend; "national":
+        ``(S, C)``, the derivative of the national curve, ``sum_g share[g, c] * R'_gc``.
+      spend: money per period where the derivative is taken: ``(G, C)`` per geo for "geo",
+        ``(C,)`` national (split by :func:`spend_shares`) for "national"; default the current
+        mean spend per period.
+    """
     _check_by(by)
+    C = fit.dataset.n_channels
+    level = fit.scales.spend  # (G, C)
+    if spend is not None:
+        s = np.asarray(spend, dtype=np.float64)
+        want = (C,) if by == "national" else level.shape
+        if s.shape != want or np.any(s < 0) or not np.all(np.isfinite(s)):
+            raise ValueError(f"spend must be finite, >= 0 and of shape {want}; got {s.shape}")
+        level = spend_shares(fit) * s if by == "national" else s
     _, effect = _stats(fit)
     args = (fit.spec.model, _kernel_draws(fit), jnp.asarray(effect),
             jnp.asarray(fit.scales.target, jnp.float32),
             jnp.asarray(fit.scales.spend_unit, jnp.float32))  # fmt: skip
-    level = jnp.asarray(fit.scales.spend[:, None, :], jnp.float32)  # (G, 1, C)
+    level = jnp.asarray(level[:, None, :], jnp.float32)  # (G, 1, C)
     # each response depends on its own geo's and channel's spend only, so a forward-mode
     # derivative along all-ones gives every partial derivative at once
     _, slope = jax.jvp(lambda s: _response(*args, s), (level,), (jnp.ones_like(level),))
@@ -211,6 +229,25 @@ def roi(fit: GeoFit, by: str = "national") -> pd.DataFrame:
     cols = {"roi_mean": rm, "roi_low": rl, "roi_high": rh, "mroi_mean": mm, "mroi_low": ml,
             "mroi_high": mh, "spend": spend, "contribution_mean": contrib.mean(0)}  # fmt: skip
     return pd.DataFrame({k: np.asarray(v).reshape(-1) for k, v in cols.items()}, index=index)
+
+
+class _Kernels(NamedTuple):
+    """The parts of a fit :func:`mmmjax.insights.adstock_weights` reads (kernels are shared)."""
+
+    spec: Any
+    channels: list[str]
+    posterior: dict[str, np.ndarray]
+
+    def draws(self) -> dict[str, np.ndarray]:
+        return self.posterior
+
+
+def adstock_weights(fit: GeoFit, l_max: int | None = None) -> xr.DataArray:
+    """Carryover weights ``(draw, lag, channel)``; shared by every geo, so one set (see
+    :func:`mmmjax.adstock_weights`)."""
+    from mmmjax.insights import adstock_weights as national
+
+    return national(_Kernels(fit.spec.model, fit.channels, fit.draws()), l_max)
 
 
 def contributions(fit: GeoFit, by: str = "geo") -> xr.DataArray:
