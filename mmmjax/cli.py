@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", required=True, help="output directory")
     fit.add_argument("--holdout", type=int, default=0,
                      help="refit without the last N periods; report forecast error")  # fmt: skip
+    fit.add_argument("--geo", default=None, metavar="COL",
+                     help="geo column of a long panel (one row per geo and date): fit the "
+                          "hierarchical geo model (mmmjax.GeoMMM)")  # fmt: skip
+    fit.add_argument("--population", default=None, metavar="COL",
+                     help="with --geo: each geo's population (spend per head)")  # fmt: skip
     cal = fit.add_argument_group("calibration")
     cal.add_argument("--roi-priors", default=None, metavar="FILE",
                      help="CSV channel,low,high[,mass]: ROI beliefs (mass in [low, high], "
@@ -243,6 +248,12 @@ def cmd_fit(args) -> None:
     out = Path(args.out)
     _check_out(out)
     spec = _spec_from_args(args)
+    if args.geo or args.population:
+        if not args.geo:
+            raise UsageError("--population needs --geo")
+        from mmmjax.geo.cli import cmd_fit_geo
+
+        return cmd_fit_geo(args, spec, out)
     dataset = mmmjax.Dataset.from_csv(
         args.csv,
         date=args.date,

@@ -393,3 +393,64 @@ def test_geo_spec_checks_and_round_trip():
     assert back == spec and back.priors == spec.priors
     with pytest.raises(TypeError, match="GeoDataset"):
         spec.fit(mmmjax.simulate(n_periods=60, seed=0)[0])
+
+
+# ----------------------------------------------------------------------------------------------
+# command line and report
+# ----------------------------------------------------------------------------------------------
+SMALL = dict(n_geos=3, n_periods=40, n_channels=2, n_controls=0, seasonality=1)
+
+
+def _cli_args(csv, out, *extra):
+    return ["fit", str(csv), "--geo", "geo", "--date", "date", "--target", "revenue",
+            "--channels", "tv,search", "--out", str(out), "--seasonality", "1", "--chains", "2",
+            "--draws", "20", "--warmup", "20", "--no-progress", *extra]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_cli_fit_geo_writes_fit_roi_and_report(tmp_path, capsys):
+    from mmmjax.cli import main
+
+    panel, _ = mmmjax.simulate_geo(**SMALL, seed=5)
+    csv = tmp_path / "panel.csv"
+    panel.to_frame().to_csv(csv, index=False)
+    out = tmp_path / "out"
+    assert main(_cli_args(csv, out, "--population", "population")) == 0
+    assert {"fit.nc", "fit.json", "roi.csv", "report.html"} <= {p.name for p in out.iterdir()}
+    fit = mmmjax.load_geo_fit(out)
+    assert fit.dataset == panel
+    table = pd.read_csv(out / "roi.csv", keep_default_na=False)
+    assert (table.level == "national").sum() == 2 and (table.level == "geo").sum() == 6
+    assert list(table.geo[table.level == "geo"].unique()) == panel.geos
+    html = (out / "report.html").read_text()
+    assert "Fit per geo" in html and "ROI per geo and channel" in html
+    assert html.count("<img") == 1 and "http" not in html.replace("http-equiv", "")
+    assert all(g in html for g in panel.geos)
+    assert "national ROI" in capsys.readouterr().out
+    assert main(["optimize", str(out), "--budget", "1000"]) == 2  # no geo budget optimiser yet
+    assert "holds a geo fit" in capsys.readouterr().err
+
+
+def test_cli_geo_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys):
+    from mmmjax.cli import main
+
+    panel, _ = mmmjax.simulate_geo(**SMALL, seed=5)
+    df = panel.to_frame()
+    csv = tmp_path / "panel.csv"
+    df.drop(index=45).to_csv(csv, index=False)  # geo_02 loses its 6th week
+    out = tmp_path / "out"
+    for extra, match in (
+        ((), "geo 'geo_02': column 'date': gap in weekly dates after 2021-01-31"),
+        (("--holdout", "4"), "--holdout is not available with --geo"),
+        (("--form", "multiplicative"), "additive form only"),
+    ):
+        if extra:
+            df.to_csv(csv, index=False)
+        assert main(_cli_args(csv, out, *extra)) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and match in err, err
+        assert not out.exists()
+    args = _cli_args(csv, out)
+    args[args.index("--geo") : args.index("--geo") + 2] = ["--population", "population"]
+    assert main(args) == 2
+    assert "--population needs --geo" in capsys.readouterr().err
