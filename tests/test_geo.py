@@ -454,3 +454,28 @@ def test_cli_geo_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys):
     args[args.index("--geo") : args.index("--geo") + 2] = ["--population", "population"]
     assert main(args) == 2
     assert "--population needs --geo" in capsys.readouterr().err
+
+
+def test_geo_without_spend_on_a_channel_contributes_nothing_and_has_finite_gradients():
+    import jax
+    import jax.numpy as jnp
+    from numpyro.infer.util import potential_energy
+
+    from mmmjax.geo.fit import prepare_geo
+    from mmmjax.sampling import _initial_values
+
+    panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=40, n_channels=2, n_controls=0, seed=4)
+    spend = np.array(panel.spend)
+    spend[1, :, 0] = 0.0  # geo_02 never spends on tv
+    df = geo.GeoDataset(geos=panel.geos, dates=panel.dates, channels=panel.channels,
+                        spend=spend, target=panel.target, population=panel.population,
+                        population_name="population").to_frame()  # fmt: skip
+    zero = geo.GeoDataset.from_frame(df, geo="geo", date="date", target="target",
+                                     channels=panel.channels, population="population")  # fmt: skip
+    prob = prepare_geo(mmmjax.GeoMMM(), zero)
+    z0 = {k: jnp.asarray(v[0]) for k, v in _initial_values(prob.priors, prob.shapes, 1, 0).items()}
+    grads = jax.grad(lambda z: potential_energy(prob.model, prob.model_args, {}, z))(z0)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads.values())
+    params = derived({k: np.asarray(v) for k, v in z0.items()})
+    comp = geo_components(mmmjax.GeoMMM().model, params, prob.design)
+    assert np.all(np.asarray(comp.media)[1, :, 0] == 0) and np.all(np.isfinite(comp.mu))
