@@ -202,8 +202,8 @@ class LiftTest:
         (negative: removed).
       lift: the measured incremental target over the whole window, money.
       lift_se: its standard error, money, ``> 0``.
-      geo: the geography the test ran in; geo panels are not supported yet, so this must be
-        ``None`` for the national datasets mmmjax fits today.
+      geo: the geography the test ran in: ``None`` for a national dataset, one of the panel's
+        geos for a :class:`~mmmjax.GeoDataset` (required there).
 
     Example:
       >>> t = LiftTest("tv", "2023-03-05", "2023-04-01", spend_change=2000, lift=9000, lift_se=1500)
@@ -278,11 +278,16 @@ def _data_problem(t: LiftTest, dataset) -> tuple[str, str] | None:
         return "channel", (
             f"unknown channel {t.channel!r}; channels are {', '.join(dataset.channels)}"
         )
-    if t.geo is not None:
+    geos = getattr(dataset, "geos", None)  # a GeoDataset's geo names; None for national data
+    if geos is None and t.geo is not None:
         return "geo", (
-            f"geo {t.geo!r} given, but geo panels are not supported yet (this dataset is "
-            "national): leave the column empty or drop it"
+            f"geo {t.geo!r} given, but this dataset is national (no geo column): leave the "
+            "column empty or drop it, or fit the geo panel"
         )
+    if geos is not None and t.geo not in geos:
+        if t.geo is None:
+            return "geo", "empty, but this is a geo panel: name the geo the test ran in"
+        return "geo", f"unknown geo {t.geo!r}; geos are {', '.join(geos)}"
     dates = dataset.dates
     first, last = dates[0], dates[-1] + dataset.period - pd.Timedelta(days=1)
     for name in ("start", "end"):
@@ -296,7 +301,8 @@ def _data_problem(t: LiftTest, dataset) -> tuple[str, str] | None:
             "(periods are dated by their first day)"
         )
     c = list(dataset.channels).index(t.channel)
-    spend = np.asarray(dataset.spend, dtype=np.float64)[:, c]
+    spend = np.asarray(dataset.spend, dtype=np.float64)
+    spend = spend[:, c] if geos is None else spend[list(geos).index(t.geo), :, c]
     new = spend + t.spend_change
     below = inside & (new < -1e-9 * max(1.0, abs(t.spend_change)))
     if below.any():
@@ -335,7 +341,8 @@ def read_lift_tests(
 
     Args:
       source: a CSV path or a ``pandas.DataFrame``.
-      dataset: the :class:`~mmmjax.Dataset` the tests will calibrate.
+      dataset: the :class:`~mmmjax.Dataset` or :class:`~mmmjax.GeoDataset` the tests will
+        calibrate.
       date_format: strftime format of ``start``/``end`` (default: inferred, ISO recommended).
 
     Returns:
@@ -344,7 +351,7 @@ def read_lift_tests(
     Raises:
       DataError: naming the row and column: a missing column, a bad date or number, an unknown
         channel, dates outside the data, ``end`` before ``start``, ``lift_se <= 0``, a zero
-        spend change, or a ``geo`` (geo panels are not supported yet).
+        spend change, a ``geo`` on national data, or a missing or unknown geo on a panel.
     """
     df, where = _read_table(source, "lift tests")
     _require(df, LIFT_COLUMNS, where)

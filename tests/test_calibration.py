@@ -182,7 +182,7 @@ def test_geo_lift_tests_are_refused_for_a_national_dataset(tmp_path, demo):
     dataset, _ = demo
     path = tmp_path / "lift.csv"
     path.write_text(f"{LIFT_HEADER},geo\ntv,2022-03-06,2022-04-02,2000,9000,1500,north\n")
-    with pytest.raises(mmmjax.DataError, match=r"row 1, column 'geo': .*not supported yet"):
+    with pytest.raises(mmmjax.DataError, match=r"row 1, column 'geo': .*national"):
         read_lift_tests(path, dataset)
     with pytest.raises(mmmjax.DataError, match="column 'start' is missing"):
         read_lift_tests(pd.DataFrame({"channel": ["tv"]}), dataset)

@@ -450,6 +450,14 @@ def test_cli_geo_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and match in err, err
         assert not out.exists()
+    lift = tmp_path / "lift.csv"
+    d = panel.dates
+    lift.write_text(f"channel,start,end,spend_change,lift,lift_se\n{panel.channels[0]},"
+                    f"{d[3].date()},{d[6].date()},10,5,1\n")  # fmt: skip
+    assert main(_cli_args(csv, out, "--lift-tests", str(lift))) == 2
+    err = capsys.readouterr().err.strip()
+    assert "row 1, column 'geo': empty, but this is a geo panel" in err and "\n" not in err
+    assert not out.exists()
     args = _cli_args(csv, out)
     args[args.index("--geo") : args.index("--geo") + 2] = ["--population", "population"]
     assert main(args) == 2
@@ -479,3 +487,113 @@ def test_geo_without_spend_on_a_channel_contributes_nothing_and_has_finite_gradi
     params = derived({k: np.asarray(v) for k, v in z0.items()})
     comp = geo_components(mmmjax.GeoMMM().model, params, prob.design)
     assert np.all(np.asarray(comp.media)[1, :, 0] == 0) and np.all(np.isfinite(comp.mu))
+
+
+# ----------------------------------------------------------------------------------------------
+# lift tests in a geo
+# ----------------------------------------------------------------------------------------------
+def _geo_lift_reference(params, design, g, c, window, delta):
+    """Float64 loop: geo g's media of channel c with ``delta`` added in ``window``, minus the
+    media without it, summed over the window (geometric adstock normalised, Hill saturation)."""
+    a = float(params["alpha"][c])
+    k, s = float(params["half_saturation"][c]), float(params["slope"][c])
+
+    def shape(x):
+        y, out = 0.0, []
+        for v in x:
+            y = v + a * y
+            out.append((1 - a) * y)
+        z = np.asarray(out)
+        return z**s / (z**s + k**s)
+
+    x = np.asarray(design.spend, np.float64)
+    base = shape(x[g, :, c])
+    roi = float(np.exp(params["roi_mu"][c] + params["roi_tau"][c] * params["roi_z"][g, c]))
+    scale = roi * float(design.roi_to_effect[g, c]) / base.mean()
+    new = shape(x[g, :, c] + delta * window)
+    return scale * ((new - base) * window).sum()
+
+
+def test_implied_geo_lift_matches_a_float64_loop():
+    from mmmjax.geo.model import GeoLiftData, implied_geo_lift
+
+    panel, _ = mmmjax.simulate_geo(n_geos=4, n_periods=40, n_channels=3, seed=2)
+    spec = GeoMMM()
+    design = build_geo_design(panel, panel.scales, _axis(panel), seasonality=2, changepoints=0)
+    rng = np.random.default_rng(1)
+    params = {}
+    for name, shape in site_shapes(spec.model, design).items():
+        params[name] = rng.uniform(0.3, 0.8, shape).astype(np.float32)
+        if name.endswith("_z") or name.endswith("_mu"):
+            params[name] = rng.normal(0, 0.3, shape).astype(np.float32)
+    tests = [(1, 2, 10, 18, 0.5), (3, 0, 0, 6, 0.3), (1, 0, 30, 39, 1.2)]  # g, c, t0, t1, delta
+    mask = np.zeros((3, 40), np.float32)
+    for k, (_, _, t0, t1, _) in enumerate(tests):
+        mask[k, t0 : t1 + 1] = 1.0
+    lift = GeoLiftData(
+        geo=np.asarray([t[0] for t in tests], np.int32),
+        channel=np.asarray([t[1] for t in tests], np.int32),
+        mask=mask,
+        delta=np.asarray([t[4] for t in tests], np.float32),
+        lift=np.zeros(3, np.float32),
+        lift_se=np.ones(3, np.float32),
+    )
+    got = np.asarray(implied_geo_lift(spec.model, derived(params), design, lift))
+    want = [
+        _geo_lift_reference(params, design, g, c, mask[k].astype(np.float64), d)
+        for k, (g, c, _, _, d) in enumerate(tests)
+    ]
+    np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-6)
+
+
+def test_geo_lift_tests_are_checked_against_the_panel():
+    panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=40, n_channels=2, seed=2)
+    d = panel.dates
+    ch = panel.channels[0]
+    with pytest.raises(DataError, match="column 'geo': empty, but this is a geo panel"):
+        mmmjax.GeoMMM().fit(panel, lift_tests=[mmmjax.LiftTest(ch, d[3], d[6], 10.0, 5.0, 1.0)])
+    bad = mmmjax.LiftTest(ch, d[3], d[6], 10.0, 5.0, 1.0, geo="atlantis")
+    with pytest.raises(DataError, match="unknown geo 'atlantis'"):
+        mmmjax.GeoMMM().fit(panel, lift_tests=[bad])
+
+
+def test_a_geo_lift_test_pulls_that_geos_roi_and_narrows_it(tmp_path):
+    """Measured lift at half what the uncalibrated fit implies, with a tight standard error:
+    the calibrated fit implies the measured lift, and the ROI of that geo and channel falls and
+    its interval narrows, while another geo's ROI hardly moves."""
+    import jax
+
+    from mmmjax.geo.fit import geo_lift_data
+    from mmmjax.geo.model import implied_geo_lift
+
+    panel, _ = mmmjax.simulate_geo(n_geos=4, n_periods=80, n_channels=2, n_controls=0,
+                                   seed=4)  # fmt: skip
+    spec = mmmjax.GeoMMM()
+    opts = dict(chains=2, draws=200, warmup=200, seed=0, progress=False, warn=False)
+    plain = spec.fit(panel, **opts)
+    g, c = 1, 0
+    geo_name, ch = panel.geos[g], panel.channels[c]
+    change = float(panel.spend[g, :, c].mean())
+    probe = mmmjax.LiftTest(ch, panel.dates[40], panel.dates[47], change, 1.0, 1.0, geo=geo_name)
+    lift = jax.tree.map(np.asarray, geo_lift_data([probe], panel, panel.scales))
+    draws = plain.draws()
+    implied = jax.vmap(lambda p: implied_geo_lift(spec.model, p, plain.design(), lift))(draws)
+    implied_money = float(np.mean(implied)) * panel.scales.target[g]
+    test = mmmjax.LiftTest(ch, probe.start, probe.end, change, 0.5 * implied_money,
+                           0.05 * implied_money, geo=geo_name)  # fmt: skip
+    calibrated = spec.fit(panel, lift_tests=[test], **opts)
+    before = plain.idata.posterior["media_roi"].values[..., g, c].ravel()
+    after = calibrated.idata.posterior["media_roi"].values[..., g, c].ravel()
+    cal = jax.vmap(lambda p: implied_geo_lift(spec.model, p, calibrated.design(), lift))(
+        calibrated.draws()
+    )
+    cal_money = float(np.mean(cal)) * panel.scales.target[g]
+    assert abs(cal_money / test.lift - 1) < 0.2  # the model now implies the measured lift
+    # part of the cut goes to the ROI, part to the (national) saturation curve's slope there
+    assert after.mean() < 0.9 * before.mean()
+    width = lambda x: np.subtract(*np.quantile(x, [0.97, 0.03]))  # noqa: E731
+    assert width(after) < width(before)
+    other = calibrated.idata.posterior["media_roi"].values[..., 3, 1].mean()  # another geo
+    assert abs(other / plain.idata.posterior["media_roi"].values[..., 3, 1].mean() - 1) < 0.25
+    path = calibrated.save(tmp_path / "fit")
+    assert mmmjax.geo.load_geo_fit(path).lift_tests == (test,)

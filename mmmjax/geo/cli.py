@@ -43,8 +43,7 @@ def cmd_fit_geo(args, spec, out: Path) -> None:
     from mmmjax.geo import GeoDataset, GeoMMM
     from mmmjax.geo.report import write_geo_report
 
-    for flag, given in (("--holdout", args.holdout), ("--events", args.events),
-                        ("--lift-tests", getattr(args, "lift_tests", None))):  # fmt: skip
+    for flag, given in (("--holdout", args.holdout), ("--events", args.events)):
         if given:
             raise UsageError(f"{flag} is not available with --geo")
     panel = GeoDataset.from_csv(
@@ -60,16 +59,19 @@ def cmd_fit_geo(args, spec, out: Path) -> None:
     if getattr(args, "roi_priors", None):
         priors = mmmjax.read_roi_priors(args.roi_priors, panel.channels)
         spec = dataclasses.replace(spec, priors={"media_roi": priors} if priors else None)
+    tests = ()
+    if getattr(args, "lift_tests", None):  # each test names its geo
+        tests = mmmjax.read_lift_tests(args.lift_tests, panel)
     try:
         geo_spec = GeoMMM(spec)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    print(f"geo panel: {panel}")
+    print(f"geo panel: {panel}" + (f"; calibrated with {len(tests)} lift test(s)" if tests else ""))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", mmmjax.errors.SamplerWarning)
         fit = geo_spec.fit(panel, chains=args.chains, draws=args.draws, warmup=args.warmup,
                            seed=args.seed, target_accept=args.target_accept,
-                           progress=not args.no_progress)  # fmt: skip
+                           progress=not args.no_progress, lift_tests=tests)  # fmt: skip
     for w in caught:
         if issubclass(w.category, mmmjax.errors.SamplerWarning):
             print(f"warning: {w.message}", file=sys.stderr)

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from mmmjax.calibration import LiftTest, check_lift_tests
 from mmmjax.design import TimeAxis
 from mmmjax.errors import DataError, SamplerWarning
 from mmmjax.fit import diagnose, is_fit_dir, sampler_messages
@@ -32,11 +33,13 @@ from mmmjax.geo.data import GeoDataset, GeoScales
 from mmmjax.geo.model import (
     GeoComponents,
     GeoDesign,
+    GeoLiftData,
     GeoMMM,
     build_geo_design,
     derived,
     geo_components,
     geo_numpyro_model,
+    no_geo_lift_data,
     site_shapes,
 )
 from mmmjax.sampling import SamplerResult, run_nuts
@@ -109,6 +112,7 @@ class GeoFit:
     axis: TimeAxis
     idata: az.InferenceData
     info: dict[str, Any] = field(default_factory=dict, compare=False)
+    lift_tests: tuple[LiftTest, ...] = ()
 
     @property
     def channels(self) -> list[str]:
@@ -195,6 +199,7 @@ class GeoFit:
                     "freq": ds.freq,
                 },
                 "info": _jsonable(self.info),
+                "lift_tests": [t.to_dict() for t in self.lift_tests],
             }
             (tmp / "fit.json").write_text(json.dumps(meta, indent=2))
             for name in ("fit.nc", "fit.json"):
@@ -285,6 +290,7 @@ def load_geo_fit(path: str | os.PathLike) -> GeoFit:
         axis=TimeAxis.from_dict(meta["axis"]),
         idata=idata,
         info=meta.get("info", {}),
+        lift_tests=tuple(LiftTest.from_dict(d) for d in meta.get("lift_tests", [])),
     )
 
 
@@ -303,11 +309,30 @@ class GeoProblem(NamedTuple):
     shapes: dict[str, tuple[int, ...]]
     model_key: str
     model: Any
-    model_args: tuple[Any, ...]  # (design, scaled target)
+    model_args: tuple[Any, ...]  # (design, scaled target, lift data)
+    lift_tests: tuple[LiftTest, ...] = ()
 
 
-def prepare_geo(spec: GeoMMM, panel: GeoDataset) -> GeoProblem:
-    """Check ``panel`` against ``spec`` and build the model's arguments (no sampling)."""
+def geo_lift_data(tests, panel: GeoDataset, scales: GeoScales) -> GeoLiftData:
+    """Checked geo lift tests as model inputs (:class:`~mmmjax.geo.model.GeoLiftData`)."""
+    if not tests:
+        return no_geo_lift_data(panel.n_periods)
+    g = np.asarray([panel.geos.index(t.geo) for t in tests], np.int32)
+    c = np.asarray([panel.channels.index(t.channel) for t in tests], np.int32)
+    f32 = np.float32
+    return GeoLiftData(
+        geo=g,
+        channel=c,
+        mask=np.stack([t.periods(panel.dates) for t in tests]).astype(f32),
+        delta=(np.asarray([t.spend_change for t in tests]) / scales.spend_unit[g, c]).astype(f32),
+        lift=(np.asarray([t.lift for t in tests]) / scales.target[g]).astype(f32),
+        lift_se=(np.asarray([t.lift_se for t in tests]) / scales.target[g]).astype(f32),
+    )
+
+
+def prepare_geo(spec: GeoMMM, panel: GeoDataset, lift_tests=None) -> GeoProblem:
+    """Check ``panel`` (and ``lift_tests``, each naming its geo) against ``spec`` and build
+    the model's arguments (no sampling)."""
     if not isinstance(panel, GeoDataset):
         raise TypeError(f"a geo fit needs an mmmjax.GeoDataset, got {type(panel).__name__}")
     m = spec.model
@@ -332,8 +357,11 @@ def prepare_geo(spec: GeoMMM, panel: GeoDataset) -> GeoProblem:
         sort_keys=True,
     )
     model = functools.partial(geo_numpyro_model, spec.model, priors)
-    args = tuple(jax.tree.map(jnp.asarray, (design, y)))
-    return GeoProblem(spec, panel, scales, axis, design, priors, shapes, model_key, model, args)
+    tests = check_lift_tests(lift_tests, panel)
+    lift = geo_lift_data(tests, panel, scales)
+    args = tuple(jax.tree.map(jnp.asarray, (design, y, lift)))
+    return GeoProblem(spec, panel, scales, axis, design, priors, shapes, model_key, model, args,
+                      tests)  # fmt: skip
 
 
 def fit_geo(
@@ -350,6 +378,7 @@ def fit_geo(
     chain_method: str = "auto",
     progress: bool = True,
     warn: bool = True,
+    lift_tests=None,
 ) -> GeoFit:
     """Fit the hierarchical geo model ``spec`` to ``panel`` with NUTS.
 
@@ -366,6 +395,9 @@ def fit_geo(
         second of sampling (12 GB after 6 minutes, not yet understood; 2 parallel chains or
         20 geos stayed flat), while 4 vectorised chains stayed flat at 1.4 GB.
       warn: emit a :class:`~mmmjax.errors.SamplerWarning` per sampler problem.
+      lift_tests: :class:`~mmmjax.LiftTest` s, each naming its geo: each adds
+        ``lift ~ Normal(implied lift, lift_se)`` (:func:`mmmjax.geo.model.implied_geo_lift`).
+        Kept in the fit (``GeoFit.lift_tests``) and its saved files.
 
     Returns:
       A :class:`GeoFit`.
@@ -373,7 +405,7 @@ def fit_geo(
     for name, v in (("chains", chains), ("draws", draws), ("warmup", warmup)):
         if int(v) < 1:
             raise ValueError(f"{name} must be a positive integer, got {v}")
-    problem = prepare_geo(spec, panel)
+    problem = prepare_geo(spec, panel, lift_tests=lift_tests)
     if chain_method == "auto" and jax.default_backend() == "cpu" and chains > 1:
         chain_method = "vectorized"
     result = run_nuts(
@@ -460,7 +492,7 @@ def assemble_geo(
         "device": str(jax.devices()[0].platform),
     }
     fit = GeoFit(spec=spec, dataset=panel, scales=problem.scales, axis=problem.axis,
-                 idata=idata, info=info)  # fmt: skip
+                 idata=idata, info=info, lift_tests=problem.lift_tests)  # fmt: skip
     y_pp = fit.predict(seed=seed + 1).reshape(chains, draws, *panel.target.shape)
     idata.add_groups(posterior_predictive={"target": y_pp}, coords=coords, dims=dims)
     if warn:

@@ -53,11 +53,14 @@ __all__ = [
     "GEO_PRIORS",
     "GeoComponents",
     "GeoDesign",
+    "GeoLiftData",
     "GeoMMM",
     "build_geo_design",
     "derived",
     "geo_components",
     "geo_numpyro_model",
+    "implied_geo_lift",
+    "no_geo_lift_data",
     "site_shapes",
 ]
 
@@ -303,6 +306,11 @@ def geo_components(spec: MMM, params: Mapping[str, jax.Array], design: GeoDesign
       baseline (the sampled mean level minus the media's window mean), so the parts add up to
       ``mu``.
     """
+    return _geo_components(spec, params, design)[0]
+
+
+def _geo_components(spec: MMM, params: Mapping[str, jax.Array], design: GeoDesign):
+    """:func:`geo_components`, plus the ``(G, C)`` media scale it used."""
     x = design.spend
     G, T, _ = x.shape
     shape = saturation(spec, params, adstock(spec, params, x))  # (G, T, C)
@@ -324,7 +332,61 @@ def geo_components(spec: MMM, params: Mapping[str, jax.Array], design: GeoDesign
         controls = jnp.einsum("gtk,gk->gt", design.controls, params["control_coef"])
     intercept = zeros + (params["intercept"] - (scale * mean).sum(-1))[:, None]
     mu = intercept + trend + seasonality + controls + media.sum(-1)
-    return GeoComponents(intercept, trend, seasonality, controls, media, mu)
+    return GeoComponents(intercept, trend, seasonality, controls, media, mu), scale
+
+
+class GeoLiftData(NamedTuple):
+    """Geo lift tests as model inputs (``K`` tests over the ``T`` training periods), each geo's
+    scaled units, float32. Model arguments: new tests of the same count reuse the compiled
+    program; ``K = 0`` (:func:`no_geo_lift_data`) means no calibration.
+
+    Attributes:
+      geo, channel: ``(K,)`` int32 indices of each test's geo and channel.
+      mask: ``(K, T)`` 1.0 in the periods of the test's window.
+      delta: ``(K,)`` spend change per period in the geo's spend units (``x`` of
+        :class:`GeoDesign`: money over ``GeoScales.spend_unit[g, c]``).
+      lift, lift_se: ``(K,)`` measured incremental target over the window and its standard
+        error, over the geo's mean target.
+    """
+
+    geo: Any
+    channel: Any
+    mask: Any
+    delta: Any
+    lift: Any
+    lift_se: Any
+
+
+def no_geo_lift_data(n_periods: int) -> GeoLiftData:
+    """``GeoLiftData`` with no tests."""
+    empty, index = np.zeros((0,), np.float32), np.zeros((0,), np.int32)
+    return GeoLiftData(index, index, np.zeros((0, n_periods), np.float32), empty, empty, empty)
+
+
+def implied_geo_lift(
+    spec: MMM, params: Mapping[str, jax.Array], design: GeoDesign, lift: GeoLiftData
+) -> jax.Array:
+    """``(K,)`` the model's incremental target of each geo lift test, its geo's scaled units.
+
+    Test ``k`` raises the spend of channel ``c = lift.channel[k]`` in geo ``g = lift.geo[k]``
+    by ``lift.delta[k]`` in every period of its window; the implied lift is the change of that
+    geo's media term of ``c`` summed over the window (carryover within the window counted,
+    after it not), as :func:`mmmjax.model.implied_lift` does for national data. Times the geo's
+    mean target it is money. All tests at once: the ``(K, T, 1)`` changed spend series run
+    through the kernels with each test's ``(K, 1)`` channel parameters.
+    """
+    comp, scale = _geo_components(spec, params, design)
+    return _geo_lift_from(spec, params, design, lift, comp, scale)
+
+
+def _geo_lift_from(spec, params, design: GeoDesign, lift: GeoLiftData, comp, scale):
+    g, c = lift.geo, lift.channel
+    names = ADSTOCK_PARAMS[spec.adstock] + SATURATION_PARAMS[spec.saturation]
+    kernel = {k: params[k][c][:, None] for k in names}  # (K, 1)
+    x_new = design.spend[g, :, c] + lift.delta[:, None] * lift.mask  # (K, T)
+    shape_new = saturation(spec, kernel, adstock(spec, kernel, x_new[..., None]))[..., 0]
+    change = scale[g, c][:, None] * shape_new - comp.media[g, :, c]
+    return (change * lift.mask).sum(-1)
 
 
 def _site(prior: Prior, shape: tuple[int, ...]) -> dist.Distribution:
@@ -332,16 +394,23 @@ def _site(prior: Prior, shape: tuple[int, ...]) -> dist.Distribution:
     return d.expand(shape).to_event(len(shape)) if shape else d
 
 
-def geo_numpyro_model(spec: MMM, priors: Mapping[str, Prior], design: GeoDesign, y=None) -> None:
+def geo_numpyro_model(
+    spec: MMM, priors: Mapping[str, Prior], design: GeoDesign, y=None, lift=None
+) -> None:
     """The NumPyro model: priors on every site, then the likelihood of scaled ``y`` ``(G, T)``.
 
-    ``y`` is each geo's target over its mean; ``None`` samples it.
+    ``y`` is each geo's target over its mean; ``None`` samples it. ``lift``
+    (:class:`GeoLiftData` with ``K > 0``) adds ``lift ~ Normal(implied_geo_lift, lift_se)``.
     """
     draw = {
         name: numpyro.sample(name, _site(priors[name], shape))
         for name, shape in site_shapes(spec, design).items()
     }
-    comp = geo_components(spec, derived(draw), design)
+    params = derived(draw)
+    comp, scale = _geo_components(spec, params, design)
+    if lift is not None and lift.geo.shape[0]:
+        implied = _geo_lift_from(spec, params, design, lift, comp, scale)
+        numpyro.sample("lift", dist.Normal(implied, lift.lift_se).to_event(1), obs=lift.lift)
     sigma = draw["sigma"][:, None]
     if spec.likelihood == "student_t":
         noise = dist.StudentT(draw["nu"], comp.mu, sigma)
