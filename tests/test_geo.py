@@ -595,5 +595,15 @@ def test_a_geo_lift_test_pulls_that_geos_roi_and_narrows_it(tmp_path):
     assert width(after) < width(before)
     other = calibrated.idata.posterior["media_roi"].values[..., 3, 1].mean()  # another geo
     assert abs(other / plain.idata.posterior["media_roi"].values[..., 3, 1].mean() - 1) < 0.25
+    np.testing.assert_allclose(
+        geo.insights.lift_draws(calibrated)[:, 0], np.asarray(cal)[:, 0] * panel.scales.target[g],
+        rtol=1e-4,
+    )  # fmt: skip
+    from mmmjax.geo.report import render_geo_report
+
+    html = render_geo_report(calibrated)
+    assert "Calibration: prior, lift tests and posterior ROI" in html
+    assert f"<td class=l>{geo_name}</td><td class=l>{ch}</td>" in html  # the tested pair's row
+    assert "Calibration" not in render_geo_report(plain)
     path = calibrated.save(tmp_path / "fit")
     assert mmmjax.geo.load_geo_fit(path).lift_tests == (test,)

@@ -44,7 +44,9 @@ from mmmjax.model import ADSTOCK_PARAMS, SATURATION_PARAMS, adstock, saturation
 __all__ = [
     "adstock_weights",
     "contributions",
+    "lift_draws",
     "marginal_roi",
+    "prior_roi_draws",
     "response_curves",
     "roi",
     "roi_draws",
@@ -275,3 +277,36 @@ def contributions(fit: GeoFit, by: str = "geo") -> xr.DataArray:
                             coords=coords, name="contribution")  # fmt: skip
     return xr.DataArray(parts, dims=("draw", "geo", "date", "component"),
                         coords={"geo": fit.geos, **coords}, name="contribution")  # fmt: skip
+
+
+def lift_draws(fit: GeoFit) -> np.ndarray:
+    """``(S, K)`` the model's implied lift of each of ``fit.lift_tests``, money (posterior)."""
+    from mmmjax.geo.fit import geo_lift_data
+
+    tests = fit.lift_tests
+    if not tests:
+        return np.zeros((fit.n_draws, 0))
+    lift = jax.tree.map(jnp.asarray, geo_lift_data(tests, fit.dataset, fit.scales))
+    draws = {k: jnp.asarray(v) for k, v in fit.draws().items()}
+    scaled = _lifts(fit.spec.model, draws, fit.design(), lift)
+    geo = np.asarray([fit.geos.index(t.geo) for t in tests])
+    return np.asarray(scaled, np.float64) * fit.scales.target[geo]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _lifts(spec, draws, design, lift):
+    from mmmjax.geo.model import implied_geo_lift
+
+    return jax.vmap(lambda p: implied_geo_lift(spec, p, design, lift))(draws)
+
+
+def prior_roi_draws(fit: GeoFit, draws: int = 4000, seed: int = 0) -> np.ndarray:
+    """``(draws, G, C)`` window ROI per geo and channel under the geo model's priors
+    (``exp(roi_mu + roi_tau * z)``, drawn with NumPy)."""
+    priors = fit.spec.resolved_priors(fit.channels)
+    rng = np.random.default_rng(seed)
+    G, C = fit.dataset.n_geos, fit.dataset.n_channels
+    mu = priors["roi_mu"].sample_numpy(rng, (draws, C))
+    tau = priors["roi_tau"].sample_numpy(rng, (draws, C))
+    z = rng.standard_normal((draws, G, C))
+    return np.exp(mu[:, None, :] + tau[:, None, :] * z)

@@ -78,7 +78,7 @@ def _fit_section(fit: GeoFit, predictive: np.ndarray) -> str:
         ax.plot(ds.dates, ds.target[g], color=plots._DATA, lw=0.8, marker=".", ms=2)
         ax.set_title(str(shown[g]), fontsize=9)
         ax.tick_params(labelsize=7)
-        locator = mdates.AutoDateLocator(minticks=2, maxticks=4)
+        locator = mdates.AutoDateLocator(minticks=2)  # maxticks below 5 warns for some spans
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         plots._money_axis(ax)
@@ -157,6 +157,66 @@ def _truth_section(fit: GeoFit, national: pd.DataFrame, per_geo: pd.DataFrame, t
     return _section("truth", "True vs estimated (simulated data)", body)
 
 
+def _calibration_section(fit: GeoFit) -> str | None:
+    """Prior vs lift tests vs posterior ROI of each (geo, channel) a lift test ran on."""
+    tests = fit.lift_tests
+    if not tests:
+        return None
+    pairs = list(dict.fromkeys((t.geo, t.channel) for t in tests))
+    gi = [fit.geos.index(g) for g, _ in pairs]
+    ci = [fit.channels.index(c) for _, c in pairs]
+    labels = [f"{g} / {c}" for g, c in pairs]
+    posterior = fit.draws()["media_roi"][:, gi, ci]
+    prior = insights.prior_roi_draws(fit)[:, gi, ci]
+    lifts = insights.lift_draws(fit)
+    rows, plotted = [], []
+    for k, t in enumerate(tests):
+        n = int(t.periods(fit.dataset.dates).sum())
+        value, se = t.roi(n)
+        model = lifts[:, k]
+        lo, hi = np.quantile(model, INTERVAL_QUANTILES)
+        plotted.append((f"{t.geo} / {t.channel}", str(k + 1), value, se,
+                        model / (t.spend_change * n)))  # fmt: skip
+        rows.append((
+            k + 1, t.geo, t.channel, f"{t.start.date()} to {t.end.date()}", n, t.spend_change,
+            f"{_fmt(t.lift)} ± {_fmt(t.lift_se)}",
+            _interval(value, value - 1.96 * se, value + 1.96 * se),
+            _interval(float(model.mean()), lo, hi),
+        ))  # fmt: skip
+    summary = [
+        (g, c, _interval(prior[:, j].mean(), *np.quantile(prior[:, j], INTERVAL_QUANTILES)),
+         _interval(posterior[:, j].mean(), *np.quantile(posterior[:, j], INTERVAL_QUANTILES)))
+        for j, (g, c) in enumerate(pairs)
+    ]  # fmt: skip
+    body = [
+        _p(
+            "Each lift test ran in one geo and calibrates that geo's response. Prior ROI: the "
+            "geo model's priors (pooled log ROI); posterior ROI: this fit, the tests' "
+            "likelihood terms included. A test's ROI is its lift over its extra spend in its "
+            "window (no carryover after it), so it need not equal the geo's average ROI."
+        ),
+        _table(summary, ["geo", "channel", "prior ROI [94%]", "posterior ROI [94%]"], left=2),
+        "<h3>Lift tests</h3>",
+        _table(
+            rows,
+            [
+                "test",
+                "geo",
+                "channel",
+                "window",
+                "periods",
+                "spend change per period",
+                "measured lift ± se",
+                "test ROI [± 1.96 se]",
+                "model's implied lift [94%]",
+            ],
+            left=3,
+        ),
+        _img(plots.plot_calibration(labels, posterior, prior, plotted), "calibration"),
+    ]
+    return _section("calibration", "Calibration: prior, lift tests and posterior ROI", body)
+
+
 def render_geo_report(fit: GeoFit, *, truth=None, roi_national=None, roi_geo=None,
                       title: str | None = None) -> str:  # fmt: skip
     """The report as one HTML string (see :func:`write_geo_report`)."""
@@ -168,8 +228,10 @@ def render_geo_report(fit: GeoFit, *, truth=None, roi_national=None, roi_geo=Non
         ("data", "Data", _data_section(fit)),
         ("fit", "Fit", _fit_section(fit, predictive)),
         ("roi", "ROI", _roi_section(fit, national, per_geo)),
+        ("calibration", "Calibration", _calibration_section(fit)),
         ("sampler", "Sampler", _sampler_section(fit)),
     ]
+    sections = [s for s in sections if s[2] is not None]  # calibration only when calibrated
     if truth is not None:
         sections.append(("truth", "Truth", _truth_section(fit, national, per_geo, truth)))
     m = fit.spec.model
