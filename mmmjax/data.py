@@ -256,8 +256,47 @@ def _detect_freq(dates: pd.DatetimeIndex, date_name: str) -> str:
     )
 
 
+class _Calendar:
+    """Sizes and calendar constants of a dataset with ``dates``, ``channels``,
+    ``control_names`` and a resolved ``freq`` (shared by :class:`Dataset` and the geo panel)."""
+
+    @property
+    def n_periods(self) -> int:
+        """``T``, the number of periods."""
+        return len(self.dates)  # type: ignore[attr-defined]
+
+    @property
+    def n_channels(self) -> int:
+        """``C``, the number of media channels."""
+        return len(self.channels)  # type: ignore[attr-defined]
+
+    @property
+    def n_controls(self) -> int:
+        """``K``, the number of controls."""
+        return len(self.control_names)  # type: ignore[attr-defined]
+
+    @property
+    def periods_per_year(self) -> float:
+        """52.1775 for weekly data, 365.25 for daily (the Fourier seasonality period)."""
+        return PERIODS_PER_YEAR[self.freq]  # type: ignore[attr-defined]
+
+    @property
+    def period(self) -> pd.Timedelta:
+        """Length of one period (7 days or 1 day)."""
+        return pd.Timedelta(days=_STEP_DAYS[self.freq])  # type: ignore[attr-defined]
+
+
+def _resolve_freq(freq: str | None, dates: pd.DatetimeIndex, date_name: str, owner: str) -> str:
+    """``freq`` checked, or detected from ``dates`` when ``None``."""
+    if freq is None:
+        return _detect_freq(dates, date_name)
+    if freq not in _STEP_DAYS:
+        raise ValueError(f"{owner}.freq must be one of {sorted(_STEP_DAYS)}, got {freq!r}")
+    return freq
+
+
 @dataclass(frozen=True, eq=False, repr=False)
-class Dataset:
+class Dataset(_Calendar):
     """A validated, immutable MMM data set in original units.
 
     Build one with :meth:`from_frame` or :meth:`from_csv` (which validate everything); the
@@ -330,44 +369,14 @@ class Dataset:
         set_("target", target)
         set_("controls", controls)
         set_("events", events)
-        freq = self.freq
-        if freq is None:
-            freq = _detect_freq(dates, self.date_name)
-        elif freq not in _STEP_DAYS:
-            raise ValueError(f"Dataset.freq must be one of {sorted(_STEP_DAYS)}, got {freq!r}")
-        set_("freq", freq)
+        set_("freq", _resolve_freq(self.freq, dates, self.date_name, "Dataset"))
 
-    # ---- sizes and derived constants ----
-
-    @property
-    def n_periods(self) -> int:
-        """``T``, the number of periods."""
-        return len(self.dates)
-
-    @property
-    def n_channels(self) -> int:
-        """``C``, the number of media channels."""
-        return len(self.channels)
-
-    @property
-    def n_controls(self) -> int:
-        """``K``, the number of controls."""
-        return len(self.control_names)
+    # ---- sizes and derived constants (n_periods, n_channels, ... from _Calendar) ----
 
     @property
     def n_events(self) -> int:
         """``E``, the number of event dummies."""
         return len(self.event_names)
-
-    @property
-    def periods_per_year(self) -> float:
-        """52.1775 for weekly data, 365.25 for daily (the Fourier seasonality period)."""
-        return PERIODS_PER_YEAR[self.freq]  # type: ignore[index]
-
-    @property
-    def period(self) -> pd.Timedelta:
-        """Length of one period (7 days or 1 day)."""
-        return pd.Timedelta(days=_STEP_DAYS[self.freq])  # type: ignore[index]
 
     def future_dates(self, n: int) -> pd.DatetimeIndex:
         """The ``n`` dates that follow the last one, at the same spacing."""

@@ -49,16 +49,16 @@ import numpy as np
 import pandas as pd
 
 from mmmjax.data import (
-    PERIODS_PER_YEAR,
     Dataset,
     _as_list,
+    _Calendar,
     _check_columns,
     _check_spacing,
-    _detect_freq,
     _fmt_date,
     _frozen_array,
     _numeric,
     _parse_dates,
+    _resolve_freq,
     min_periods,
 )
 from mmmjax.errors import DataError
@@ -179,7 +179,7 @@ _SCALE_FIELDS = ("target", "spend", "size", "unit", "controls_mean", "controls_s
 # the panel
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False, repr=False)
-class GeoDataset:
+class GeoDataset(_Calendar):
     """A validated, immutable geo panel in original units (see the module docstring).
 
     Build one with :meth:`from_frame` or :meth:`from_csv` (which validate everything); the
@@ -253,43 +253,13 @@ class GeoDataset:
             if arr.shape != shape:
                 raise ValueError(f"GeoDataset.{name} has shape {arr.shape}, expected {shape}")
             set_(name, arr)
-        freq = self.freq
-        if freq is None:
-            freq = _detect_freq(dates, self.date_name)
-        elif freq not in _STEP_DAYS:
-            raise ValueError(f"GeoDataset.freq must be one of {sorted(_STEP_DAYS)}, got {freq!r}")
-        set_("freq", freq)
+        set_("freq", _resolve_freq(self.freq, dates, self.date_name, "GeoDataset"))
 
-    # ---- sizes ----
+    # ---- sizes (n_periods, n_channels, n_controls, period ... from mmmjax.data._Calendar) ----
     @property
     def n_geos(self) -> int:
         """``G``, the number of geos."""
         return len(self.geos)
-
-    @property
-    def n_periods(self) -> int:
-        """``T``, the number of periods."""
-        return len(self.dates)
-
-    @property
-    def n_channels(self) -> int:
-        """``C``, the number of channels."""
-        return len(self.channels)
-
-    @property
-    def n_controls(self) -> int:
-        """``K``, the number of controls."""
-        return len(self.control_names)
-
-    @property
-    def periods_per_year(self) -> float:
-        """52.1775 for weekly data, 365.25 for daily."""
-        return PERIODS_PER_YEAR[self.freq]  # type: ignore[index]
-
-    @property
-    def period(self) -> pd.Timedelta:
-        """Length of one period."""
-        return pd.Timedelta(days=_STEP_DAYS[self.freq])  # type: ignore[index]
 
     @functools.cached_property
     def scales(self) -> GeoScales:
