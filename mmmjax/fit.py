@@ -617,18 +617,7 @@ def assemble(
         groups["prior"] = prior
         groups["prior_predictive"] = {"target": y_prior}
     idata = az.from_dict(**groups, coords=coords, dims=dims)
-    info = {
-        "chain_method": result.chain_method,
-        "seconds": result.seconds_warmup_and_sampling,
-        "compiled": result.compiled,
-        "chains": chains,
-        "draws": draws,
-        "warmup": result.warmup,
-        "seed": seed,
-        **(info or {}),
-        "jax": jax.__version__,
-        "device": str(jax.devices()[0].platform),
-    }
+    info = sampler_info(result, seed, info)
     fit = Fit(spec=spec, dataset=dataset, scales=problem.scales, axis=problem.axis, idata=idata,
               info=info, lift_tests=problem.lift_tests)  # fmt: skip
     y_pp = fit.predict(seed=seed + 1).reshape(chains, draws, -1)  # money
@@ -637,6 +626,23 @@ def assemble(
         for msg in sampler_messages(fit.diagnostics()):
             warnings.warn(msg, SamplerWarning, stacklevel=4)
     return fit
+
+
+def sampler_info(result: SamplerResult, seed: int, extra: dict[str, Any] | None = None) -> dict:
+    """The ``info`` of a fit: how it was sampled (``extra`` adds or overrides entries)."""
+    chains, draws = result.sample_stats["diverging"].shape
+    return {
+        "chain_method": result.chain_method,
+        "seconds": result.seconds_warmup_and_sampling,
+        "compiled": result.compiled,
+        "chains": chains,
+        "draws": draws,
+        "warmup": result.warmup,
+        "seed": seed,
+        **(extra or {}),
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0].platform),
+    }
 
 
 def fit_from_draws(

@@ -28,7 +28,7 @@ import pandas as pd
 from mmmjax.calibration import LiftTest, check_lift_tests
 from mmmjax.design import TimeAxis
 from mmmjax.errors import DataError, SamplerWarning
-from mmmjax.fit import diagnose, is_fit_dir, sampler_messages
+from mmmjax.fit import diagnose, is_fit_dir, sampler_info, sampler_messages
 from mmmjax.geo.data import GeoDataset, GeoScales
 from mmmjax.geo.model import (
     GeoComponents,
@@ -479,18 +479,7 @@ def assemble_geo(
         coords=coords,
         dims=dims,
     )
-    info = {
-        "chain_method": result.chain_method,
-        "seconds": result.seconds_warmup_and_sampling,
-        "compiled": result.compiled,
-        "chains": chains,
-        "draws": draws,
-        "warmup": result.warmup,
-        "seed": seed,
-        **(info or {}),
-        "jax": jax.__version__,
-        "device": str(jax.devices()[0].platform),
-    }
+    info = sampler_info(result, seed, info)
     fit = GeoFit(spec=spec, dataset=panel, scales=problem.scales, axis=problem.axis,
                  idata=idata, info=info, lift_tests=problem.lift_tests)  # fmt: skip
     y_pp = fit.predict(seed=seed + 1).reshape(chains, draws, *panel.target.shape)
