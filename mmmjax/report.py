@@ -389,6 +389,26 @@ def _roi_prior_channels(fit) -> list[str]:
     return list(fit.channels)
 
 
+def lift_test_rows(tests, dates, lifts: np.ndarray, name=lambda t: t.channel):
+    """Per lift test: its table cells after the identifying columns (window, periods, spend
+    change, measured lift, test ROI, the model's implied lift) and its
+    :func:`mmmjax.plots.plot_calibration` entry, panel ``name(t)``; ``lifts`` ``(S, K)`` money."""
+    rows, plotted = [], []
+    for k, t in enumerate(tests):
+        n = int(t.periods(dates).sum())
+        value, se = t.roi(n)
+        model = lifts[:, k]
+        lo, hi = np.quantile(model, INTERVAL_QUANTILES)
+        plotted.append((name(t), str(k + 1), value, se, model / (t.spend_change * n)))
+        rows.append((
+            f"{t.start.date()} to {t.end.date()}", n, t.spend_change,
+            f"{_fmt(t.lift)} ± {_fmt(t.lift_se)}",
+            _interval(value, value - 1.96 * se, value + 1.96 * se),
+            _interval(float(model.mean()), lo, hi),
+        ))  # fmt: skip
+    return rows, plotted
+
+
 def _calibration_section(fit) -> str | None:
     """Prior vs lift tests vs posterior ROI, for channels with an ROI prior or a lift test."""
     with_prior = _roi_prior_channels(fit)
@@ -399,22 +419,8 @@ def _calibration_section(fit) -> str | None:
     idx = [fit.channels.index(ch) for ch in names]
     posterior = roi_draws(fit)[:, idx]
     prior = roi_draws(fit, "prior")[:, idx] if hasattr(fit.idata, "prior") else None
-    lifts = lift_draws(fit)
-    dates = fit.dataset.dates
-    rows, plotted = [], []
-    for k, t in enumerate(tests):
-        n = int(t.periods(dates).sum())
-        value, se = t.roi(n)
-        model = lifts[:, k]
-        lo, hi = np.quantile(model, INTERVAL_QUANTILES)
-        label = str(k + 1)
-        plotted.append((t.channel, label, value, se, model / (t.spend_change * n)))
-        rows.append((
-            label, t.channel, f"{t.start.date()} to {t.end.date()}", n, t.spend_change,
-            f"{_fmt(t.lift)} ± {_fmt(t.lift_se)}",
-            _interval(value, value - 1.96 * se, value + 1.96 * se),
-            _interval(float(model.mean()), lo, hi),
-        ))  # fmt: skip
+    cells, plotted = lift_test_rows(tests, fit.dataset.dates, lift_draws(fit))
+    rows = [(str(k + 1), t.channel, *c) for k, (t, c) in enumerate(zip(tests, cells, strict=True))]
     summary = []
     for c, ch in enumerate(names):
         measured = [f"{_fmt(v)} ± {_fmt(1.96 * e)}" for name, _, v, e, _ in plotted if name == ch]

@@ -27,7 +27,17 @@ from mmmjax.fit import sampler_messages
 from mmmjax.geo import insights
 from mmmjax.geo.fit import GeoFit
 from mmmjax.insights import INTERVAL_QUANTILES
-from mmmjax.report import _CSS, _e, _fmt, _img, _interval, _p, _section, _table
+from mmmjax.report import (
+    _CSS,
+    _e,
+    _fmt,
+    _img,
+    _interval,
+    _p,
+    _section,
+    _table,
+    lift_test_rows,
+)
 
 __all__ = ["render_geo_report", "write_geo_report"]
 
@@ -168,21 +178,11 @@ def _calibration_section(fit: GeoFit) -> str | None:
     labels = [f"{g} / {c}" for g, c in pairs]
     posterior = fit.draws()["media_roi"][:, gi, ci]
     prior = insights.prior_roi_draws(fit)[:, gi, ci]
-    lifts = insights.lift_draws(fit)
-    rows, plotted = [], []
-    for k, t in enumerate(tests):
-        n = int(t.periods(fit.dataset.dates).sum())
-        value, se = t.roi(n)
-        model = lifts[:, k]
-        lo, hi = np.quantile(model, INTERVAL_QUANTILES)
-        plotted.append((f"{t.geo} / {t.channel}", str(k + 1), value, se,
-                        model / (t.spend_change * n)))  # fmt: skip
-        rows.append((
-            k + 1, t.geo, t.channel, f"{t.start.date()} to {t.end.date()}", n, t.spend_change,
-            f"{_fmt(t.lift)} ± {_fmt(t.lift_se)}",
-            _interval(value, value - 1.96 * se, value + 1.96 * se),
-            _interval(float(model.mean()), lo, hi),
-        ))  # fmt: skip
+    cells, plotted = lift_test_rows(tests, fit.dataset.dates, insights.lift_draws(fit),
+                                    name=lambda t: f"{t.geo} / {t.channel}")  # fmt: skip
+    rows = [
+        (k + 1, t.geo, t.channel, *c) for k, (t, c) in enumerate(zip(tests, cells, strict=True))
+    ]
     summary = [
         (g, c, _interval(prior[:, j].mean(), *np.quantile(prior[:, j], INTERVAL_QUANTILES)),
          _interval(posterior[:, j].mean(), *np.quantile(posterior[:, j], INTERVAL_QUANTILES)))
