@@ -28,7 +28,7 @@ import pandas as pd
 from mmmjax.calibration import LiftTest, check_lift_tests
 from mmmjax.design import TimeAxis
 from mmmjax.errors import DataError, SamplerWarning
-from mmmjax.fit import diagnose, is_fit_dir, sampler_info, sampler_messages
+from mmmjax.fit import _jsonable, diagnose, is_fit_dir, sampler_info, sampler_messages
 from mmmjax.geo.data import GeoDataset, GeoScales
 from mmmjax.geo.model import (
     GeoComponents,
@@ -234,16 +234,6 @@ def _noise(spec: GeoMMM, draws, seed: int, shape) -> np.ndarray:
         nu = np.asarray(draws["nu"], np.float64)[:, None, None]
         return sigma * rng.standard_t(nu, shape)
     return sigma * rng.standard_normal(shape)
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
 
 
 def is_geo_fit_dir(path: str | os.PathLike) -> bool:
