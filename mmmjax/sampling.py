@@ -1,7 +1,8 @@
 """NUTS, in three small layers: choose how chains run, build a compiled runner, run it.
 
-The runner is NumPyro's NUTS kernel (``numpyro.infer.hmc.hmc``) driven by our own loop: warm-up
-and sampling are two ``lax.scan`` calls inside one compiled program per chain, chains are
+The runner is :func:`mmmjax.nuts.nuts_kernel` (NumPyro's tree builder and warm-up adapter on one
+flat parameter vector) driven by our own loop: warm-up and sampling are one ``lax.scan`` inside
+one compiled program per chain, chains are
 ``pmap``-ed over host devices (CPU) or ``vmap``-ed (one accelerator), and the model's data are
 *arguments* of that program, not constants baked into it. The compiled runner is cached per
 model shape, so a second fit of the same shape (new data, new seed, same sizes) starts sampling
@@ -23,9 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.flatten_util import ravel_pytree
 from numpyro.distributions import biject_to
-from numpyro.infer.hmc import hmc
 from numpyro.infer.util import potential_energy
+
+from mmmjax.nuts import NutsSettings, nuts_kernel
 
 __all__ = [
     "CHAIN_METHODS",
@@ -50,6 +53,7 @@ class SamplerResult(NamedTuple):
     compiled: bool  # whether this call had to compile the runner
     warmup: int
     batch_size: int = 1  # models sampled together in one program
+    warmup_steps: np.ndarray | None = None  # (chains, warmup) leapfrog steps of each warm-up step
 
 
 def choose_chain_method(chains: int, requested: str = "auto") -> str:
@@ -114,15 +118,16 @@ def _runner(
     key: Hashable,
     *,
     method: str,
-    warmup: int,
     draws: int,
-    target_accept: float,
-    max_tree_depth: int,
-    dense_mass: bool,
+    settings: NutsSettings,
     progress: bool,
     batched: bool = False,
 ) -> Callable:
     """Compiled ``run(keys (chains,), z0 {site: (chains, ...)}, model_args)`` for model ``key``.
+
+    Each chain ravels its sites into one flat vector, runs :func:`mmmjax.nuts.nuts_kernel` over
+    warm-up and sampling in one ``lax.scan``, and returns the kept draws unravelled to sites,
+    their statistics, and the leapfrog steps of every warm-up iteration.
 
     With ``batched=True`` every argument has a models axis after the chain axis (``keys``
     ``(chains, M)``, ``z0`` ``(chains, M, ...)``) and ``model_args`` a leading models axis: the
@@ -130,36 +135,27 @@ def _runner(
     all of them.
     """
     model = _MODELS[key]
-
-    def potential_gen(*args):
-        return lambda z: potential_energy(model, args, {}, z)
-
-    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+    warmup = settings.warmup
     every = max(1, (warmup + draws) // PROGRESS_TICKS)
 
     def one_chain(rng_key, z0, args):
         _TRACES[0] += 1  # runs only while tracing: counts compilations
-        state = init_kernel(
-            z0,
-            warmup,
-            target_accept_prob=target_accept,
-            max_tree_depth=max_tree_depth,
-            dense_mass=dense_mass,
-            model_args=args,
-            rng_key=rng_key,
-        )
+        x0, unravel = ravel_pytree(z0)
+        init, step = nuts_kernel(lambda x: potential_energy(model, args, {}, unravel(x)), settings)
 
-        def step(state, i):
+        def body(state, i):
             _maybe_tick(i, every, progress)
-            state = sample_kernel(state, model_args=args)
+            state = step(state, i)
             stats = tuple(getattr(state, f) for f in _STAT_FIELDS)
             return state, (state.z, *stats, state.adapt_state.step_size)
 
-        # One scan over warm-up and sampling: the kernel adapts while its step counter is below
-        # `warmup`, so one traced step serves both phases. Two scans (one per phase) traced and
-        # compiled the NUTS step twice, for the price of keeping the warm-up steps' few floats.
-        _, trace = lax.scan(step, state, jnp.arange(warmup + draws))
-        return jax.tree.map(lambda a: a[warmup:], trace)
+        # One scan over warm-up and sampling: the kernel adapts while the iteration is below
+        # `warmup`, so one traced step serves both phases (two scans traced and compiled the
+        # NUTS step twice).
+        _, trace = lax.scan(body, init(x0, rng_key), jnp.arange(warmup + draws))
+        x, *stats, step_size = jax.tree.map(lambda a: a[warmup:], trace)
+        warmup_steps = trace[1 + _STAT_FIELDS.index("num_steps")][:warmup]
+        return (jax.vmap(unravel)(x), *stats, step_size, warmup_steps)
 
     # keys and initial values differ per chain; the model's data are shared by every chain
     chain = jax.vmap(one_chain) if batched else one_chain
@@ -242,6 +238,8 @@ def run_nuts(
     chain_method: str = "auto",
     progress: bool = True,
     init_values: Mapping[str, np.ndarray] | None = None,
+    init_depth: int | None = 6,
+    metric_init: str = "gradient",
 ) -> SamplerResult:
     """Run NUTS on ``model(*model_args)`` and return draws grouped by chain.
 
@@ -264,13 +262,17 @@ def run_nuts(
       progress: show a progress bar.
       init_values: unconstrained initial values ``{site: (chains, *shape)}`` (e.g. from
         :func:`map_initial_values`); default: the median of 15 prior draws per chain.
+      init_depth: tree depth limit until warm-up's first metric estimate (``None``: none);
+        see :mod:`mmmjax.nuts`.
+      metric_init: warm-up's first inverse metric, ``"gradient"`` (``1 / |grad|`` at the
+        start) or ``"identity"`` (NumPyro's).
     """
     method = choose_chain_method(chains, chain_method)
     z0 = _start(priors, shapes, chains, seed, init_values)
     keys = jax.random.split(jax.random.PRNGKey(seed), chains)
-    options = dict(method=method, warmup=int(warmup), draws=int(draws),
-                   target_accept=float(target_accept), max_tree_depth=int(max_tree_depth),
-                   dense_mass=bool(dense_mass), progress=bool(progress))  # fmt: skip
+    settings = NutsSettings(int(warmup), float(target_accept), int(max_tree_depth),
+                            bool(dense_mass), init_depth, metric_init)  # fmt: skip
+    options = dict(method=method, draws=int(draws), settings=settings, progress=bool(progress))
     (result,) = _sample(model, model_key, tuple(model_args), keys, z0, priors, shapes, options)
     return result
 
@@ -292,6 +294,8 @@ def run_nuts_batched(
     chain_method: str = "auto",
     progress: bool = True,
     init_values: Sequence[Mapping[str, np.ndarray] | None] | None = None,
+    init_depth: int | None = 6,
+    metric_init: str = "gradient",
 ) -> list[SamplerResult]:
     """Run NUTS on M models of one shape at once: one compiled program, models ``vmap``-ed.
 
@@ -316,9 +320,11 @@ def run_nuts_batched(
     z0 = {k: np.stack([z[k] for z in starts], axis=1) for k in shapes}  # (chains, M, ...)
     keys = jnp.stack([jax.random.split(jax.random.PRNGKey(s), chains) for s in seeds], axis=1)
     args = jax.tree.map(lambda *a: jnp.stack(a), *[tuple(a) for a in model_args])
-    options = dict(method=method, warmup=int(warmup), draws=int(draws),
-                   target_accept=float(target_accept), max_tree_depth=int(max_tree_depth),
-                   dense_mass=bool(dense_mass), progress=bool(progress), batched=True)  # fmt: skip
+    settings = NutsSettings(int(warmup), float(target_accept), int(max_tree_depth),
+                            bool(dense_mass), init_depth, metric_init)  # fmt: skip
+    options = dict(
+        method=method, draws=int(draws), settings=settings, progress=bool(progress), batched=True
+    )
     return _sample(model, model_key, args, keys, z0, priors, shapes, options, batch=n)
 
 
@@ -334,7 +340,7 @@ def _sample(model, model_key, args, keys, z0, priors, shapes, options, batch: in
     """Run the cached runner; split the trace into one :class:`SamplerResult` per model."""
     _MODELS.setdefault(model_key, model)
     run = _runner(model_key, **options)
-    chains, warmup, draws = keys.shape[0], options["warmup"], options["draws"]
+    chains, warmup, draws = keys.shape[0], options["settings"].warmup, options["draws"]
     traces_before = _TRACES[0]
     start = time.perf_counter()
     if options["progress"]:
@@ -351,7 +357,7 @@ def _sample(model, model_key, args, keys, z0, priors, shapes, options, batch: in
     seconds = time.perf_counter() - start
     compiled = _TRACES[0] != traces_before
 
-    z, *stats, step_size = jax.tree.map(np.asarray, trace)
+    z, *stats, step_size, warmup_steps = jax.tree.map(np.asarray, trace)
     results = []
     for m in range(batch or 1):
         pick = (lambda a: a) if batch is None else (lambda a, m=m: a[:, m])
@@ -371,5 +377,6 @@ def _sample(model, model_key, args, keys, z0, priors, shapes, options, batch: in
         depth = np.floor(np.log2(np.maximum(sample_stats["n_steps"], 1))).astype(np.int64) + 1
         sample_stats["tree_depth"] = depth
         results.append(SamplerResult(posterior, sample_stats, options["method"], seconds,
-                                     compiled, warmup, batch or 1))  # fmt: skip
+                                     compiled, warmup, batch or 1,
+                                     pick(warmup_steps).astype(np.int64)))  # fmt: skip
     return results

@@ -17,7 +17,7 @@ ROW_FIELDS = (
     "T", "C", "chains", "chain_method", "dtype", "adstock_method", "warmup", "draws",
     "compile_s", "sampling_s", "grad_evals_per_s", "draws_per_s", "min_ess_bulk",
     "ess_bulk_per_s", "grad_us", "overhead_ratio", "leapfrog_steps_draws",
-    "leapfrog_steps_warmup_est", "compiled_first", "compiled_second",
+    "leapfrog_steps_warmup", "compiled_first", "compiled_second",
 )  # fmt: skip
 MACHINE_FIELDS = ("device", "platform", "cpu", "cores", "date", "jax")
 
@@ -41,6 +41,7 @@ def test_run_bench_tiny_writes_json(tmp_path, capsys):
     for key in ("sampling_s", "grad_evals_per_s", "draws_per_s", "grad_us", "overhead_ratio"):
         assert math.isfinite(row[key]) and row[key] > 0, (key, row[key])
     assert row["leapfrog_steps_draws"] >= tiny.draws
+    assert row["leapfrog_steps_warmup"] >= tiny.warmup  # counted, not estimated
     assert res["configs"][0]["overhead_ratio"] == pytest.approx(row["overhead_ratio"])
     assert data["goals"]["max_overhead_ratio"] == pytest.approx(row["overhead_ratio"])
 

@@ -1,0 +1,126 @@
+"""The NUTS kernel (mmmjax.nuts) and the runner's step records (mmmjax.sampling)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+from numpyro.infer.hmc import hmc
+
+from mmmjax.nuts import NutsSettings, first_metric_update, initial_inverse_metric, nuts_kernel
+
+SCALES = np.array([0.05, 1.0, 20.0])  # badly scaled on purpose: identity metric is poor
+
+
+def potential(x):
+    """A non-Gaussian, badly scaled target: quadratic plus a quartic term."""
+    return 0.5 * jnp.sum((x / SCALES) ** 2) + 0.05 * jnp.sum((x / SCALES) ** 4)
+
+
+def _trace(init, step, x0, key, n):
+    def body(state, i):
+        state = step(state, i)
+        return state, (state.z, state.num_steps, state.adapt_state.step_size)
+
+    return lax.scan(body, init(x0, key), jnp.arange(n))[1]
+
+
+def test_numpyro_settings_reproduce_numpyro_bit_for_bit():
+    warmup, draws = 150, 100
+    x0 = jnp.array([0.3, -1.0, 5.0])
+    ik, sk = hmc(potential_fn=potential, algo="NUTS")
+
+    def reference(key):
+        state = ik(x0, warmup, target_accept_prob=0.85, rng_key=key, max_tree_depth=10)
+
+        def body(s, _):
+            s = sk(s)
+            return s, (s.z, s.num_steps, s.adapt_state.step_size)
+
+        return lax.scan(body, state, jnp.arange(warmup + draws))[1]
+
+    settings = NutsSettings(warmup=warmup, init_depth=None, metric_init="identity")
+    init, step = nuts_kernel(potential, settings)
+    key = jax.random.PRNGKey(3)
+    ours = jax.jit(lambda k: _trace(init, step, x0, k, warmup + draws))(key)
+    ref = jax.jit(reference)(key)
+    for a, b in zip(ours, ref, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_initial_depth_limit_holds_until_the_first_metric_estimate():
+    warmup = 200
+    settings = NutsSettings(warmup=warmup, init_depth=2)
+    init, step = nuts_kernel(potential, settings)
+    x0 = jnp.array([1.0, 1.0, 1.0])
+    _, n_steps, _ = jax.jit(lambda k: _trace(init, step, x0, k, warmup + 50))(jax.random.PRNGKey(0))
+    n_steps = np.asarray(n_steps)
+    until = first_metric_update(warmup)
+    assert n_steps[:until].max() <= 2**2
+    assert n_steps[until:].max() > 2**2  # the limit is lifted afterwards
+
+
+@pytest.mark.parametrize(
+    ("warmup", "expected"), [(1000, 100), (500, 100), (100, 90), (19, 19), (10, 10)]
+)
+def test_first_metric_update_follows_stan_windows(warmup, expected):
+    assert first_metric_update(warmup) == expected
+
+
+def test_initial_inverse_metric():
+    grad = jnp.array([2.0, 0.0, -1e6, 1e-6, jnp.nan])
+    got = np.asarray(initial_inverse_metric(grad, dense=False))
+    np.testing.assert_allclose(got, [0.5, 1e2, 1e-3, 1e2, 1e2])
+    dense = np.asarray(initial_inverse_metric(grad, dense=True))
+    np.testing.assert_allclose(dense, np.diag(got))
+
+
+def test_bad_metric_init_is_refused():
+    with pytest.raises(ValueError, match="metric_init"):
+        nuts_kernel(potential, NutsSettings(warmup=10, metric_init="eye"))
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_default_kernel_samples_a_known_gaussian(dense):
+    """Mean and variance of a correlated Gaussian, against float64 truth, within MC error."""
+    rng = np.random.default_rng(0)
+    dim = 4
+    a = rng.normal(size=(dim, dim))
+    cov = a @ a.T / dim + np.diag(np.array([0.01, 0.1, 1.0, 10.0]))
+    mean = rng.normal(size=dim) * 3
+    prec = jnp.asarray(np.linalg.inv(cov), jnp.float32)
+    mu = jnp.asarray(mean, jnp.float32)
+
+    def u(x):
+        d = x - mu
+        return 0.5 * d @ prec @ d
+
+    warmup, draws, chains = 500, 1000, 4
+    init, step = nuts_kernel(u, NutsSettings(warmup=warmup, dense_mass=dense))
+    keys = jax.random.split(jax.random.PRNGKey(1), chains)
+    x0 = jnp.zeros((chains, dim))
+    z, _, _ = jax.jit(jax.vmap(lambda k, x: _trace(init, step, x, k, warmup + draws)))(keys, x0)
+    z = np.asarray(z)[:, warmup:].reshape(-1, dim).astype(np.float64)
+    sd = np.sqrt(np.diag(cov))
+    # effective sample size is at least a few hundred per coordinate here
+    np.testing.assert_array_less(np.abs(z.mean(0) - mean) / sd, 0.15)
+    np.testing.assert_allclose(z.std(0), sd, rtol=0.15)
+
+
+def test_runner_records_warmup_steps():
+    from mmmjax.fit import prepare
+    from mmmjax.model import MMM
+    from mmmjax.sampling import run_nuts
+    from mmmjax.simulation import simulate
+
+    dataset, _ = simulate(52, 2, seed=0)
+    p = prepare(MMM(seasonality=1), dataset)
+    res = run_nuts(p.model, p.model_key, p.model_args, priors=p.priors, shapes=p.shapes,
+                   chains=2, draws=30, warmup=40, seed=0, progress=False,
+                   chain_method="vectorized")  # fmt: skip
+    assert res.warmup_steps.shape == (2, 40)
+    assert res.warmup_steps.min() >= 1
+    # the depth limit (6) holds until the first metric estimate
+    assert res.warmup_steps[:, : first_metric_update(40)].max() <= 2**6
