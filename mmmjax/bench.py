@@ -150,8 +150,12 @@ GRIDS: dict[str, list[BenchConfig]] = {
     ),
 }
 del B
-STUDIES = ("adstock_grad", "first_step", "compile_cache", "map_init")
-DEFAULT_STUDIES = {"quick": ("first_step",), "moderate": STUDIES[:3], "full": STUDIES}
+STUDIES = ("adstock_grad", "first_step", "compile_cache", "map_init", "in_sampler_grad")
+DEFAULT_STUDIES = {
+    "quick": ("first_step",),
+    "moderate": (*STUDIES[:3], "in_sampler_grad"),
+    "full": STUDIES,
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -484,6 +488,86 @@ def study_first_step(T: int = 156, C: int = 5, chains: int = 4) -> dict[str, Any
     return out
 
 
+def _timed_chain(prob: _Problem, z0: dict, copies: int, warmup: int, draws: int):
+    """Seconds and leapfrog steps of one NUTS chain on ``copies`` (1 or 2) potentials per step.
+
+    With 2 the potential is ``U(x) + 0 * U(x * (1 + 1e-7))``: the same value and gradient, so
+    the same trajectory, at the cost of a second potential-and-gradient per leapfrog step.
+    Timed on a second call (the first compiles).
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer.util import potential_energy
+
+    from mmmjax.nuts import NutsSettings, nuts_kernel
+
+    x0, unravel = ravel_pytree(z0)
+
+    def run(key, x0, args):
+        def u(x):
+            value = potential_energy(prob.model, args, {}, unravel(x))
+            if copies == 2:
+                twin = potential_energy(prob.model, args, {}, unravel(x * (1 + 1e-7)))
+                value = value + 0.0 * twin
+            return value
+
+        init, step = nuts_kernel(u, NutsSettings(warmup=warmup))
+
+        def body(state, i):
+            state = step(state, i)
+            return state, state.num_steps
+
+        return lax.scan(body, init(x0, key), jnp.arange(warmup + draws))[1]
+
+    run = jax.jit(run)
+    key = jax.random.PRNGKey(0)
+    jax.block_until_ready(run(key, x0, prob.args))  # compile
+    t0 = time.perf_counter()
+    steps = jax.block_until_ready(run(key, x0, prob.args))
+    return time.perf_counter() - t0, int(np.sum(steps))
+
+
+def study_in_sampler_grad(
+    shapes=((104, 5), (156, 10), (520, 5)), warmup: int = 500, draws: int = 500
+) -> list[dict[str, Any]]:
+    """What one gradient costs *inside* NUTS, and so what the sampler costs beyond it.
+
+    One chain of :func:`mmmjax.nuts.nuts_kernel` (default settings) is run twice with the same
+    key and start: once on the potential ``U`` and once on ``U(x) + 0 * U(x')`` with
+    ``x' = x * (1 + 1e-7)``. The second takes exactly the same trajectory (checked: equal leapfrog
+    step counts) but evaluates two potential-and-gradients per leapfrog step, so the difference
+    in time per step is one gradient as the sampler pays it. ``overhead_in_sampler`` is the
+    time per step over that: 1 means NUTS costs nothing beyond its gradients. The standalone
+    ``grad_us`` (a loop of gradients alone) is reported beside it; on this CPU it runs slower
+    than the same gradient inside NUTS, which is why the grid's ``overhead_ratio`` can fall
+    below 1.
+    """
+    import jax.numpy as jnp
+
+    from mmmjax.sampling import _initial_values
+
+    rows = []
+    for T, C in shapes:
+        prob = _problem(T, C)
+        z0 = {k: v[0] for k, v in _initial_values(prob.priors, prob.shapes, 1, 0).items()}
+
+        (t1, n1), (t2, n2) = (_timed_chain(prob, z0, k, warmup, draws) for k in (1, 2))
+        row: dict[str, Any] = {"T": T, "C": C, "steps": n1, "same_trajectory": n1 == n2}
+        row["step_us"] = t1 / n1 * 1e6
+        row["grad_in_sampler_us"] = (t2 - t1) / n1 * 1e6
+        row["overhead_in_sampler"] = t1 / (t2 - t1)
+        z = {k: jnp.asarray(v) for k, v in z0.items()}
+        row["grad_us_standalone"] = _grad_seconds(prob, z) * 1e6
+        rows.append(row)
+        _log(f"  in_sampler_grad T={T} C={C}: {row['step_us']:.1f} us per leapfrog step, "
+             f"gradient in the sampler {row['grad_in_sampler_us']:.1f} us (standalone "
+             f"{row['grad_us_standalone']:.1f}), overhead {row['overhead_in_sampler']:.2f}"
+             f"{'' if row['same_trajectory'] else ' (trajectories differ!)'}")  # fmt: skip
+    return rows
+
+
 _CACHE_SNIPPET = """
 import json, time, mmmjax
 data, _ = mmmjax.simulate(n_periods={T}, n_channels={C}, seed=0)
@@ -585,6 +669,7 @@ _STUDY_FUNCS: dict[str, Callable[[], Any]] = {
     "first_step": study_first_step,
     "compile_cache": study_compile_cache,
     "map_init": study_map_init,
+    "in_sampler_grad": study_in_sampler_grad,
 }
 
 

@@ -50,6 +50,15 @@ class Prior:
         kwargs = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in self.params.items()}
         return getattr(dist_module(), self.dist)(**kwargs)
 
+    @property
+    def support(self) -> Any:
+        """The distribution's support (a NumPyro constraint), without building it if possible."""
+        support = getattr(getattr(dist_module(), self.dist), "support", None)
+        constraints = dist.constraints
+        if isinstance(support, constraints.Constraint) and not constraints.is_dependent(support):
+            return support
+        return self.build().support  # a support that depends on the parameters
+
     def sample_numpy(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """Draws of ``shape`` (the last axis broadcasting with per-channel parameters).
 

@@ -10,6 +10,7 @@ from jax import lax
 from numpyro.infer.hmc import hmc
 
 from mmmjax.nuts import NutsSettings, first_metric_update, initial_inverse_metric, nuts_kernel
+from mmmjax.priors import Prior
 
 SCALES = np.array([0.05, 1.0, 20.0])  # badly scaled on purpose: identity metric is poor
 
@@ -124,3 +125,31 @@ def test_runner_records_warmup_steps():
     assert res.warmup_steps.min() >= 1
     # the depth limit (6) holds until the first metric estimate
     assert res.warmup_steps[:, : first_metric_update(40)].max() <= 2**6
+
+
+@pytest.mark.parametrize(
+    "prior",
+    [
+        Prior("Normal", loc=0.0, scale=1.0),
+        Prior("LogNormal", loc=0.0, scale=1.0),
+        Prior("HalfNormal", scale=0.2),
+        Prior("Gamma", concentration=2.0, rate=1.0),
+        Prior("Beta", concentration1=2.0, concentration0=2.0),
+        Prior("Uniform", low=-1.0, high=3.0),  # a support that depends on parameters
+    ],
+    ids=lambda p: p.dist,
+)
+def test_numpy_bijections_match_numpyro(prior):
+    from numpyro.distributions import biject_to
+
+    from mmmjax.sampling import _bijection
+
+    to_u, to_c = _bijection(prior)
+    transform = biject_to(prior.build().support)
+    u = np.random.default_rng(0).normal(size=(3, 50)).astype(np.float32) * 3
+    c = to_c(u)
+    assert c.dtype == np.float32
+    np.testing.assert_allclose(c, np.asarray(transform(jnp.asarray(u))), rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(to_u(c), np.asarray(transform.inv(jnp.asarray(c))), rtol=1e-4,
+                               atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(to_u(c), u, rtol=1e-3, atol=1e-3)
