@@ -293,13 +293,14 @@ def _grad_seconds(prob: _Problem, z: dict, batch: int = 0, n: int = 2000) -> flo
 def _unconstrained(prob: _Problem, posterior: dict[str, np.ndarray]) -> dict:
     """Posterior medians mapped to the unconstrained space (where NUTS moves)."""
     import jax.numpy as jnp
-    from numpyro.distributions import biject_to
+
+    from mmmjax.sampling import _bijection
 
     z = {}
     for name in prob.shapes:
         med = np.median(posterior[name].reshape(-1, *prob.shapes[name]), axis=0)
-        transform = biject_to(prob.priors[name].build().support)
-        z[name] = transform.inv(jnp.asarray(med, prob.dtype)).astype(prob.dtype)
+        to_unconstrained = _bijection(prob.priors[name])[0]
+        z[name] = jnp.asarray(to_unconstrained(med.astype(prob.dtype)), prob.dtype)
     return z
 
 

@@ -249,8 +249,7 @@ def map_initial_values(
     rng = np.random.default_rng([seed, 11])
     z0 = {}
     for name, shape in shapes.items():
-        transform = biject_to(priors[name].build().support)
-        z = np.asarray(transform.inv(point[name]), dtype=np.float32)
+        z = _bijection(priors[name])[0](np.asarray(point[name], dtype=np.float32))
         z0[name] = (z + jitter * rng.standard_normal((chains, *shape))).astype(np.float32)
     return z0
 
