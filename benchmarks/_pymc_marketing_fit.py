@@ -3,12 +3,12 @@
 Runs inside a separate virtual environment that has ``pymc-marketing`` (never mmmjax's venv)::
 
     /work/pymc-venv/bin/python benchmarks/_pymc_marketing_fit.py --data MMM_test_data.csv \
-        --sampler numpyro --chains 4 --draws 1000 --tune 1000 --seed 0
+        --sampler nutpie --chains 4 --draws 1000 --tune 1000 --seed 0
 
-Model: ``pymc_marketing.mmm.multidimensional.MMM`` (the current API; the older
-``pymc_marketing.mmm.MMM`` is deprecated and slated for removal in 0.20) with
-``GeometricAdstock(l_max=8)``, ``LogisticSaturation()``, ``yearly_seasonality=2`` and a linear
-trend as a control column ``t`` = 0..T-1 (PyMC-Marketing has no built-in trend), default priors.
+Model: ``pymc_marketing.mmm.MMM`` (1.x; ``pymc_marketing.mmm.multidimensional.MMM`` is the same
+class) with ``GeometricAdstock(l_max=8)``, ``LogisticSaturation()``, ``yearly_seasonality=2`` and a
+linear trend as a control column ``t`` = 0..T-1, default priors, the progress bar as a user gets it
+(``--no-progress`` turns it off). ``--sampler`` picks PyMC's NUTS, NumPyro or nutpie.
 Wall time is measured around the whole ``fit`` call (model build, compilation, sampling and the
 deterministics PyMC-Marketing computes afterwards). Convergence is summarised over the model's
 free random variables only (``model.free_RVs``: no deterministics such as channel contributions).
@@ -33,7 +33,10 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
-    ap.add_argument("--sampler", choices=("default", "numpyro"), default="default")
+    ap.add_argument("--sampler", choices=("default", "numpyro", "nutpie"), default="default")
+    ap.add_argument(
+        "--no-progress", action="store_true", help="progressbar=False (default: the user's default)"
+    )
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
@@ -75,23 +78,30 @@ def run(args: argparse.Namespace) -> dict:
         yearly_seasonality=args.seasonality,
     )
     kwargs = {"chains": args.chains, "draws": args.draws, "tune": args.tune}
-    if args.sampler == "numpyro":
-        kwargs["nuts_sampler"] = "numpyro"
+    if args.sampler != "default":
+        kwargs["nuts_sampler"] = args.sampler
+    if args.no_progress:
+        kwargs["progressbar"] = False
     cpu0, start = cpu_seconds(), time.perf_counter()
-    idata = mmm.fit(X, y, progressbar=False, random_seed=args.seed, **kwargs)
+    idata = mmm.fit(X, y, random_seed=args.seed, **kwargs)
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
 
     free = [rv.name for rv in mmm.model.free_RVs]
-    post = idata.posterior[free]
+    posterior = idata.posterior
+    posterior = getattr(posterior, "dataset", posterior)  # ArviZ 1.x: a DataTree node
+    post = posterior[free]
     ess_bulk = az.ess(post, method="bulk")
     ess_tail = az.ess(post, method="tail")
     rhat = az.rhat(post)
     n_scalars = sum(int(np.prod(post[v].shape[2:])) for v in free)
     stats = idata.sample_stats
-    sampling = stats.attrs.get("sampling_time", idata.posterior.attrs.get("sampling_time"))
+    stats = getattr(stats, "dataset", stats)
+    sampling = stats.attrs.get("sampling_time", posterior.attrs.get("sampling_time"))
     return {
         "tool": "pymc-marketing",
-        "sampler": "pymc-nuts" if args.sampler == "default" else "numpyro-nuts",
+        "sampler": {"default": "pymc-nuts", "numpyro": "numpyro-nuts", "nutpie": "nutpie"}[
+            args.sampler
+        ],
         "wall_s": wall,
         "cpu_s": cpu,
         "sampling_s": None if sampling is None else float(sampling),
@@ -99,7 +109,7 @@ def run(args: argparse.Namespace) -> dict:
         "min_ess_tail": min(float(ess_tail[v].min()) for v in free),
         "max_r_hat": max(float(rhat[v].max()) for v in free),
         "divergences": int(np.asarray(stats["diverging"]).sum()),
-        "steps_per_draw": float(stats["n_steps"].mean()) if "n_steps" in stats else None,
+        "steps_per_draw": _steps_per_draw(stats),
         "free_variables": free,
         "n_free_scalars": n_scalars,
         "chains": args.chains,
@@ -126,7 +136,18 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _steps_per_draw(stats) -> float | None:
+    for name in ("n_steps", "tree_size", "n_leapfrog"):  # PyMC / NumPyro, nutpie
+        if name in stats:
+            return float(stats[name].mean())
+    return None
+
+
 def _jax_versions(sampler: str) -> dict:
+    if sampler == "nutpie":
+        import nutpie
+
+        return {"nutpie": nutpie.__version__}
     if sampler != "numpyro":
         return {}
     import jax

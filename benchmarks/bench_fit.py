@@ -1,25 +1,34 @@
-"""Posterior sampling on CPU: mmmjax vs PyMC-Marketing on the real HAMS dataset, side by side.
+"""The fit a user runs, side by side with the newest rivals: mmmjax vs PyMC-Marketing and Meridian.
 
-Same model shape in both: 7 channels, geometric adstock (``l_max=8``), logistic saturation,
-yearly seasonality with 2 Fourier orders, linear trend, Normal likelihood; 4 chains x (1000 warmup
-+ 1000 draws) by default. Each tool keeps its own default priors and sampler settings.
+Every fit runs in a fresh process with each tool's defaults (progress bars on), as a user runs
+it, and the runs of one case alternate between the tools so drifting background load hits both.
 
-* mmmjax runs in this process; wall time is measured around the whole ``MMM.fit`` call
-  (compilation included), then a second fit of the same shape with another seed shows what
-  compile caching saves.
-* PyMC-Marketing runs in its own virtual environment (``--pymc-python``) through
-  ``_pymc_marketing_fit.py``, once with PyMC's own NUTS and once with ``nuts_sampler="numpyro"``;
-  its wall time is likewise the whole ``fit`` call, in a fresh process.
+Cases (``--cases``, default ``hams,meridian``; ``geo`` takes about 20 minutes on 2 cores):
 
-Runs are interleaved (mmmjax, PyMC, mmmjax, PyMC/NumPyro) so that drifting background load on a
-shared machine hits both tools. Efficiency is min bulk ESS over the sampled parameters divided by
-wall seconds (and per CPU second, which shared-machine load distorts less); the ratio columns are
-mmmjax's (first, compile-included) fit's rate over each row's.
+* ``hams``: the real HAMS data (104 weeks, 7 spend channels), geometric adstock (``l_max=8``),
+  logistic saturation, 2 Fourier orders, linear trend; against PyMC-Marketing with its NumPyro
+  and its nutpie sampler (the better one counts).
+* ``meridian``: Meridian's simulated ``national_all_channels.csv`` (156 weeks): target
+  conversions x revenue per conversion, the five paid channels' spend, two controls; each tool's
+  default model; against Meridian.
+* ``geo``: a simulated panel of 20 geos x 156 weeks x 4 channels with population
+  (``mmmjax.simulate_geo``), the same CSV to both; against Meridian's geo model.
+
+Three mmmjax rows per case: **empty cache** (a new process with an empty on-disk compilation
+cache: everything compiles), **warm cache** (a new process whose cache the first one filled:
+what every later session of a user pays) and **second fit** (the same shape again, seed + 1, in
+the warm process: the compiled sampler reused from memory). Rivals run once each in a new
+process with their usual caches. Draws: 4 chains x (1000 warm-up + 1000 kept) on every side
+(Meridian: ``n_adapt=500, n_burnin=500, n_keep=1000``).
+
+ESS/s = min bulk ESS over the sampled parameters / wall seconds of the fit call (imports not
+timed on any side). The ratio columns divide an mmmjax row's ESS/s (and, for the geo case, wall
+time) by the best rival row's.
 
 Usage:
-    python benchmarks/bench_fit.py                         # full comparison, writes results/
-    python benchmarks/bench_fit.py --quick --skip-pymc --out /tmp/b   # seconds: smoke test
-    python benchmarks/bench_fit.py --pymc-python /path/to/venv/bin/python
+    python benchmarks/bench_fit.py                          # hams + meridian -> results/
+    python benchmarks/bench_fit.py --cases hams,meridian,geo
+    python benchmarks/bench_fit.py --quick --skip-rivals --out /tmp/b   # smoke test
 """
 
 from __future__ import annotations
@@ -29,212 +38,222 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
-# arviz 0.2x announces its 1.0 refactor with a FutureWarning on import; not actionable here.
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"arviz(\..*)?")
-warnings.filterwarnings("ignore", message=r".*arviz.*", category=FutureWarning)
-
-# The environment before mmmjax is imported (mmmjax sets XLA_FLAGS and JAX_COMPILATION_CACHE_DIR
-# for itself); PyMC-Marketing's subprocess starts from this, not from mmmjax's settings.
-ENV0 = dict(os.environ)
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "MMM_test_data.csv"
-DEFAULT_PYMC_PYTHON = Path("/work/pymc-venv/bin/python")
-CHANNELS = [f"spend_channel_{i}" for i in range(1, 8)]
-SHAPE = {"adstock": "geometric", "saturation": "logistic", "l_max": 8, "seasonality": 2}
+SHARED = REPO.parent / "shared" / "data"
+HAMS = SHARED / "MMM_test_data.csv"
+MERIDIAN = SHARED / "meridian" / "national_all_channels.csv"
+PYMC_PYTHON = Path("/work/pymc-venv/bin/python")
+MERIDIAN_PYTHON = Path("/work/meridian-venv/bin/python")
+MERIDIAN_SPEND = [f"Channel{i}_spend" for i in range(5)]
+MERIDIAN_CONTROLS = ["competitor_sales_control", "sentiment_score_control"]
+ENV0 = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "MMMJAX_HOST_DEVICES")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="HAMS CSV (MMM_test_data.csv)")
+    ap.add_argument("--cases", default="hams,meridian", help="comma-separated: hams,meridian,geo")
     ap.add_argument("--chains", type=int, default=None, help="default 4 (2 with --quick)")
     ap.add_argument("--draws", type=int, default=None, help="default 1000 (100 with --quick)")
     ap.add_argument("--warmup", type=int, default=None, help="default 1000 (100 with --quick)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="2 chains x 100/100; no PyMC by default")
-    ap.add_argument("--with-pymc", action="store_true", help="run PyMC-Marketing with --quick too")
-    ap.add_argument("--skip-pymc", action="store_true", help="mmmjax only")
-    ap.add_argument(
-        "--pymc-python",
-        type=Path,
-        default=DEFAULT_PYMC_PYTHON,
-        help="python of a venv with pymc-marketing and numpyro",
-    )
-    ap.add_argument(
-        "--pymc-host-devices",
-        type=int,
-        default=None,
-        help="JAX host devices for the NumPyro backend (default: --chains, as mmmjax sets up; "
-        "0 leaves JAX at one device, so NumPyro runs the chains one after another)",
-    )
-    ap.add_argument(
-        "--cold-cache",
-        action="store_true",
-        help="start both tools from empty on-disk compilation caches (mmmjax's JAX cache, "
-        "pytensor's compiledir) in a temporary folder; default: each tool's usual cache",
-    )
-    ap.add_argument("--pymc-timeout", type=float, default=3600.0, help="seconds per PyMC fit")
+    ap.add_argument("--quick", action="store_true", help="2 chains x 100/100")
+    ap.add_argument("--skip-rivals", action="store_true", help="mmmjax rows only")
+    ap.add_argument("--pymc-python", type=Path, default=PYMC_PYTHON)
+    ap.add_argument("--meridian-python", type=Path, default=MERIDIAN_PYTHON)
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per fit")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="writes fit_cpu.{json,md}")
     args = ap.parse_args(argv)
-    quick = args.quick
-    args.chains = args.chains or (2 if quick else 4)
-    args.draws = args.draws or (100 if quick else 1000)
-    args.warmup = args.warmup or (100 if quick else 1000)
-    args.run_pymc = not args.skip_pymc and (not quick or args.with_pymc)
+    args.chains = args.chains or (2 if args.quick else 4)
+    args.draws = args.draws or (100 if args.quick else 1000)
+    args.warmup = args.warmup or (100 if args.quick else 1000)
+    args.cases = [c for c in args.cases.split(",") if c]
     return args
 
 
 # -- machine -----------------------------------------------------------------------------------
-def git_state() -> dict[str, object]:
-    def git(*a: str) -> str:
-        try:
-            r = subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True, timeout=10)
-            return r.stdout.rstrip() if r.returncode == 0 else ""
-        except (OSError, subprocess.SubprocessError):
-            return ""
+def git_commit() -> str:
+    try:
+        r = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "mmmjax"], cwd=REPO, capture_output=True,
+            text=True,
+        ).stdout.strip()  # fmt: skip
+        return r.stdout.strip() + (" (+ uncommitted changes)" if dirty else "")
+    except OSError:
+        return ""
 
-    dirty = [ln[3:] for ln in git("status", "--porcelain", "--", "mmmjax").splitlines()]
-    return {"commit": git("rev-parse", "--short", "HEAD"), "mmmjax_uncommitted": dirty}
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def machine() -> dict[str, object]:
-    import arviz
-    import jax
-    import numpyro
-
-    import mmmjax
-    from mmmjax.bench import cpu_model  # after ENV0 is taken
-
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "jax_devices": f"{jax.local_device_count()} x {jax.devices()[0].platform}",
-        "versions": {
-            "mmmjax": mmmjax.__version__,
-            "jax": jax.__version__,
-            "numpyro": numpyro.__version__,
-            "arviz": arviz.__version__,
-        },
-        "git": git_state(),
+        "git": git_commit(),
     }
 
 
-def cpu_seconds() -> float:
-    """User + system CPU seconds of this process (all threads) and its finished children."""
-    me, kids = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+# -- runs --------------------------------------------------------------------------------------
+def run_json(cmd: list[str], env: dict, timeout: float) -> list[dict]:
+    """Run ``cmd``; its stdout lines starting with ``{`` are the results (stderr passes through
+    to a log tail on failure)."""
+    print(f"  $ {' '.join(cmd)}", flush=True)
+    start = time.perf_counter()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return [{"error": f"timed out after {timeout:.0f} s"}]
+    process_s = time.perf_counter() - start
+    rows = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+    if r.returncode != 0 or not rows:
+        tail = "\n".join(r.stderr.strip().splitlines()[-12:])
+        print(f"  failed (rc={r.returncode}):\n{tail}", flush=True)
+        return [{"error": tail}]
+    rows[0]["process_wall_s"] = process_s
+    return rows
 
 
-def compile_cache_state() -> dict[str, object]:
-    """mmmjax's persistent JAX compilation cache (set up at import) and how full it is now."""
-    import jax
+def mmmjax_rows(case: str, data: Path, args, cache: Path, label: str, second: bool) -> list[dict]:
+    cmd = [sys.executable, str(HERE / "_mmmjax_fit.py"), "--case", case, "--data", str(data),
+           "--chains", str(args.chains), "--draws", str(args.draws), "--warmup",
+           str(args.warmup), "--seed", str(args.seed), "--label", label]  # fmt: skip
+    if second:
+        cmd.append("--second")
+    env = dict(ENV0, JAX_COMPILATION_CACHE_DIR=str(cache), PYTHONPATH=str(REPO))
+    rows = run_json(cmd, env, args.timeout)
+    for r in rows:
+        r.setdefault("tool", "mmmjax")
+        r.setdefault("label", label)
+    return rows
 
-    where = os.environ.get("JAX_COMPILATION_CACHE_DIR") or jax.config.jax_compilation_cache_dir
-    if not where:
-        return {"dir": None, "entries_before": 0}
-    path = Path(where)
-    n = sum(1 for _ in path.iterdir()) if path.is_dir() else 0
-    return {"dir": str(path), "entries_before": n}
+
+def pymc_row(args, sampler: str) -> dict:
+    cmd = [str(args.pymc_python), str(HERE / "_pymc_marketing_fit.py"), "--data", str(HAMS),
+           "--sampler", sampler, "--chains", str(args.chains), "--draws", str(args.draws),
+           "--tune", str(args.warmup), "--seed", str(args.seed)]  # fmt: skip
+    env = dict(ENV0, PYTHONWARNINGS="ignore")
+    if sampler == "numpyro":  # as many JAX host devices as chains, so chains run in parallel
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.chains}"
+    row = run_json(cmd, env, args.timeout)[0]
+    row.setdefault("tool", "pymc-marketing")
+    row["label"] = {"numpyro": "PyMC-Marketing, NumPyro NUTS", "nutpie": "PyMC-Marketing, nutpie"}[
+        sampler
+    ]
+    return row
 
 
-# -- mmmjax ------------------------------------------------------------------------------------
-def fit_mmmjax(ds, args: argparse.Namespace, seed: int, label: str) -> dict[str, object]:
+def meridian_row(args, data: Path, geo: bool) -> dict:
+    warm = args.warmup // 2
+    cmd = [str(args.meridian_python), str(HERE / "_meridian_fit.py"), "--data", str(data),
+           "--chains", str(args.chains), "--adapt", str(warm), "--burnin",
+           str(args.warmup - warm), "--keep", str(args.draws),
+           "--seed", str(args.seed)]  # fmt: skip
+    if geo:
+        spend = [f"spend_{i}" for i in range(4)]
+        cmd += ["--spend", ",".join(spend), "--geo", "geo", "--population", "population"]
+    else:
+        cmd += ["--spend", ",".join(MERIDIAN_SPEND), "--controls", ",".join(MERIDIAN_CONTROLS)]
+    row = run_json(cmd, dict(ENV0, PYTHONWARNINGS="ignore"), args.timeout)[0]
+    row.setdefault("tool", "meridian")
+    row["label"] = "Meridian" + (" (geo)" if geo else "")
+    return row
+
+
+# -- data --------------------------------------------------------------------------------------
+def case_data(case: str, tmp: Path) -> Path:
+    """The CSV each side reads for ``case`` (HAMS as it is; the others written to ``tmp``)."""
+    import pandas as pd
+
+    if case == "hams":
+        return HAMS
+    if case == "meridian":
+        df = pd.read_csv(MERIDIAN)
+        df["revenue"] = df["conversions"] * df["revenue_per_conversion"]
+        path = tmp / "meridian_national.csv"
+        df.to_csv(path, index=False)
+        return path
+    sys.path.insert(0, str(REPO))
     import mmmjax
 
-    spec = mmmjax.MMM(**SHAPE, trend="linear")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        cpu0, start = cpu_seconds(), time.perf_counter()
-        fit = spec.fit(
-            ds, chains=args.chains, draws=args.draws, warmup=args.warmup, seed=seed, progress=False
-        )
-        wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
-    d = fit.diagnostics()
-    return {
-        "tool": "mmmjax",
-        "sampler": f"numpyro-nuts ({fit.info.get('chain_method', '?')})",
-        "label": label,
-        "seed": seed,
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "sampling_s": float(fit.info["seconds"]),
-        "min_ess_bulk": float(d["min_ess_bulk"]),
-        "min_ess_tail": float(d["min_ess_tail"]),
-        "max_r_hat": float(d["max_r_hat"]),
-        "divergences": int(d["divergences"]),
-        "steps_per_draw": float(fit.idata.sample_stats["n_steps"].mean()),
-        "worst": {k: d.get(k) for k in ("worst_r_hat", "worst_ess_bulk", "worst_ess_tail")},
-        "free_variables": list(fit.idata.posterior.data_vars),
-        "warnings": sorted({str(w.message).split("\n")[0] for w in caught}),
-    }
+    panel, _ = mmmjax.simulate_geo(
+        n_geos=20, n_periods=156, n_channels=4, n_controls=0, seed=0,
+        channel_names=[f"spend_{i}" for i in range(4)], date_name="time",
+    )  # fmt: skip
+    df = panel.to_frame()
+    if "population" not in df:
+        df["population"] = pd.Series(panel.population).repeat(panel.n_periods).to_numpy()
+    df["time"] = pd.to_datetime(df["time"]).dt.strftime("%Y-%m-%d")
+    path = tmp / "geo_20x156x4.csv"
+    df.to_csv(path, index=False)
+    return path
 
 
-# -- PyMC-Marketing ----------------------------------------------------------------------------
-def fit_pymc(args: argparse.Namespace, sampler: str) -> dict[str, object]:
-    cmd = [
-        str(args.pymc_python),
-        str(HERE / "_pymc_marketing_fit.py"),
-        "--data",
-        str(args.data),
-        "--sampler",
-        sampler,
-        "--chains",
-        str(args.chains),
-        "--draws",
-        str(args.draws),
-        "--tune",
-        str(args.warmup),
-        "--seed",
-        str(args.seed),
-        "--l-max",
-        str(SHAPE["l_max"]),
-        "--seasonality",
-        str(SHAPE["seasonality"]),
-    ]
-    env = {k: v for k, v in ENV0.items() if k not in ("XLA_FLAGS", "MMMJAX_HOST_DEVICES")}
-    env["PYTHONWARNINGS"] = "ignore"
-    if args.cold_cache:
-        env["PYTENSOR_FLAGS"] = f"base_compiledir={args.cold_cache / 'pytensor'}"
-    devices = args.chains if args.pymc_host_devices is None else args.pymc_host_devices
-    if sampler == "numpyro" and devices > 0:
-        # mmmjax exposes max(cores, 4) host devices so its chains run in parallel; give
-        # PyMC's NumPyro backend the same, else NumPyro draws the chains sequentially.
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    print(f"  $ {' '.join(cmd)}", flush=True)
-    kids0, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.pymc_timeout)
-    except subprocess.TimeoutExpired:
-        return {"tool": "pymc-marketing", "sampler": sampler, "error": "timed out"}
-    process_s = time.perf_counter() - start
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    process_cpu = kids.ru_utime + kids.ru_stime - kids0.ru_utime - kids0.ru_stime
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-    if r.returncode != 0 or not lines:
-        tail = "\n".join(r.stderr.strip().splitlines()[-15:])
-        print(f"  PyMC-Marketing ({sampler}) failed, rc={r.returncode}:\n{tail}", flush=True)
-        return {"tool": "pymc-marketing", "sampler": sampler, "error": tail}
-    out = json.loads(lines[-1])
-    out["label"] = "PyMC NUTS" if sampler == "default" else "NumPyro NUTS"
-    out["process_s"] = process_s  # includes interpreter start and imports
-    out["process_cpu_s"] = process_cpu  # the same, in CPU seconds (helper and its workers)
-    out["jax_host_devices"] = devices if sampler == "numpyro" else None
-    return out
+def run_case(case: str, args, tmp: Path) -> list[dict]:
+    if case in ("hams", "meridian") and not (HAMS if case == "hams" else MERIDIAN).is_file():
+        print(f"- {case}: data not found under {SHARED}; skipped")
+        return []
+    data = case_data(case, tmp)
+    cache = tmp / f"jax-cache-{case}"
+    cache.mkdir()
+    rivals: list = []
+    if not args.skip_rivals:
+        if case == "hams":
+            if args.pymc_python.exists():
+                rivals = [lambda: pymc_row(args, "numpyro"), lambda: pymc_row(args, "nutpie")]
+            else:
+                print(f"  note: {args.pymc_python} not found; PyMC-Marketing skipped")
+        elif args.meridian_python.exists():
+            rivals = [lambda: meridian_row(args, data, geo=case == "geo")]
+        else:
+            print(f"  note: {args.meridian_python} not found; Meridian skipped")
+    plan = [lambda: mmmjax_rows(case, data, args, cache, "empty cache", second=False)]
+    if rivals:
+        plan.append(lambda: [rivals[0]()])
+    plan.append(lambda: mmmjax_rows(case, data, args, cache, "warm cache", second=True))
+    plan += [lambda r=r: [r()] for r in rivals[1:]]
+    rows: list[dict] = []
+    for step in plan:
+        load = os.getloadavg()[0]
+        for r in step():
+            r["case"], r["load_1min"] = case, load
+            if "error" not in r:
+                r["ess_per_s"] = r["min_ess_bulk"] / r["wall_s"]
+                print(
+                    f"  {r['tool']} / {r['label']}: wall {r['wall_s']:.1f} s, min ESS "
+                    f"{r['min_ess_bulk']:.0f}, ESS/s {r['ess_per_s']:.1f}, divergences "
+                    f"{r['divergences']}, max r-hat {r['max_r_hat']:.3f}",
+                    flush=True,
+                )
+            rows.append(r)
+    best = max((r for r in rows if r["tool"] != "mmmjax" and "error" not in r),
+               key=lambda r: r["ess_per_s"], default=None)  # fmt: skip
+    for r in rows:
+        if r["tool"] == "mmmjax" and "error" not in r and best is not None:
+            r["ess_ratio"] = r["ess_per_s"] / best["ess_per_s"]
+            r["wall_ratio"] = best["wall_s"] / r["wall_s"]
+            r["vs"] = best["label"]
+    return rows
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -246,209 +265,90 @@ def fmt(x: object, spec: str = ".1f") -> str:
     return format(x, spec)
 
 
-def add_rates(rows: list[dict], ref: dict) -> None:
-    for r in rows:
-        if "error" in r:
-            continue
-        r["ess_per_s"] = r["min_ess_bulk"] / r["wall_s"]
-        r["ess_per_cpu_s"] = r["min_ess_bulk"] / r["cpu_s"] if r.get("cpu_s") else None
-        r["mmmjax_ratio"] = _ratio(ref["ess_per_s"], r["ess_per_s"])
-        r["mmmjax_ratio_cpu"] = _ratio(ref["ess_per_cpu_s"], r["ess_per_cpu_s"])
-
-
-def ratios(runs: list[dict]) -> dict[str, dict[str, float | None]]:
-    """mmmjax's rates over each PyMC-Marketing backend's, for its first and second fit."""
-    ours = {r["label"]: r for r in runs if r["tool"] == "mmmjax" and "error" not in r}
-    out = {}
-    for r in runs:
-        if r["tool"] == "mmmjax" or "error" in r:
-            continue
-        out[r["label"]] = {
-            f"{key}_{fit.replace(' ', '_')}": _ratio(ours[fit][key], r[key])
-            for fit in ours
-            for key in ("ess_per_s", "ess_per_cpu_s")
-        }
-    return out
-
-
-def cache_note(cache: dict, cold: bool) -> str:
-    if cold:
-        return (
-            "--cold-cache: both tools started from empty on-disk compilation caches (mmmjax's "
-            "JAX cache, pytensor's compiledir), so the first fits include all compilation."
-        )
-    if not cache.get("dir"):
-        return "mmmjax ran without a persistent compilation cache."
-    state = (
-        "from earlier runs, not necessarily of this shape" if cache["entries_before"] else "cold"
-    )
-    return (
-        f"mmmjax's persistent JAX compilation cache ({cache['dir']}) held "
-        f"{cache['entries_before']} entries before the first fit ({state}); pytensor's on-disk "
-        "compiledir was in its usual state. Run with --cold-cache to time both from empty caches."
-    )
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
+TITLES = {
+    "hams": "HAMS (104 weeks, 7 channels): geometric + logistic, 2 Fourier orders, linear trend",
+    "meridian": "Meridian's national_all_channels.csv (156 weeks, 5 paid channels, 2 controls)",
+    "geo": "Simulated geo panel: 20 geos x 156 weeks x 4 channels, population",
+}
 
 
 def markdown(result: dict) -> str:
-    m, cfg, rows = result["machine"], result["config"], result["runs"]
-    v, pv = dict(m["versions"]), {}
-    for r in rows:
-        pv.update(r.get("versions", {}) if r["tool"] == "pymc-marketing" else {})
-    vers = ", ".join(f"{k} {val}" for k, val in v.items())
-    if pv:
-        vers += "; PyMC-Marketing venv: " + ", ".join(f"{k} {val}" for k, val in pv.items())
+    m, cfg = result["machine"], result["config"]
     lines = [
-        "# Posterior sampling on CPU: mmmjax vs PyMC-Marketing",
-        "",
-        f"HAMS data ({cfg['periods']} weeks, {len(CHANNELS)} channels); geometric adstock "
-        f"(l_max={SHAPE['l_max']}), logistic saturation, {SHAPE['seasonality']} Fourier orders, "
-        f"linear trend; {cfg['chains']} chains x ({cfg['warmup']} warmup + {cfg['draws']} draws).",
+        "# The fit a user runs: mmmjax vs PyMC-Marketing and Meridian (CPU)",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}, Python {m['python']}; "
-        f"{m['date']}. mmmjax git {m['git']['commit']}"
-        + (
-            f" (+ uncommitted: {', '.join(m['git']['mmmjax_uncommitted'])})"
-            if m["git"]["mmmjax_uncommitted"]
-            else ""
-        )
-        + ".",
-        "",
-        f"Versions: {vers}.",
-        "",
-        "| tool / backend | load | wall s | sampler s | CPU s | min bulk ESS | min tail ESS "
-        "| ESS/s | ESS/CPU-s | divergences | max r-hat | steps/draw "
-        "| mmmjax ESS/s ÷ this | mmmjax ESS/CPU-s ÷ this |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"{m['date']}; mmmjax git {m['git']}. {cfg['chains']} chains x ({cfg['warmup']} "
+        f"warm-up + {cfg['draws']} draws) on every side; defaults (progress bars on).",
     ]
-    for r in rows:
-        name = f"{r['tool']} / {r['label']}"
-        if "error" in r:
-            lines.append(f"| {name} | failed |{' |' * 12}")
+    for case in cfg["cases"]:
+        rows = [r for r in result["runs"] if r.get("case") == case]
+        if not rows:
             continue
-        cells = [
-            name,
-            fmt(r.get("load_1min"), ".1f"),
-            fmt(r["wall_s"]),
-            fmt(r.get("sampling_s")),
-            fmt(r.get("cpu_s")),
-            fmt(r["min_ess_bulk"], ".0f"),
-            fmt(r["min_ess_tail"], ".0f"),
-            fmt(r["ess_per_s"], ".2f"),
-            fmt(r["ess_per_cpu_s"], ".2f"),
-            str(r["divergences"]),
-            fmt(r["max_r_hat"], ".3f"),
-            fmt(r.get("steps_per_draw"), ".1f"),
-            fmt(r["mmmjax_ratio"], ".2f"),
-            fmt(r["mmmjax_ratio_cpu"], ".2f"),
+        lines += [
+            "",
+            f"## {TITLES[case]}",
+            "",
+            "| tool / run | load | wall s | min bulk ESS | ESS/s | divergences | max r-hat "
+            "| steps/draw | peak RSS MB | ESS/s ÷ best rival | rival wall ÷ this |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        lines.append(f"| {' | '.join(cells)} |")
+        for r in rows:
+            name = f"{r['tool']} / {r['label']}"
+            if "error" in r:
+                lines.append(f"| {name} | failed |{' |' * 9}")
+                continue
+            cells = [
+                name, fmt(r.get("load_1min")), fmt(r["wall_s"]), fmt(r["min_ess_bulk"], ".0f"),
+                fmt(r["ess_per_s"]), str(r.get("divergences")), fmt(r["max_r_hat"], ".3f"),
+                fmt(r.get("steps_per_draw")), fmt(r.get("peak_rss_mb"), ".0f"),
+                fmt(r.get("ess_ratio"), ".1f"), fmt(r.get("wall_ratio"), ".1f"),
+            ]  # fmt: skip
+            lines.append(f"| {' | '.join(cells)} |")
     lines += ["", *(f"- {n}" for n in result["notes"])]
     return "\n".join(lines) + "\n"
 
 
 NOTES = [
-    "wall s: the whole `fit` call (model build, compilation, warmup, sampling, post-processing); "
-    "ESS/s = min bulk ESS / wall s. Bulk/tail ESS and r-hat: arviz, minimum (maximum) over every "
-    "element of every sampled parameter, no deterministics.",
-    "CPU s: user + system CPU seconds of the fit (all threads, and PyMC's chain worker "
-    "processes); ESS/CPU-s = min bulk ESS / CPU s is far less sensitive than wall time to other "
-    "jobs on a shared machine. load: the 1-minute load average just before the fit (this "
-    "machine has 2 cores; a load well above 2 means the wall times are inflated).",
-    "steps/draw: mean leapfrog steps (gradient evaluations) per kept draw, a measure of how "
-    "hard each posterior is for NUTS, independent of how fast each engine evaluates a gradient.",
-    "sampler s: mmmjax `fit.info['seconds']` (the NUTS run, its compilation included); PyMC "
-    "`sampling_time` (PyMC NUTS: the tune+draw loop after compilation; NumPyro: the jitted run).",
-    "Imports are not timed for either tool: mmmjax.fit (with arviz) is imported before the first "
-    "fit, as _pymc_marketing_fit.py imports pymc_marketing (with pymc and arviz) before its fit. "
-    "mmmjax first fit: the first in this process; second fit: same shape, seed+1, same process, "
-    "so the compiled sampler is reused from memory. The ratio columns divide the first fit's "
-    "rate by each row's (the JSON `ratios` also has the second fit's).",
-    "PyMC's NUTS runs its chains in parallel processes (pm.sample's default cores = "
-    "min(4, CPU count)); PyMC-Marketing's NumPyro backend gets as many JAX host devices as "
-    "chains (XLA_FLAGS, as mmmjax sets up itself), so its chains run in parallel too.",
-    "Each PyMC-Marketing fit runs in a fresh process (its wall time covers that process's "
-    "pytensor/JAX compilation; pytensor keeps compiled C modules on disk between runs, "
-    "PyMC's NumPyro path keeps nothing).",
-    "Model differences: PyMC-Marketing uses `pymc_marketing.mmm.multidimensional.MMM` with its "
-    "default priors (Beta(1,3) carryover, Gamma(3,1) logistic lam, HalfNormal(2) channel beta, "
-    "Laplace(0,1) Fourier, Normal(0,2) intercept and trend, HalfNormal(2) sigma), target and "
-    "spend scaled by their max, adstock truncated at l_max=8 lags, trend as a control column "
-    "t = 0..T-1, NUTS target_accept 0.8. mmmjax samples each channel's window ROI "
-    "(contribution over spend in the data window, LogNormal(0,1)) instead of an amplitude, "
-    "with Beta(2,2) carryover, Gamma(2,1) lam, "
-    "Normal(0,0.15) Fourier, Normal(0,0.25) trend, HalfNormal(0.2) sigma, scales by means, "
-    "uses the exact infinite-horizon normalised geometric adstock (l_max does not apply), "
-    "target_accept 0.85. Both have 28 "
-    "sampled scalars: intercept, trend slope, 4 Fourier coefficients, 3 x 7 channel "
-    "parameters, sigma.",
+    "wall s: the whole fit call in a new process (model build, tracing, compilation or cache "
+    "load, warm-up, sampling, assembling results); imports are not timed on any side. ESS/s = "
+    "min bulk ESS / wall s. ESS and r-hat: ArviZ, over every element of every sampled parameter.",
+    "mmmjax rows: 'empty cache' = new process, empty on-disk JAX compilation cache; 'warm cache' "
+    "= new process, the cache the first process filled; 'second fit' = same shape, seed + 1, in "
+    "the warm process. Rivals: one new process each, their usual on-disk caches (pytensor's "
+    "compiledir; none for JAX/TF).",
+    "PyMC-Marketing: `pymc_marketing.mmm.MMM` with GeometricAdstock(l_max=8), "
+    "LogisticSaturation(), yearly_seasonality=2, a linear trend as a control column, default "
+    "priors; NumPyro NUTS with as many JAX host devices as chains, and nutpie.",
+    "Meridian: `Meridian(input_data, ModelSpec())` with every default (ROI priors, geometric "
+    "adstock, Hill, default knots), each channel's spend given as its media and its spend, "
+    "KPI revenue; `sample_posterior(n_chains=4, n_adapt=500, n_burnin=500, n_keep=1000)`.",
+    "load: the 1-minute load average before the run (2 cores: above 2 the wall times are "
+    "inflated for both sides alike only if the load is steady).",
 ]
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    if not args.data.is_file():
-        sys.exit(f"data file not found: {args.data} (pass --data PATH)")
-    if args.cold_cache:
-        args.cold_cache = Path(tempfile.mkdtemp(prefix="bench_fit_cache_"))
-        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(args.cold_cache / "jax")
-    import mmmjax
-    import mmmjax.fit  # imports arviz, as _pymc_marketing_fit.py does before its timed fit
-
-    cache = compile_cache_state()
-
     info = machine()
-    ds = mmmjax.Dataset.from_csv(
-        args.data, date="start_of_week", target="revenue", channels=CHANNELS
-    )
-    print(f"{info['cpu']}, {info['cores']} cores, {info['date']}; JAX {info['jax_devices']}")
-    print(f"{ds.n_periods} periods; {args.chains} chains x ({args.warmup} + {args.draws})")
-
-    run_pymc = args.run_pymc
-    if run_pymc and not args.pymc_python.exists():
-        print(
-            f"note: {args.pymc_python} not found; skipping PyMC-Marketing "
-            "(make it with: python3 -m venv /work/pymc-venv && "
-            "/work/pymc-venv/bin/pip install pymc-marketing numpyro)"
-        )
-        run_pymc = False
-
-    # Interleaved: mmmjax, PyMC, mmmjax, PyMC/NumPyro.
-    plan = [("mmmjax", args.seed, "first fit")]
-    if run_pymc:
-        plan.append(("pymc", "default", None))
-    plan.append(("mmmjax", args.seed + 1, "second fit"))
-    if run_pymc:
-        plan.append(("pymc", "numpyro", None))
-    runs = []
-    for tool, what, label in plan:
-        print(f"- {tool} {label or what} ...", flush=True)
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        r = fit_mmmjax(ds, args, what, label) if tool == "mmmjax" else fit_pymc(args, what)
-        r["load_1min"] = load
-        if "error" not in r:
-            msg = f"  wall {r['wall_s']:.1f} s, min bulk ESS {r['min_ess_bulk']:.0f}, "
-            print(
-                f"{msg}divergences {r['divergences']}, max r-hat {r['max_r_hat']:.3f}", flush=True
-            )
-        runs.append(r)
-    order = {"first fit": 0, "second fit": 1, "PyMC NUTS": 2, "NumPyro NUTS": 3}
-    runs.sort(key=lambda r: order.get(r.get("label", ""), 9))
-    add_rates(runs, runs[0])
-
+    print(f"{info['cpu']}, {info['cores']} cores, {info['date']}, git {info['git']}")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_fit_"))
+    runs: list[dict] = []
+    try:
+        for case in args.cases:
+            print(f"- case {case}", flush=True)
+            runs += run_case(case, args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    versions: dict[str, str] = {}
+    for r in runs:
+        versions.update(r.get("versions", {}))
     result = {
         "benchmark": "fit_cpu",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": info,
+        "machine": {**info, "versions": versions},
         "config": {
-            "data": args.data.name,
-            "periods": ds.n_periods,
-            "channels": CHANNELS,
-            **SHAPE,
-            "trend": "linear",
+            "cases": args.cases,
             "chains": args.chains,
             "draws": args.draws,
             "warmup": args.warmup,
@@ -456,14 +356,8 @@ def main(argv: list[str] | None = None) -> dict:
             "quick": args.quick,
         },
         "runs": runs,
-        "ratios": ratios(runs),
-        "compile_cache": {**cache, "cold_cache": bool(args.cold_cache)},
-        "notes": [*NOTES, cache_note(cache, bool(args.cold_cache))],
+        "notes": [*NOTES, "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items())],
     }
-    if not run_pymc:
-        result["notes"].append("PyMC-Marketing was not run.")
-    if args.cold_cache:
-        shutil.rmtree(args.cold_cache, ignore_errors=True)
     md = markdown(result)
     print()
     print(md)
