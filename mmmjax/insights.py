@@ -34,11 +34,10 @@ import xarray as xr
 from mmmjax import transforms
 from mmmjax.calibration import lift_data
 from mmmjax.model import (
-    ADSTOCK_PARAMS,
     MMM,
-    SATURATION_PARAMS,
     adstock,
     implied_lift,
+    kernel_params,
     media_scale,
     media_shape,
     saturation,
@@ -86,7 +85,7 @@ def response_params(fit) -> ResponseParams:
     """Collect the per-draw media parameters of ``fit`` (flattened over chains)."""
     spec: MMM = fit.spec
     draws = fit.draws()
-    names = ("media_roi", *ADSTOCK_PARAMS[spec.adstock], *SATURATION_PARAMS[spec.saturation])
+    names = ("media_roi", *kernel_params(spec))
     channel = {k: jnp.asarray(draws[k]) for k in names}
     channel["effect"] = _effects(spec, channel, jax.tree.map(jnp.asarray, fit.design()))
     S, C = channel["effect"].shape
@@ -375,15 +374,7 @@ def adstock_weights(fit, l_max: int | None = None) -> xr.DataArray:
     spec: MMM = fit.spec
     L = int(l_max or max(spec.l_max, 8))
     d = {k: jnp.asarray(v) for k, v in fit.draws().items()}
-    if spec.adstock == "geometric":
-        w = transforms.geometric_weights(d["alpha"], L, normalize=True)
-    elif spec.adstock == "delayed":
-        w = transforms.delayed_weights(d["alpha"], d["theta"], L, normalize=True)
-    else:
-        kind = "pdf" if spec.adstock == "weibull_pdf" else "cdf"
-        w = transforms.weibull_weights(
-            d["weibull_shape"], d["weibull_scale"], L, kind=kind, normalize=True
-        )
+    w = transforms.adstock_lag_weights(spec.adstock, d, l_max=L)
     return xr.DataArray(
         np.asarray(w),
         dims=("draw", "lag", "channel"),

@@ -52,23 +52,16 @@ __all__ = [
     "Components",
     "components",
     "implied_lift",
+    "kernel_params",
     "media_scale",
     "media_shape",
 ]
 
-#: Parameters each adstock kind samples (one per channel).
-ADSTOCK_PARAMS: dict[str, tuple[str, ...]] = {
-    "geometric": ("alpha",),
-    "delayed": ("alpha", "theta"),
-    "weibull_pdf": ("weibull_shape", "weibull_scale"),
-    "weibull_cdf": ("weibull_shape", "weibull_scale"),
-}
-#: Parameters each saturation kind samples (one per channel).
+#: Parameters each adstock kind samples (one per channel), from the kernel registry.
+ADSTOCK_PARAMS: dict[str, tuple[str, ...]] = {k: a.params for k, a in transforms.ADSTOCKS.items()}
+#: Parameters each saturation kind samples (one per channel), from the kernel registry.
 SATURATION_PARAMS: dict[str, tuple[str, ...]] = {
-    "hill": ("half_saturation", "slope"),
-    "logistic": ("lam",),
-    "michaelis_menten": ("half_saturation",),
-    "tanh": ("tanh_scale",),
+    k: s.params for k, s in transforms.SATURATIONS.items()
 }
 TRENDS = ("none", "linear", "piecewise")
 LIKELIHOODS = ("normal", "student_t")
@@ -128,7 +121,7 @@ class MMM:
     @property
     def channel_params(self) -> tuple[str, ...]:
         """Per-channel parameters sampled by this specification."""
-        return ("media_roi",) + ADSTOCK_PARAMS[self.adstock] + SATURATION_PARAMS[self.saturation]
+        return ("media_roi", *kernel_params(self))
 
     @property
     def multiplicative(self) -> bool:
@@ -206,34 +199,18 @@ class Components(NamedTuple):
 
 def adstock(spec: MMM, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
     """Normalised adstock of scaled spend ``x`` ``(..., T, C)`` with per-channel ``params``."""
-    kind = spec.adstock
-    if kind == "geometric":
-        method = "scan" if spec.adstock_method == "auto" else spec.adstock_method
-        return transforms.geometric_adstock(x, params["alpha"], normalize=True, method=method)
-    if kind == "delayed":
-        return transforms.delayed_adstock(
-            x, params["alpha"], params["theta"], int(spec.l_max), normalize=True
-        )
-    return transforms.weibull_adstock(
-        x,
-        params["weibull_shape"],
-        params["weibull_scale"],
-        int(spec.l_max),
-        kind="pdf" if kind == "weibull_pdf" else "cdf",
-        normalize=True,
-    )
+    method = "scan" if spec.adstock_method == "auto" else spec.adstock_method
+    return transforms.apply_adstock(spec.adstock, x, params, l_max=spec.l_max, method=method)
 
 
 def saturation(spec: MMM, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
     """Saturation of the (adstocked, scaled) level ``x`` with per-channel ``params``."""
-    kind = spec.saturation
-    if kind == "hill":
-        return transforms.hill(x, params["half_saturation"], params["slope"])
-    if kind == "logistic":
-        return transforms.logistic(x, params["lam"])
-    if kind == "michaelis_menten":
-        return transforms.michaelis_menten(x, params["half_saturation"])
-    return transforms.tanh_saturation(x, params["tanh_scale"])
+    return transforms.apply_saturation(spec.saturation, x, params)
+
+
+def kernel_params(spec: MMM) -> tuple[str, ...]:
+    """The adstock then saturation parameter names of ``spec`` (one value per channel each)."""
+    return ADSTOCK_PARAMS[spec.adstock] + SATURATION_PARAMS[spec.saturation]
 
 
 def media_shape(spec: MMM, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
@@ -334,8 +311,7 @@ def implied_lift(
 
 def _lift_from(spec, params, design: Design, lift: LiftData, comp: Components, scale):
     c = lift.channel
-    kernel = {k: params[k][c][:, None] for k in ADSTOCK_PARAMS[spec.adstock]}
-    kernel.update({k: params[k][c][:, None] for k in SATURATION_PARAMS[spec.saturation]})
+    kernel = {k: params[k][c][:, None] for k in kernel_params(spec)}
     x_new = design.spend.T[c] + lift.delta[:, None] * lift.mask  # (K, T)
     media_new = scale[c][:, None] * media_shape(spec, kernel, x_new[..., None])[..., 0]
     change = media_new - comp.media.T[c]  # (K, T), channel c_k's media term

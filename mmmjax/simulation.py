@@ -78,33 +78,14 @@ _BASELINE_PARTS = ("intercept", "trend", "seasonality", "controls", "events")
 
 def _adstock(kind: str, x: np.ndarray, p: Mapping[str, Any], l_max: int) -> np.ndarray:
     with jax.enable_x64(True):
-        xj = jnp.asarray(x, dtype=jnp.float64)
         arg = {k: jnp.asarray(p[k], dtype=jnp.float64) for k in ADSTOCK_PARAMS[kind]}
-        if kind == "geometric":
-            y = transforms.geometric_adstock(xj, arg["alpha"], normalize=True)
-        elif kind == "delayed":
-            y = transforms.delayed_adstock(xj, arg["alpha"], arg["theta"], l_max, normalize=True)
-        else:
-            y = transforms.weibull_adstock(
-                xj,
-                arg["weibull_shape"],
-                arg["weibull_scale"],
-                l_max,
-                kind="pdf" if kind == "weibull_pdf" else "cdf",
-                normalize=True,
-            )
+        y = transforms.apply_adstock(kind, jnp.asarray(x, dtype=jnp.float64), arg, l_max=l_max)
         return np.asarray(y, dtype=np.float64)
 
 
 def _sat_fn(kind: str, p: Mapping[str, Any]):
     arg = {k: jnp.asarray(p[k], dtype=jnp.float64) for k in SATURATION_PARAMS[kind]}
-    if kind == "hill":
-        return lambda x: transforms.hill(x, arg["half_saturation"], arg["slope"])
-    if kind == "logistic":
-        return lambda x: transforms.logistic(x, arg["lam"])
-    if kind == "michaelis_menten":
-        return lambda x: transforms.michaelis_menten(x, arg["half_saturation"])
-    return lambda x: transforms.tanh_saturation(x, arg["tanh_scale"])
+    return lambda x: transforms.apply_saturation(kind, x, arg)
 
 
 def _saturate(kind: str, x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import mmmjax
 from mmmjax import transforms as tr
 
 # --------------------------------------------------------------------------------------------
@@ -456,28 +457,99 @@ def test_invalid_arguments_raise():
         tr.geometric_adstock(jnp.ones(5), 0.5)
 
 
-def test_registry_covers_model_names_and_dispatches():
+def test_registry_names_kernels_and_rejects_unknown_names():
     assert set(tr.ADSTOCKS) == {"geometric", "delayed", "weibull_pdf", "weibull_cdf"}
     assert set(tr.SATURATIONS) == {"hill", "logistic", "michaelis_menten", "tanh"}
     x = jnp.asarray(np.random.default_rng(8).uniform(0, 2, (9, 2)), jnp.float32)
-    values = {"alpha": 0.6, "theta": 1.5, "shape": 2.0, "scale": 2.5}
+    values = {"alpha": 0.6, "theta": 1.5, "weibull_shape": 2.0, "weibull_scale": 2.5}
     for spec in tr.ADSTOCKS.values():
         p = [jnp.full(2, values[n]) for n in spec.params]
         y = spec.apply(x, *p, l_max=5, normalize=spec.normalize)
         w = spec.weights(*p, l_max=5, normalize=spec.normalize)
         assert y.shape == x.shape and w.shape == (5, 2)
-    np.testing.assert_allclose(
-        tr.get_adstock("weibull_cdf").apply(x, 2.0, 2.5, l_max=5, normalize=True),
-        tr.weibull_adstock(x, 2.0, 2.5, 5, kind="cdf"),
-    )
-    for name, spec in tr.SATURATIONS.items():
-        y = spec.apply(x, *[jnp.full(2, 1.3)] * len(spec.params))
-        assert y.shape == x.shape, name
-    assert tr.get_saturation("tanh").apply is tr.tanh_saturation
     with pytest.raises(ValueError, match="geometric"):
         tr.get_adstock("adstock")
     with pytest.raises(ValueError, match="hill"):
         tr.get_saturation("sigmoid")
+
+
+_X = np.random.default_rng(9).uniform(0, 2, (11, 2))
+_PARAMS = {
+    "alpha": np.array([0.6, 0.3]),
+    "theta": np.array([1.5, 0.5]),
+    "weibull_shape": np.array([2.0, 1.2]),
+    "weibull_scale": np.array([2.5, 1.5]),
+    "half_saturation": np.array([0.8, 1.4]),
+    "slope": np.array([1.5, 2.5]),
+    "lam": np.array([1.1, 0.4]),
+    "tanh_scale": np.array([0.9, 2.0]),
+}
+_DIRECT_ADSTOCK = {
+    "geometric": lambda x, p: tr.geometric_adstock(x, p["alpha"], normalize=True),
+    "delayed": lambda x, p: tr.delayed_adstock(x, p["alpha"], p["theta"], 5, normalize=True),
+    "weibull_pdf": lambda x, p: tr.weibull_adstock(
+        x, p["weibull_shape"], p["weibull_scale"], 5, kind="pdf", normalize=True
+    ),
+    "weibull_cdf": lambda x, p: tr.weibull_adstock(
+        x, p["weibull_shape"], p["weibull_scale"], 5, kind="cdf", normalize=True
+    ),
+}
+_DIRECT_SATURATION = {
+    "hill": lambda x, p: tr.hill(x, p["half_saturation"], p["slope"]),
+    "logistic": lambda x, p: tr.logistic(x, p["lam"]),
+    "michaelis_menten": lambda x, p: tr.michaelis_menten(x, p["half_saturation"]),
+    "tanh": lambda x, p: tr.tanh_saturation(x, p["tanh_scale"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(tr.ADSTOCKS))
+def test_model_and_simulator_adstock_are_the_registered_kernel(name):
+    """The model (float32) and the simulator (float64) both compute each registered adstock
+    with its parameters named as the model's sample sites, and agree with the direct call."""
+    from mmmjax import model as model_mod
+    from mmmjax import simulation
+
+    spec = mmmjax.MMM(adstock=name, l_max=5)
+    assert set(tr.ADSTOCKS[name].params) <= set(spec.channel_params)
+    expected = np.asarray(_DIRECT_ADSTOCK[name](jnp.asarray(_X, jnp.float32), _PARAMS))
+    got = model_mod.adstock(spec, {k: jnp.asarray(v) for k, v in _PARAMS.items()}, _X)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=2e-5, atol=1e-6)
+    sim = simulation._adstock(name, _X, _PARAMS, 5)
+    assert sim.dtype == np.float64
+    np.testing.assert_allclose(sim, expected, rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(tr.SATURATIONS))
+def test_model_and_simulator_saturation_are_the_registered_kernel(name):
+    from mmmjax import model as model_mod
+    from mmmjax import simulation
+
+    spec = mmmjax.MMM(saturation=name)
+    assert set(tr.SATURATIONS[name].params) <= set(spec.channel_params)
+    expected = np.asarray(_DIRECT_SATURATION[name](jnp.asarray(_X, jnp.float32), _PARAMS))
+    got = model_mod.saturation(spec, {k: jnp.asarray(v) for k, v in _PARAMS.items()}, _X)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(simulation._saturate(name, _X, _PARAMS), expected, rtol=2e-5)
+
+
+def test_model_dispatch_goes_through_the_registry(monkeypatch):
+    """Replacing a registered kernel changes what the model and the insights compute: there is
+    no second dispatch by name anywhere."""
+    from mmmjax import model as model_mod
+
+    marker = tr.Adstock(
+        ("alpha",), lambda x, a, **kw: jnp.zeros_like(x) + 7.0, lambda a, **kw: a * 0 + 3.0, True
+    )
+    monkeypatch.setitem(tr.ADSTOCKS, "geometric", marker)
+    spec = mmmjax.MMM(adstock="geometric")
+    out = model_mod.adstock(spec, {"alpha": jnp.full(2, 0.5)}, jnp.ones((4, 2)))
+    np.testing.assert_array_equal(np.asarray(out), 7.0)
+    w = tr.adstock_lag_weights("geometric", {"alpha": jnp.full(2, 0.5)}, l_max=4)
+    np.testing.assert_array_equal(np.asarray(w), 3.0)
+    sat = tr.Saturation(("lam",), lambda x, lam: x * 0 - 1.0)
+    monkeypatch.setitem(tr.SATURATIONS, "logistic", sat)
+    out = model_mod.saturation(mmmjax.MMM(saturation="logistic"), {"lam": 1.0}, jnp.ones((3, 2)))
+    np.testing.assert_array_equal(np.asarray(out), -1.0)
 
 
 def test_public_names_and_docstring_examples():

@@ -39,7 +39,7 @@ import xarray as xr
 
 from mmmjax.geo.fit import GeoFit, over_draws
 from mmmjax.insights import _interval
-from mmmjax.model import ADSTOCK_PARAMS, SATURATION_PARAMS, adstock, saturation
+from mmmjax.model import adstock, kernel_params, saturation
 
 __all__ = [
     "adstock_weights",
@@ -74,7 +74,7 @@ def _stats(fit: GeoFit) -> tuple[np.ndarray, np.ndarray]:
     saturation (scaled) of every draw."""
     m = fit.spec.model
     draws = fit.draws()
-    names = ("media_roi", *ADSTOCK_PARAMS[m.adstock], *SATURATION_PARAMS[m.saturation])
+    names = ("media_roi", *kernel_params(m))
     total, effect = over_draws(_media_stats, m, {k: draws[k] for k in names}, fit.design())
     return total * fit.scales.target[None, :, None], effect
 
@@ -102,8 +102,7 @@ def roi_draws(fit: GeoFit, by: str = "geo") -> np.ndarray:
 def _kernel_draws(fit: GeoFit) -> dict[str, jax.Array]:
     m = fit.spec.model
     d = fit.draws()
-    return {k: jnp.asarray(d[k]) for k in (*ADSTOCK_PARAMS[m.adstock],
-                                           *SATURATION_PARAMS[m.saturation])}  # fmt: skip
+    return {k: jnp.asarray(d[k]) for k in kernel_params(m)}
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -46,7 +46,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from mmmjax.design import TimeAxis, changepoint_positions, fourier_terms
-from mmmjax.model import ADSTOCK_PARAMS, MMM, SATURATION_PARAMS, adstock, saturation
+from mmmjax.model import MMM, adstock, kernel_params, saturation
 from mmmjax.priors import Prior
 
 __all__ = [
@@ -160,7 +160,7 @@ class GeoMMM:
     @property
     def kernel_params(self) -> tuple[str, ...]:
         """Adstock and saturation parameters, one per channel, shared by every geo."""
-        return ADSTOCK_PARAMS[self.model.adstock] + SATURATION_PARAMS[self.model.saturation]
+        return kernel_params(self.model)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -250,7 +250,7 @@ def site_shapes(spec: MMM, design: GeoDesign) -> dict[str, tuple[int, ...]]:
     if K:
         shapes.update(control_mu=(K,), control_tau=(K,), control_z=(G, K))
     shapes.update(roi_mu=(C,), roi_tau=(C,), roi_z=(G, C))
-    for name in ADSTOCK_PARAMS[spec.adstock] + SATURATION_PARAMS[spec.saturation]:
+    for name in kernel_params(spec):
         shapes[name] = (C,)
     shapes["sigma"] = (G,)
     if spec.likelihood == "student_t":
@@ -381,7 +381,7 @@ def implied_geo_lift(
 
 def _geo_lift_from(spec, params, design: GeoDesign, lift: GeoLiftData, comp, scale):
     g, c = lift.geo, lift.channel
-    names = ADSTOCK_PARAMS[spec.adstock] + SATURATION_PARAMS[spec.saturation]
+    names = kernel_params(spec)
     kernel = {k: params[k][c][:, None] for k in names}  # (K, 1)
     x_new = design.spend[g, :, c] + lift.delta[:, None] * lift.mask  # (K, T)
     shape_new = saturation(spec, kernel, adstock(spec, kernel, x_new[..., None]))[..., 0]

@@ -8,14 +8,18 @@ Kernels (see each docstring for the exact formula, shapes and units):
 * saturation: ``hill``, ``logistic``, ``michaelis_menten``, ``tanh_saturation``.
 
 Registry: ``ADSTOCKS[name]`` is an ``Adstock`` and ``SATURATIONS[name]`` a ``Saturation``; each
-names its parameters (in call order) and gives uniform callables, so the model never branches on
-the kernel name::
+names its parameters (in call order, as the model's sample sites are called) and gives uniform
+callables. The model, the simulator and the insights dispatch through it and never branch on the
+kernel name::
 
     spec = ADSTOCKS["delayed"]            # spec.params == ("alpha", "theta")
     y = spec.apply(x, alpha, theta, l_max=8, normalize=True)
     w = spec.weights(alpha, theta, l_max=8, normalize=True)
     sat = SATURATIONS["hill"]             # sat.params == ("half_saturation", "slope")
     z = sat.apply(y, half_saturation, slope)
+    # or with parameters by name, as the model holds them:
+    y = apply_adstock("delayed", x, {"alpha": alpha, "theta": theta}, l_max=8)
+    z = apply_saturation("hill", y, {"half_saturation": k, "slope": s})
 
 ``get_adstock(name)`` / ``get_saturation(name)`` look a name up and raise a ``ValueError`` listing
 the valid names otherwise.
@@ -23,8 +27,8 @@ the valid names otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from mmmjax.transforms.adstock import (
     convolve_adstock,
@@ -42,6 +46,9 @@ __all__ = [
     "SATURATIONS",
     "Adstock",
     "Saturation",
+    "adstock_lag_weights",
+    "apply_adstock",
+    "apply_saturation",
     "convolve_adstock",
     "delayed_adstock",
     "delayed_weights",
@@ -62,9 +69,11 @@ class Adstock(NamedTuple):
     """An adstock kernel as the model sees it.
 
     Attributes:
-      params: parameter names, in the order ``apply`` and ``weights`` take them.
-      apply: ``apply(x, *params, l_max, normalize) -> (..., T, C)``. For ``"geometric"`` the
-        recursion is exact (untruncated) and ``l_max`` is ignored.
+      params: parameter names (the model's sample sites), in the order ``apply`` and
+        ``weights`` take them.
+      apply: ``apply(x, *params, l_max, normalize, method="scan") -> (..., T, C)``. For
+        ``"geometric"`` the recursion is exact (untruncated), ``l_max`` is ignored and
+        ``method`` picks ``"scan"`` or ``"associative"``; the other kernels ignore ``method``.
       weights: ``weights(*params, l_max, normalize) -> (..., l_max, C)`` lag weights.
       normalize: the kernel's default for ``normalize``.
     """
@@ -79,7 +88,8 @@ class Saturation(NamedTuple):
     """A saturation kernel as the model sees it.
 
     Attributes:
-      params: parameter names, in the order ``apply`` takes them after ``x``.
+      params: parameter names (the model's sample sites), in the order ``apply`` takes them
+        after ``x``.
       apply: ``apply(x, *params) -> x``-shaped values in ``[0, 1]``.
     """
 
@@ -87,16 +97,17 @@ class Saturation(NamedTuple):
     apply: Callable
 
 
-def _geometric_apply(x, alpha, *, l_max, normalize):
+def _geometric_apply(x, alpha, *, l_max, normalize, method="scan"):
     del l_max  # exact recursion: no truncation
-    return geometric_adstock(x, alpha, normalize)
+    return geometric_adstock(x, alpha, normalize, method=method)
 
 
 def _geometric_weights(alpha, *, l_max, normalize):
     return geometric_weights(alpha, l_max, normalize)
 
 
-def _delayed_apply(x, alpha, theta, *, l_max, normalize):
+def _delayed_apply(x, alpha, theta, *, l_max, normalize, method="scan"):
+    del method  # finite-lag convolution
     return delayed_adstock(x, alpha, theta, l_max, normalize)
 
 
@@ -105,7 +116,8 @@ def _delayed_weights(alpha, theta, *, l_max, normalize):
 
 
 def _weibull(kind: str) -> tuple[Callable, Callable]:
-    def apply(x, shape, scale, *, l_max, normalize):
+    def apply(x, shape, scale, *, l_max, normalize, method="scan"):
+        del method  # finite-lag convolution
         return weibull_adstock(x, shape, scale, l_max, kind, normalize)
 
     def weights(shape, scale, *, l_max, normalize):
@@ -117,15 +129,15 @@ def _weibull(kind: str) -> tuple[Callable, Callable]:
 ADSTOCKS: dict[str, Adstock] = {
     "geometric": Adstock(("alpha",), _geometric_apply, _geometric_weights, False),
     "delayed": Adstock(("alpha", "theta"), _delayed_apply, _delayed_weights, True),
-    "weibull_pdf": Adstock(("shape", "scale"), *_weibull("pdf"), True),
-    "weibull_cdf": Adstock(("shape", "scale"), *_weibull("cdf"), True),
+    "weibull_pdf": Adstock(("weibull_shape", "weibull_scale"), *_weibull("pdf"), True),
+    "weibull_cdf": Adstock(("weibull_shape", "weibull_scale"), *_weibull("cdf"), True),
 }
 
 SATURATIONS: dict[str, Saturation] = {
     "hill": Saturation(("half_saturation", "slope"), hill),
     "logistic": Saturation(("lam",), logistic),
     "michaelis_menten": Saturation(("half_saturation",), michaelis_menten),
-    "tanh": Saturation(("scale",), tanh_saturation),
+    "tanh": Saturation(("tanh_scale",), tanh_saturation),
 }
 
 
@@ -145,3 +157,46 @@ def get_saturation(name: str) -> Saturation:
         raise ValueError(
             f"unknown saturation {name!r}; choose one of {sorted(SATURATIONS)}"
         ) from None
+
+
+def apply_adstock(
+    name: str,
+    x,
+    params: Mapping[str, Any],
+    *,
+    l_max: int,
+    normalize: bool = True,
+    method: str = "scan",
+):
+    """Adstock ``name`` of ``x`` ``(..., T, C)`` with its parameters taken by name from ``params``.
+
+    ``params[p]`` for each ``p`` in ``ADSTOCKS[name].params`` (``(C,)`` or broadcasting against
+    ``x``'s leading axes plus ``(C,)``); other entries are ignored, so a whole parameter draw
+    can be passed. Normalised by default, as the model uses every kernel (lag weights sum to 1).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> y = apply_adstock("geometric", jnp.ones((4, 2)), {"alpha": jnp.array([0.5, 0.2])},
+      ...                   l_max=8)
+    """
+    k = get_adstock(name)
+    args = [params[p] for p in k.params]
+    return k.apply(x, *args, l_max=int(l_max), normalize=normalize, method=method)
+
+
+def adstock_lag_weights(name: str, params: Mapping[str, Any], *, l_max: int, normalize=True):
+    """Lag weights ``(..., l_max, C)`` of adstock ``name``, parameters by name (see
+    :func:`apply_adstock`)."""
+    k = get_adstock(name)
+    return k.weights(*[params[p] for p in k.params], l_max=int(l_max), normalize=normalize)
+
+
+def apply_saturation(name: str, x, params: Mapping[str, Any]):
+    """Saturation ``name`` of ``x`` with its parameters taken by name from ``params``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> z = apply_saturation("hill", jnp.ones((4, 2)), {"half_saturation": 1.0, "slope": 2.0})
+    """
+    k = get_saturation(name)
+    return k.apply(x, *[params[p] for p in k.params])
