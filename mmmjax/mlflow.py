@@ -62,6 +62,7 @@ import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -88,6 +89,8 @@ INSTALL_HINT = "pip install 'mmmjax[mlflow]'"
 _BATCH = {"params": 100, "tags": 100, "metrics": 1000}
 #: Longest parameter / tag value logged (MLflow >= 2.10 allows 6000 / 8000 characters).
 _MAX_PARAM, _MAX_TAG = 6000, 8000
+#: URI schemes of MLflow's SQLAlchemy store.
+_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -156,12 +159,17 @@ def _client(tracking_uri: str | os.PathLike | None) -> Iterator[Any]:
     try:
         try:
             client = mlflow.MlflowClient(tracking_uri=uri)
-        except ImportError as exc:
-            raise ImportError(
-                f"MLflow tracking store {uri} needs a package that is not installed "
-                f"({exc.name or exc}): pip install mlflow (the full package), or log to a "
-                "directory (a file store, e.g. 'mlruns') or to a tracking server (http://...)"
-            ) from exc
+        except Exception as exc:
+            # mlflow-skinny has no SQL store: MLflow 3's default sqlite:///mlflow.db fails here
+            sql = urlparse(uri).scheme.split("+")[0] in _SQL_SCHEMES
+            if isinstance(exc, ImportError) or (sql and find_spec("sqlalchemy") is None):
+                raise ImportError(
+                    f"MLflow tracking store {uri} needs a package that is not installed "
+                    "(SQLAlchemy for a database store): pip install mlflow (the full package), "
+                    "or log to a directory (a file store, e.g. 'mlruns') or to a tracking "
+                    "server (http://...)"
+                ) from exc
+            raise
         yield client
     finally:
         if before is None:
