@@ -438,7 +438,7 @@ def log_fit(
         if report:
             _write_report(fit, tmp / "report.html", plan=plan)
             files["report.html"] = tmp / "report.html"
-        national = mmmjax.roi(fit) if _is_geo(fit) else roi
+        national = roi.loc[roi.level == "national"].set_index("channel") if _is_geo(fit) else roi
         return _log(fit, national, files, plan=plan, run_name=run_name, tracking_uri=tracking_uri,
                     experiment=experiment, tags=tags, run_id=run_id)  # fmt: skip
 
