@@ -84,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
                           "hierarchical geo model (mmmjax.GeoMMM)")  # fmt: skip
     fit.add_argument("--population", default=None, metavar="COL",
                      help="with --geo: each geo's population (spend per head)")  # fmt: skip
+    fit.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                     help="also log the fit as an MLflow run: URI a directory (file store) or "
+                          "tracking URI, default $MLFLOW_TRACKING_URI or MLflow's own; needs "
+                          "pip install 'mmmjax[mlflow]'")  # fmt: skip
     cal = fit.add_argument_group("calibration")
     cal.add_argument("--roi-priors", default=None, metavar="FILE",
                      help="CSV channel,low,high[,mass]: ROI beliefs (mass in [low, high], "
@@ -247,13 +251,18 @@ def cmd_fit(args) -> None:
     _check_sampler_args(args)
     out = Path(args.out)
     _check_out(out)
+    if args.mlflow is not None:  # fail now, not after the fit, if MLflow cannot be used
+        from mmmjax.mlflow import check_tracking
+
+        check_tracking(args.mlflow or None)
     spec = _spec_from_args(args)
     if args.geo or args.population:
         if not args.geo:
             raise UsageError("--population needs --geo")
         from mmmjax.geo.cli import cmd_fit_geo
 
-        return cmd_fit_geo(args, spec, out)
+        cmd_fit_geo(args, spec, out)
+        return _log_mlflow(args, out)
     dataset = mmmjax.Dataset.from_csv(
         args.csv,
         date=args.date,
@@ -275,6 +284,14 @@ def cmd_fit(args) -> None:
             f"{len(tests or ())} lift test(s)"
         )
     _fit_and_write(spec, dataset, args, out, lift_tests=tests or ())
+    _log_mlflow(args, out)
+
+
+def _log_mlflow(args, out: Path) -> None:
+    if args.mlflow is not None:
+        from mmmjax.mlflow import log_output
+
+        print(f"logged {out} to MLflow as run {log_output(out, args.mlflow or None)}")
 
 
 def cmd_optimize(args) -> None:
