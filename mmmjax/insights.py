@@ -147,13 +147,20 @@ def steady_state_response(spec: MMM, params: ResponseParams, spend: jax.Array) -
     return money.reshape(money.shape[:1] + spend.shape)
 
 
-def series_response(spec: MMM, params: ResponseParams, spend: jax.Array) -> jax.Array:
+def series_response(
+    spec: MMM, params: ResponseParams, spend: jax.Array, *, floor: float = 0.0
+) -> jax.Array:
     """Per-period media contribution (money) of a spend *series*, carryover included.
 
     Args:
       spec: the model specification.
       params: from :func:`response_params`.
       spend: ``(..., T, C)`` money per period, starting from no earlier spend.
+      floor: adstocked levels (scaled spend, ``spend / spend_scale`` after adstock) below
+        ``floor`` count as no media. Carryover decays geometrically, so long windows reach
+        levels like ``1e-30``, where a Hill curve's value is negligible but float32 forward-mode
+        second derivatives are ``0 * inf = NaN`` (``x**-2`` overflows): a floor of ``1e-15``
+        keeps them finite and changes a period's saturation by at most ``(floor / K)**slope``.
 
     Returns:
       ``(S, ..., T, C)`` money per period (additive form exact; multiplicative form uses the
@@ -165,6 +172,8 @@ def series_response(spec: MMM, params: ResponseParams, spend: jax.Array) -> jax.
     x = (spend / params.spend_scale).reshape(1, -1, T, C)  # (1, N, T, C)
     ch = {k: v[:, None, :] for k, v in params.channel.items()}  # (S, 1, C)
     adstocked = adstock(spec, ch, jnp.broadcast_to(x, (S, *x.shape[1:])))
+    if floor > 0:
+        adstocked = jnp.where(adstocked >= floor, adstocked, 0.0)
     effect = ch["effect"][..., None, :] * saturation(spec, ch, adstocked)
     money = _to_money(spec, effect, params.multiplier[:, None, None, :])  # (S, N, T, C)
     return money.reshape(money.shape[:1] + spend.shape)

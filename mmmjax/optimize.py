@@ -75,6 +75,8 @@ Planning horizon (``horizon=H``). The response of a plan is then its incremental
 using :func:`mmmjax.insights.series_response` (adstock, then saturation). Carryover *into* the
 plan from recent spend (which saturates the plan's effect) and carryover *after* it are both
 counted; with the baseline "no spend in the window", ``R -> `` the steady state as ``H`` grows.
+Carryover decays to levels where float32 second derivatives of a Hill curve overflow, so
+adstocked levels below :data:`LEVEL_FLOOR` count as no media.
 
 Example:
     >>> plan = mmmjax.optimize_budget(fit, 50_000, bounds={"tv": (5_000, 20_000)})
@@ -180,6 +182,14 @@ def _objective(name: str, risk: jax.Array, k: int) -> Callable[[jax.Array], jax.
 # ----------------------------------------------------------------------------------------------
 # responses and their per-channel derivatives
 # ----------------------------------------------------------------------------------------------
+#: Adstocked levels (scaled spend) below this count as no media in the horizon response. The
+#: carryover after a plan decays like ``alpha**t``; past ``1e-19`` float32 forward-mode second
+#: derivatives of a Hill curve are ``0 * inf = NaN`` (``x**-2`` overflows), which poisoned the
+#: tabulated curvature. At ``1e-15`` they stay finite, and a floored period's saturation
+#: changes by at most ``(1e-15 / K)**slope`` (``3e-7`` at ``K = 0.1``, slope 0.5).
+LEVEL_FLOOR = 1e-15
+
+
 class Horizon(NamedTuple):
     """Planning-horizon inputs: recent actual spend ``(L, C)``, the base response ``(S, C)``."""
 
@@ -196,7 +206,8 @@ def _response_fn(spec, params: ResponseParams, horizon: int | None, tail: int, h
         L, C = hz.history.shape
         spend = jnp.concatenate([hz.history, jnp.broadcast_to(x, (horizon, C)),
                                  jnp.zeros((tail, C), x.dtype)])  # fmt: skip
-        return (series_response(spec, params, spend)[:, L:].sum(1) - hz.base) / horizon
+        series = series_response(spec, params, spend, floor=LEVEL_FLOOR)
+        return (series[:, L:].sum(1) - hz.base) / horizon
 
     return jax.vmap(f, out_axes=1)
 
@@ -280,15 +291,22 @@ def _active_rows(eval_rows: Callable, budget: jax.Array) -> Callable:
 class DiagonalNewtonState(NamedTuple):
     """State of :func:`projected_diagonal_newton`, one entry per problem (row): the evaluation at
     the current iterate (reused by the next update, as optax's line searches keep ``value`` and
-    ``grad``), the damping ``mu``, the update count and whether the stopping rule holds."""
+    ``grad``), the damping ``mu``, the update count, whether the stopping rule holds
+    (``converged``) and whether the row has stopped (converged, or the damping reached
+    ``MU_MAX``, or the evaluation at the start was not finite)."""
 
     ev: Eval
     mu: jax.Array  # (N,)
     count: jax.Array  # (N,)
     converged: jax.Array  # (N,)
+    stopped: jax.Array  # (N,)
 
 
 MU_INIT, MU_WARM, MU_MIN, MU_MAX = 100.0, 1e-2, 1e-6, 1e8
+#: First-order KKT check: a projected gradient step of KKT_PROBE (in shares, per unit of
+#: relative marginal return) must move no share by more than KKT_PROBE * KKT_TOL, i.e. the
+#: marginal returns of channels inside their bounds agree to KKT_TOL relative.
+KKT_PROBE, KKT_TOL = 1e-3, 1e-3
 
 
 def _rows(a: jax.Array, like: jax.Array) -> jax.Array:
@@ -321,10 +339,14 @@ def projected_diagonal_newton(
     evaluation at the current iterate, so each update costs one evaluation (of the candidate);
     as in optax's line searches, ``init`` leaves it empty (value ``+inf``) and the first update
     only evaluates ``params`` (update 0, not counted in ``state.count``), which keeps a single copy
-    of ``value_fn`` in a compiled loop. ``state.converged`` holds once an accepted update lowers
-    the loss by at most ``tol`` relative and either moves no coordinate by more than ``tol`` or
-    leaves a point whose undamped Newton step is that small (checked at the start too), or when
-    the damping saturates (no feasible descent measurable in float32).
+    of ``value_fn`` in a compiled loop. ``state.converged`` holds only at a point whose loss,
+    gradient and Hessian diagonal are all finite and whose undamped Newton step (``mu = MU_MIN``,
+    a KKT residual in the Newton metric) moves no coordinate by more than ``tol``: at the start,
+    or after an accepted update that lowered the loss by at most ``tol`` relative. A row stops
+    when it converges, when ``mu`` reaches ``MU_MAX`` (no measurable descent: converged only if
+    that point is stationary) or when its first evaluation is not finite (not converged); the
+    caller's iteration cap ends the rest, not converged. A candidate whose evaluation is not
+    finite is rejected like one that raises the loss.
 
     Args:
       value_fn: ``z (N, C) -> Eval`` with ``value (N,)``, ``grad`` and ``curv`` ``(N, C)``.
@@ -354,9 +376,18 @@ def projected_diagonal_newton(
         d = 1.0 / (jnp.maximum(curv, 0.0) + _rows(mu, g) * scale)
         return project(params - d * g, lo, hi, total, d) - params
 
-    def stationary(ev: Eval, params):  # the undamped Newton step would move nothing
+    def finite(ev: Eval):
+        ok = jnp.isfinite(ev.value)
+        return ok & jnp.all(jnp.isfinite(ev.grad) & jnp.isfinite(ev.curv), -1)
+
+    def stationary(ev: Eval, params):  # finite, and the undamped Newton step would move nothing
         step = newton_step(ev.grad, ev.curv, params, jnp.full(params.shape[:-1], MU_MIN))
-        return jnp.max(jnp.abs(step), -1) <= tol
+        return finite(ev) & (jnp.max(jnp.abs(step), -1) <= tol)
+
+    def first_order_kkt(ev: Eval, params):  # marginal returns equal to KKT_TOL (relative)
+        scale = jnp.mean(jnp.abs(ev.grad), -1, keepdims=True) + jnp.finfo(ev.grad.dtype).tiny
+        probe = project(params - KKT_PROBE * ev.grad / scale, lo, hi, total, None) - params
+        return finite(ev) & (jnp.max(jnp.abs(probe), -1) <= KKT_PROBE * KKT_TOL)
 
     def init_fn(params):
         # nothing evaluated yet (value +inf): the first update evaluates params itself
@@ -365,8 +396,8 @@ def projected_diagonal_newton(
         ev = ev._replace(value=jnp.full_like(ev.value, jnp.inf))
         n = params.shape[:-1]
         mu = jnp.broadcast_to(jnp.asarray(mu_init, params.dtype), n)
-        return DiagonalNewtonState(ev, mu,
-                                   jnp.zeros(n, jnp.int32), jnp.zeros(n, bool))  # fmt: skip
+        no = jnp.zeros(n, bool)
+        return DiagonalNewtonState(ev, mu, jnp.zeros(n, jnp.int32), no, no)
 
     def update_fn(updates, state, params=None, *, active=None, **extra_args):
         del extra_args
@@ -379,16 +410,26 @@ def projected_diagonal_newton(
         ev_new = value_fn(z_new) if active is None else value_fn(z_new, active)
         old = state.ev.value
         eps, tiny = jnp.finfo(old.dtype).eps, jnp.finfo(old.dtype).tiny
-        accept = fresh | (ev_new.value <= old + 8 * eps * jnp.abs(old))  # float32 noise
+        ok_new = finite(ev_new)
+        lower = ev_new.value <= old + 8 * eps * jnp.abs(old)  # float32 noise
+        accept = fresh | (ok_new & lower)
         gain = jnp.where(fresh, 0.0, (old - ev_new.value) / (jnp.abs(old) + tiny))
-        small = fresh | (jnp.max(jnp.abs(step), -1) <= tol) | stationary(ev_new, z_new)
         mu = jnp.where(accept, jnp.maximum(state.mu / 3.0, MU_MIN), state.mu * 4.0)
-        converged = (accept & small & (gain <= tol)) | (mu >= MU_MAX)
+        ev = jax.tree.map(lambda a, b: jnp.where(_rows(accept, a), a, b), ev_new, state.ev)
+        z_kept = jnp.where(_rows(accept, z_new), z_new, params)
+        # a KKT point: the undamped Newton step is below tol (where the curvature is zero, as
+        # at an S-curve's inflection, float32 cannot measure that: then, once steps no longer
+        # move or the damping is at its limit, the marginal returns must agree to KKT_TOL)
+        newton = stationary(ev, z_kept) & (fresh | (accept & (gain <= tol)) | (mu >= MU_MAX))
+        still = (accept & (jnp.max(jnp.abs(step), -1) <= tol) & (gain <= tol)) | (mu >= MU_MAX)
+        converged = newton | (still & first_order_kkt(ev, z_kept))
+        stalled = (mu >= MU_MAX) | (fresh & ~ok_new)
         new_state = DiagonalNewtonState(
-            ev=jax.tree.map(lambda a, b: jnp.where(_rows(accept, a), a, b), ev_new, state.ev),
+            ev=ev,
             mu=jnp.where(fresh, state.mu, mu),
             count=state.count + (~fresh),
-            converged=jnp.where(fresh, stationary(ev_new, z_new), converged),
+            converged=converged,
+            stopped=converged | stalled,
         )
         return jnp.where(_rows(accept, step), step, 0.0), new_state
 
@@ -401,7 +442,8 @@ def _run(tx: optax.GradientTransformationExtraArgs, z0: jax.Array, max_iter, mas
     With ``mask`` the mask of rows still running is passed on to the evaluation (``active``)."""
 
     def active(state):
-        return (~state.converged) & ((state.count < max_iter) | jnp.isinf(state.ev.value))
+        fresh = jnp.isinf(state.ev.value) & (state.count == 0)  # params not evaluated yet
+        return (~state.stopped) & ((state.count < max_iter) | fresh)
 
     def body(carry):
         z, state = carry
@@ -591,7 +633,7 @@ def _solve_draws(spec, objective, k, horizon, tail, params, hz, risk, tab, lo, h
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _window_total(spec, skip: int, params: ResponseParams, spend: jax.Array) -> jax.Array:
     """``(S, C)`` total response of a spend series ``(T, C)`` after its first ``skip`` periods."""
-    return series_response(spec, params, spend)[:, skip:].sum(1)
+    return series_response(spec, params, spend, floor=LEVEL_FLOOR)[:, skip:].sum(1)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
@@ -850,7 +892,10 @@ class Plan:
       lower, upper: the bounds used (``pd.Series``, money per period).
       objective, objective_value: the objective's name and its value at ``allocation``.
       iterations, converged: updates over all draws after the tabulated warm start (0: the
-        warm start already met the tolerance there) and whether the tolerance was met.
+        warm start already met the tolerance there) and whether the result is a KKT point to
+        ``tol`` with finite derivatives (never from hitting the damping limit or ``max_iter``;
+        "cvar" is non-smooth where the worst draws swap, and often ends near its optimum
+        without that claim).
       horizon, tail: planning horizon and carryover tail in periods (``None``/0: steady state).
     """
 
@@ -1020,9 +1065,9 @@ def optimize_budget(
       tail: periods after the plan whose carryover is counted (default: until the largest
         posterior geometric carryover is below 0.1%, or ``l_max`` for finite kernels).
       max_iter: iteration cap (per stage: on the tabulated curves, then over all draws).
-      tol: stop when an accepted step changes no share of the budget by more than ``tol`` (or
-        the undamped Newton step from the point reached would not) and
-        the objective by at most ``tol`` relative.
+      tol: converged when the undamped Newton step from the point reached (derivatives
+        finite) would change no share of the budget by more than ``tol`` and the last accepted
+        step changed the objective by at most ``tol`` relative.
 
     Returns:
       A :class:`Plan` (money per period; with ``horizon``, per plan period).

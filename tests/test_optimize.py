@@ -19,7 +19,7 @@ from scipy.optimize import minimize
 import mmmjax
 from mmmjax import optimize as opt
 from mmmjax.fit import fit_from_draws
-from mmmjax.insights import response_params, steady_state_response
+from mmmjax.insights import response_params, series_response, steady_state_response
 
 CHANNELS = ["tv", "search", "social", "radio"]
 
@@ -33,18 +33,18 @@ def _dataset(C: int = 4, T: int = 60, seed: int = 0) -> mmmjax.Dataset:
     return mmmjax.Dataset.from_frame(df, date="week", target="sales", channels=CHANNELS[:C])
 
 
-def _fit(saturation: str, S: int, seed: int = 0, **channel):
+def _fit(saturation: str, S: int, seed: int = 0, C: int = 4, **channel):
     """A Fit from known draws: no trend, no seasonality, no controls; channel sites ``(S, C)``."""
-    ds = _dataset()
+    ds = _dataset(C)
     spec = mmmjax.MMM(adstock="geometric", saturation=saturation, seasonality=0, trend="none")
     rng = np.random.default_rng(seed)
-    C = ds.n_channels
     draws = {"intercept": np.ones(S), "sigma": np.full(S, 0.05)}
-    draws["media_roi"] = np.array([2.0, 3.0, 1.5, 4.0]) * rng.lognormal(0, 0.3, (S, C))
+    draws["media_roi"] = np.array([2.0, 3.0, 1.5, 4.0])[:C] * rng.lognormal(0, 0.3, (S, C))
     draws["alpha"] = rng.uniform(0.2, 0.6, (S, C))
     if saturation == "hill":
-        draws["half_saturation"] = np.array([1.0, 0.8, 1.5, 0.6]) * rng.lognormal(0, 0.2, (S, C))
-        draws["slope"] = np.array([1.0, 1.4, 0.8, 1.2]) * rng.lognormal(0, 0.1, (S, C))
+        k = np.array([1.0, 0.8, 1.5, 0.6])[:C]
+        draws["half_saturation"] = k * rng.lognormal(0, 0.2, (S, C))
+        draws["slope"] = np.array([1.0, 1.4, 0.8, 1.2])[:C] * rng.lognormal(0, 0.1, (S, C))
     draws.update({k: np.broadcast_to(np.asarray(v, float), (S, C)) for k, v in channel.items()})
     return fit_from_draws(spec, ds, draws)
 
@@ -335,3 +335,137 @@ def test_no_recompilation_on_same_shapes(hill_fit):
     after = opt.TRACE_COUNT["solve"]
     mmmjax.budget_frontier(hill_fit, budgets * 1.1, {"tv": (0.0, 5000.0)})
     assert opt.TRACE_COUNT["solve"] == after
+
+
+# ----------------------------------------------------------------------------------------------
+# issue 18: horizons, honest convergence, against a dense grid over the simplex
+# ----------------------------------------------------------------------------------------------
+TAIL = 60  # long enough that fast-decaying carryover reaches float32's underflow range
+
+
+@pytest.fixture(scope="module")
+def fast_decay_fit():
+    """3 channels whose carryover decays fast, slowly and in between (alpha 0.01-0.9), Hill
+    slopes 0.6-2: over a long tail the adstocked levels fall to 1e-30 and below."""
+    S, rng = 100, np.random.default_rng(3)
+    alpha = np.stack([rng.uniform(0.01, 0.08, S), rng.uniform(0.3, 0.6, S),
+                      rng.uniform(0.7, 0.9, S)], -1)  # fmt: skip
+    slope = np.array([0.7, 1.8, 1.1]) * rng.lognormal(0, 0.15, (S, 3))
+    return _fit("hill", S=S, seed=3, C=3, alpha=alpha, slope=slope)
+
+
+def _channel_curves(fit, levels: np.ndarray, horizon: int | None, tail: int) -> np.ndarray:
+    """``(S, G, C)`` each channel's response at ``levels (G,)`` money per period, computed
+    independently of the optimizer: steady state, or over ``[recent spend, level x horizon,
+    0 x tail]`` minus the same without the plan, per plan period (no level floor)."""
+    spec, params = fit.spec, response_params(fit)
+    C = len(fit.channels)
+    x = np.repeat(levels[:, None], C, 1).astype(np.float32)
+    if horizon is None:
+        return np.asarray(steady_state_response(spec, params, x), np.float64)
+    history = np.asarray(fit.dataset.spend, np.float32)[-max(tail, 1) :]
+    L = len(history)
+    plan = np.concatenate([np.broadcast_to(history, (len(x), L, C)),
+                           np.broadcast_to(x[:, None], (len(x), horizon, C)),
+                           np.zeros((len(x), tail, C), np.float32)], 1)  # fmt: skip
+    series = np.asarray(series_response(spec, params, plan), np.float64)  # (S, G, T, C)
+    window = series[:, :, L:].sum(2)
+    base = np.asarray(series_response(spec, params, plan[:1] * (np.arange(plan.shape[1]) < L)[
+        :, None]), np.float64)[:, 0, L:].sum(1)  # fmt: skip
+    return (window - base[:, None]) / horizon
+
+
+def _grid_optimum(fit, B, objective, horizon=None, tail=TAIL, n=120, cvar_level=0.1, risk=1.0):
+    """The best objective over every split of ``B`` into 3 channels in steps of ``B / n``."""
+    r = _channel_curves(fit, np.arange(n + 1) * B / n, horizon, tail)
+    i, j = np.triu_indices(n + 1)  # i <= j: channel 0 gets i steps, channel 1 j - i, 2 the rest
+    t = r[:, i, 0] + r[:, j - i, 1] + r[:, n - j, 2]  # (S, P) per-draw totals
+    if objective == "mean":
+        v = t.mean(0)
+    elif objective == "mean_minus_std":
+        v = t.mean(0) - risk * t.std(0)
+    else:
+        k = max(1, int(np.ceil(cvar_level * t.shape[0] - 1e-9)))
+        v = np.sort(t, 0)[:k].mean(0)
+    return float(v.max())
+
+
+def test_horizon_curvature_is_finite(fast_decay_fit):
+    """The tabulated second derivative over a long tail was NaN (0 * inf in float32 forward
+    mode at adstocked levels near 1e-30), which sent the solver to an equal split."""
+    prob = opt._prepare(fast_decay_fit, "mean", 1.0, 0.1, 8, TAIL)
+    B = fast_decay_fit.scales.spend.sum()
+    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    tab = opt._table(prob.spec, 8, TAIL, prob.params, prob.hz, f32(np.zeros(3)),
+                     f32(np.full((1, 3), B)), f32([B]))  # fmt: skip
+    for a in (tab.f, tab.df, tab.d2f):
+        assert np.all(np.isfinite(np.asarray(a)))
+    # the level floor changes the horizon response by float32 rounding only
+    levels = np.linspace(0.0, 2.0, 9) * B / 3
+    r = _channel_curves(fast_decay_fit, levels, 8, TAIL)
+    ours = np.moveaxis(prob.responses(np.repeat(levels[:, None], 3, 1))[0], 1, 1)
+    np.testing.assert_allclose(ours, r, rtol=1e-4, atol=1e-6 * np.abs(r).max())
+
+
+@pytest.mark.parametrize("objective", ["mean", "mean_minus_std", "cvar"])
+@pytest.mark.parametrize("horizon", [None, 8])
+def test_optimum_beats_a_dense_grid(fast_decay_fit, objective, horizon):
+    """Every split on a grid of B/120 steps is feasible, so the optimum is at least as good;
+    ``converged`` may only be claimed there. "mean" is solved globally (dynamic programme on
+    the tabulated curves); the other objectives are not separable and may stop at a local KKT
+    point where an S-shaped channel is off (here 2.4e-5 below a split that spends 1/120 of the
+    budget on it), hence their looser margin (the issue's cvar defect was 1.6% below)."""
+    rtol = 2e-5 if objective == "mean" else 1e-4
+    spend = fast_decay_fit.scales.spend.sum()
+    for B in (0.3 * spend, spend, 2.5 * spend):
+        plan = mmmjax.optimize_budget(fast_decay_fit, B, objective=objective, horizon=horizon,
+                                      tail=TAIL if horizon else None)  # fmt: skip
+        best = _grid_optimum(fast_decay_fit, B, objective, horizon)
+        assert plan.objective_value >= best - rtol * abs(best), (B, plan.objective_value, best)
+        assert plan.allocation.sum() == pytest.approx(B, rel=1e-9)
+        assert np.all(plan.allocation >= 0)
+        if objective != "cvar":
+            assert plan.converged, (B, plan.iterations)
+
+
+def test_frontier_with_horizon_beats_a_dense_grid(fast_decay_fit):
+    budgets = fast_decay_fit.scales.spend.sum() * np.array([0.4, 1.0, 1.8])
+    frontier = mmmjax.budget_frontier(fast_decay_fit, budgets, horizon=6, tail=TAIL)
+    assert frontier["converged"].all()
+    for B in budgets:
+        best = _grid_optimum(fast_decay_fit, B, "mean", 6)
+        assert frontier.loc[B, "objective_value"] >= best - 2e-5 * abs(best), B
+        assert frontier.loc[B, fast_decay_fit.channels].sum() == pytest.approx(B, rel=1e-9)
+
+
+def _quadratic(curv_scale=1.0, grad_sign=1.0):
+    a = jnp.array([[1.0, 2.0, 4.0]])
+    t = jnp.array([[0.6, 0.3, 0.1]])
+
+    def value_fn(z):
+        return opt.Eval(jnp.sum(a * (z - t) ** 2, -1), grad_sign * 2 * a * (z - t),
+                        curv_scale * 2 * a)  # fmt: skip
+
+    return value_fn
+
+
+def test_converged_is_never_claimed_on_nan_curvature_or_a_damping_limit():
+    z0 = jnp.full((1, 3), 1 / 3)
+    lo, hi = jnp.zeros((1, 3)), jnp.ones((1, 3))
+    # the honest case converges
+    tx = opt.projected_diagonal_newton(_quadratic(), lo, hi, tol=1e-6)
+    _, state = opt._run(tx, z0, jnp.int32(50))
+    assert bool(state.converged[0]) and int(state.count[0]) < 50
+    # NaN curvature: the solver must not say converged
+    tx = opt.projected_diagonal_newton(_quadratic(curv_scale=jnp.nan), lo, hi, tol=1e-6)
+    _, state = opt._run(tx, z0, jnp.int32(50))
+    assert not bool(state.converged[0])
+    # a gradient of the wrong sign: every step is rejected until mu reaches MU_MAX
+    tx = opt.projected_diagonal_newton(_quadratic(grad_sign=-1.0), lo, hi, tol=1e-6)
+    _, state = opt._run(tx, z0, jnp.int32(500))
+    assert float(state.mu[0]) >= opt.MU_MAX and not bool(state.converged[0])
+    assert int(state.count[0]) < 500  # stopped at the damping limit, not at max_iter
+    # the iteration cap is not convergence either
+    tx = opt.projected_diagonal_newton(_quadratic(), lo, hi, tol=1e-6, mu_init=1e3)
+    _, state = opt._run(tx, z0, jnp.int32(1))
+    assert not bool(state.converged[0])
