@@ -120,14 +120,18 @@ def remove_stale_temporaries(target: str | os.PathLike) -> list[Path]:
     removed = []
     prefix = _temp_prefix(target)
     if target.parent.is_dir():
-        for p in target.parent.glob(f"{prefix}*"):
+        for p in target.parent.iterdir():  # not glob: the name may hold [, * or ?
+            if not p.name.startswith(prefix):
+                continue
             pid = p.name[len(prefix) :].split("-", 1)[0]
             if pid.isdigit() and not _pid_running(int(pid)):
                 _remove(p)
                 removed.append(p)
     if target.is_dir() and not target.is_symlink():
         now = time.time()
-        for p in target.glob(f"{TEMP_TAG}*"):
+        for p in target.iterdir():
+            if not p.name.startswith(TEMP_TAG):
+                continue
             try:
                 old = now - p.lstat().st_mtime > _LEGACY_MAX_AGE_S
             except OSError:
@@ -227,11 +231,11 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst, follow_symlinks=False)
 
 
-def _is_within(a: Path, b: Path) -> bool:
-    """Whether ``a`` is ``b`` or inside it."""
+def _holds_cwd(path: Path) -> bool:
+    """Whether ``path`` is this process's working directory or holds it."""
     try:
-        a.relative_to(b)
-    except ValueError:
+        Path.cwd().resolve().relative_to(path)
+    except (ValueError, OSError):
         return False
     return True
 
@@ -275,12 +279,13 @@ def write_files(
             if not (tmp / name).is_file():
                 raise FileNotFoundError(f"write_files: {name} was not written")
             apply_umask(tmp / name)
-        if beside and (not real.exists() or not any(real.iterdir())):
+        movable = beside and not _holds_cwd(real)  # moving the cwd would leave it behind
+        if movable and (not real.exists() or not any(real.iterdir())):
             if real.is_dir():
                 shutil.copymode(real, tmp)
             os.replace(tmp, real)  # onto an empty directory, or none: one step
             return path
-        if beside and not _is_within(Path.cwd().resolve(), real) and _swap_in(tmp, real, names):
+        if movable and _swap_in(tmp, real, names):
             return path  # tmp now holds the old directory, removed below
         for name in names:
             os.replace(tmp / name, real / name)

@@ -11,7 +11,7 @@ controls are standardised. See :data:`DEFAULT_PRIORS` for each default and why i
 Example:
     >>> from mmmjax.priors import Prior
     >>> Prior("Beta", concentration1=3.0, concentration0=3.0).build().mean
-    Array(0.5, dtype=float32, weak_type=True)
+    Array(0.5, dtype=float32)
 """
 
 from __future__ import annotations

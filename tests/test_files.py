@@ -317,6 +317,11 @@ def test_saving_into_the_working_directory_writes_in_place(tmp_path, fit, other_
     fit.save(".")
     assert Path.cwd().samefile(path) and (Path.cwd() / "fit.json").is_file()
     _same(mmmjax.load_fit("."), fit)
+    empty = tmp_path / "empty"  # an empty working directory is not renamed over either
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    fit.save(".")
+    assert Path.cwd().samefile(empty) and sorted(os.listdir(".")) == ["fit.json", "fit.nc"]
 
 
 def test_exchange_swaps_two_directories(tmp_path):
