@@ -12,8 +12,6 @@ import functools
 import json
 import math
 import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from mmmjax.design import Design, TimeAxis, build_design
 from mmmjax.errors import DataError, SamplerWarning
 from mmmjax.model import MMM, Components, components, numpyro_model, site_shapes
 from mmmjax.sampling import SamplerResult, map_initial_values, run_nuts
+from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, read_fit_dir, write_fit_dir
 
 __all__ = [
     "Fit",
@@ -42,7 +41,6 @@ __all__ = [
     "training_design",
 ]
 
-FORMAT_VERSION = 1
 RHAT_MAX = 1.01
 ESS_MIN = 400
 
@@ -242,55 +240,42 @@ class Fit:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fit to directory ``path`` as ``fit.nc`` (netCDF) and ``fit.json``.
 
-        Both files are written in full under temporary names and then renamed into place, so an
-        interrupted save leaves no half-written file; other files in ``path`` (a report, say)
-        are kept. Loads back exactly with :func:`load_fit`; no pickle.
+        The two files are written together in one atomic step (a new directory renamed into
+        place, or swapped with the old one; see :func:`mmmjax.files.write_files`), and
+        ``fit.json`` records the SHA-256 of ``fit.nc``, so a load never pairs files of two
+        saves. Other files in ``path`` (a report, say) are kept; temporaries of a killed save
+        are removed by the next one. Loads back exactly with :func:`load_fit`; no pickle.
+
+        Raises:
+          FileExistsError: ``path`` is a non-empty directory that holds no saved fit.
+          ValueError: ``info`` holds something JSON cannot (NaN and infinity become null).
         """
         path = Path(path)
         if path.exists() and not is_fit_dir(path) and any(path.iterdir()):
             raise FileExistsError(f"{path} exists and is not a saved mmmjax fit; not overwriting")
-        path.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".mmmjax-", dir=path))
-        try:
-            self.idata.to_netcdf(str(tmp / "fit.nc"), engine="h5netcdf")
-            meta = {
-                "format": FORMAT_VERSION,
-                "spec": self.spec.to_dict(),
-                "scales": self.scales.to_dict(),
-                "axis": self.axis.to_dict(),
-                "dataset": {
-                    "target_name": self.dataset.target_name,
-                    "date_name": self.dataset.date_name,
-                    "freq": self.dataset.freq,
-                    "channels": self.channels,
-                    "control_names": list(self.dataset.control_names),
-                    "event_names": list(self.dataset.event_names),
-                },
-                "info": _jsonable(self.info),
-                "lift_tests": [t.to_dict() for t in self.lift_tests],
-            }
-            (tmp / "fit.json").write_text(json.dumps(meta, indent=2))
-            for name in ("fit.nc", "fit.json"):
-                os.replace(tmp / name, path / name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return path
+        meta = {
+            "spec": self.spec.to_dict(),
+            "scales": self.scales.to_dict(),
+            "axis": self.axis.to_dict(),
+            "dataset": {
+                "target_name": self.dataset.target_name,
+                "date_name": self.dataset.date_name,
+                "freq": self.dataset.freq,
+                "channels": self.channels,
+                "control_names": list(self.dataset.control_names),
+                "event_names": list(self.dataset.event_names),
+            },
+            "info": jsonable(self.info),
+            "lift_tests": [t.to_dict() for t in self.lift_tests],
+        }
+
+        def write_netcdf(file: Path) -> None:
+            self.idata.to_netcdf(str(file), engine="h5netcdf")
+
+        return write_fit_dir(path, write_netcdf, meta)
 
 
-def is_fit_dir(path: str | os.PathLike) -> bool:
-    """Whether ``path`` holds a saved fit (``fit.json`` and ``fit.nc``)."""
-    path = Path(path)
-    return (path / "fit.json").is_file() and (path / "fit.nc").is_file()
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.generic,)):
-        return x.item()
-    return x
+_jsonable = jsonable  # the old private name, for code that still imports it
 
 
 def _concat(a: Dataset, b: Dataset) -> Dataset:
@@ -313,43 +298,143 @@ def _concat(a: Dataset, b: Dataset) -> Dataset:
 
 
 def load_fit(path: str | os.PathLike) -> Fit:
-    """Load a fit written by :meth:`Fit.save` (netCDF + JSON; exact round trip, no pickle)."""
-    path = Path(path)
-    meta_file, nc_file = path / "fit.json", path / "fit.nc"
-    if not meta_file.is_file() or not nc_file.is_file():
-        raise FileNotFoundError(f"{path} is not a saved mmmjax fit (fit.json and fit.nc needed)")
-    meta = json.loads(meta_file.read_text())
-    if meta.get("kind") == "geo":
-        raise ValueError(f"{path} holds a geo fit; load it with mmmjax.load_geo_fit")
-    if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: unsupported fit format {meta.get('format')!r}")
-    # eager: read everything now and close the file, so the directory can be overwritten later
-    with az.rc_context({"data.load": "eager"}):
-        idata = az.from_netcdf(str(nc_file), engine="h5netcdf")
-    dmeta = meta["dataset"]
+    """Load a fit written by :meth:`Fit.save` (netCDF + JSON; exact round trip, no pickle).
+
+    Everything is checked before it is trusted: ``fit.json``'s keys and types, finite and
+    positive scales, distinct names, a time axis that matches the dates in ``fit.nc``, the
+    checksum of ``fit.nc``, and finite posterior draws of the right shapes for every parameter
+    of the specification (see :func:`mmmjax.store.read_fit_dir`).
+
+    Raises:
+      FileNotFoundError: ``path`` holds no ``fit.json`` and ``fit.nc``.
+      DataError: the files are damaged, inconsistent or not a national fit; the message names
+        the file and the problem.
+    """
+    meta, idata = read_fit_dir(path, geo=False)
+    try:
+        return _fit_from_files(meta, idata)
+    except DataError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise meta.error("", f"does not describe the fit in {DATA} ({exc})") from None
+
+
+def _fit_from_files(meta: Meta, idata: az.InferenceData) -> Fit:
+    """The :class:`Fit` of a checked ``fit.json`` and ``fit.nc`` (see :func:`load_fit`)."""
+    nc = meta.file.with_name(DATA)
+    channels = meta.names("dataset.channels", nonempty=True)
+    controls = meta.names("dataset.control_names")
+    events = meta.names("dataset.event_names")
     cd = idata.constant_data
+    coords_match(meta, idata, {"channel": channels, "control": controls, "event": events})
     dataset = Dataset(
         dates=pd.DatetimeIndex(cd["date"].values),
-        channels=list(dmeta["channels"]),
-        spend=np.asarray(cd["spend"].values),
-        target=np.asarray(idata.observed_data["target"].values),
-        target_name=dmeta["target_name"],
-        controls=np.asarray(cd["controls"].values),
-        control_names=list(dmeta["control_names"]),
-        events=np.asarray(cd["events"].values),
-        event_names=list(dmeta["event_names"]),
-        freq=dmeta["freq"],
-        date_name=dmeta["date_name"],
+        channels=channels,
+        spend=finite_values(nc, cd, "spend"),
+        target=finite_values(nc, idata.observed_data, "target"),
+        target_name=meta.get("dataset.target_name", str),
+        controls=finite_values(nc, cd, "controls"),
+        control_names=controls,
+        events=finite_values(nc, cd, "events"),
+        event_names=events,
+        freq=meta.get("dataset.freq", (str, type(None))),
+        date_name=meta.get("dataset.date_name", str),
     )
+    c, k = len(channels), len(controls)
+    scales = Scales(
+        spend=meta.numbers("scales.spend", (c,), positive=True),
+        target=float(meta.numbers("scales.target", (), nonzero=True)),
+        controls_mean=meta.numbers("scales.controls_mean", (k,)),
+        controls_std=meta.numbers("scales.controls_std", (k,), positive=True),
+    )
+    axis = time_axis(meta, dataset.dates)
+    try:
+        spec = MMM.from_dict(meta.get("spec", dict))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise meta.error("spec", str(exc)) from None
+    check_draws(nc, idata.posterior, site_shapes(spec, _spec_design(spec, dataset, scales, axis)))
     return Fit(
-        spec=MMM.from_dict(meta["spec"]),
+        spec=spec,
         dataset=dataset,
-        scales=Scales.from_dict(meta["scales"]),
-        axis=TimeAxis.from_dict(meta["axis"]),
+        scales=scales,
+        axis=axis,
         idata=idata,
-        info=meta.get("info", {}),
-        lift_tests=tuple(LiftTest.from_dict(d) for d in meta.get("lift_tests", [])),
+        info=meta.get("info", dict, default={}),
+        lift_tests=lift_tests_of(meta, dataset),
     )
+
+
+# checks of a saved fit's parts, shared with mmmjax.geo.fit
+def coords_match(meta: Meta, idata: az.InferenceData, names: dict[str, list[str]]) -> None:
+    """Each coordinate of ``idata`` named in ``names`` must hold exactly those names."""
+    for dim, want in names.items():
+        for group in ("posterior", "constant_data"):
+            ds = getattr(idata, group)
+            if dim not in ds.dims:
+                continue
+            have = [str(v) for v in ds[dim].values] if dim in ds.coords else []
+            if have != want:
+                raise meta.error(
+                    f"dataset ({dim} names)", f"{want} differ from the {have} in {DATA}"
+                )
+
+
+def finite_values(nc: Path, ds, name: str) -> np.ndarray:
+    """``ds[name]`` as an array, which must exist and hold finite numbers only."""
+    if name not in ds.data_vars:
+        raise DataError(f"{nc}: has no variable {name!r}; save the fit again")
+    values = np.asarray(ds[name].values)
+    if values.dtype.kind not in "biuf" or not np.all(np.isfinite(values)):
+        raise DataError(f"{nc}: {name!r} holds values that are not finite numbers; save the "
+                        "fit again")  # fmt: skip
+    return values
+
+
+def check_draws(nc: Path, posterior, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Every site in ``shapes`` has finite draws of shape ``(chain, draw, *shape)``, at least
+    one chain of one draw."""
+    chains, draws = posterior.sizes.get("chain", 0), posterior.sizes.get("draw", 0)
+    if chains < 1 or draws < 1:
+        raise DataError(f"{nc}: the posterior holds no draws; save the fit again")
+    for name, shape in shapes.items():
+        values = finite_values(nc, posterior, name)
+        if values.shape != (chains, draws, *shape):
+            raise DataError(
+                f"{nc}: posterior {name!r} has shape {values.shape}, the specification in "
+                f"fit.json needs {(chains, draws, *shape)}; save the fit again"
+            )
+
+
+def time_axis(meta: Meta, dates: pd.DatetimeIndex) -> TimeAxis:
+    """``fit.json``'s ``axis``, checked against the training ``dates`` stored in ``fit.nc``."""
+    n_train = meta.get("axis.n_train", int)
+    if n_train < 1 or n_train != len(dates):
+        raise meta.error(
+            "axis.n_train", f"is {n_train}, but {DATA} holds {len(dates)} training dates"
+        )
+    try:
+        origin = pd.Timestamp(meta.get("axis.origin", str))
+    except ValueError as exc:
+        raise meta.error("axis.origin", f"is not a date ({exc})") from None
+    if origin != dates[0]:
+        raise meta.error("axis.origin", f"is {origin}, but the data start {dates[0]}")
+    return TimeAxis(
+        origin,
+        float(meta.numbers("axis.period_days", (), positive=True)),
+        n_train,
+        float(meta.numbers("axis.periods_per_year", (), positive=True)),
+    )
+
+
+def lift_tests_of(meta: Meta, dataset) -> tuple[LiftTest, ...]:
+    """``fit.json``'s ``lift_tests`` (absent: none), checked against ``dataset``."""
+    records = meta.get("lift_tests", list, default=[])
+    for k in range(len(records)):
+        meta.get(f"lift_tests.{k}", dict)
+    try:
+        return check_lift_tests([LiftTest.from_dict(d) for d in records], dataset)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise meta.error("lift_tests", str(exc)) from None
 
 
 # ----------------------------------------------------------------------------------------------

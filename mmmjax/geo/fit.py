@@ -12,8 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,16 @@ import pandas as pd
 from mmmjax.calibration import LiftTest, check_lift_tests
 from mmmjax.design import TimeAxis
 from mmmjax.errors import DataError, SamplerWarning
-from mmmjax.fit import _jsonable, diagnose, is_fit_dir, sampler_info, sampler_messages
+from mmmjax.fit import (
+    check_draws,
+    coords_match,
+    diagnose,
+    finite_values,
+    lift_tests_of,
+    sampler_info,
+    sampler_messages,
+    time_axis,
+)
 from mmmjax.geo.data import GeoDataset, GeoScales
 from mmmjax.geo.model import (
     GeoComponents,
@@ -43,11 +50,11 @@ from mmmjax.geo.model import (
     site_shapes,
 )
 from mmmjax.sampling import SamplerResult, run_nuts
+from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, read_fit_dir, write_fit_dir
 
 __all__ = ["GeoFit", "fit_geo", "is_geo_fit_dir", "load_geo_fit"]
 
 KIND = "geo"
-FORMAT_VERSION = 1
 CHUNK = 256  # draws per batch when evaluating the mean function (keeps memory flat)
 
 
@@ -173,40 +180,36 @@ class GeoFit:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write to directory ``path`` as ``fit.nc`` and ``fit.json`` (``"kind": "geo"``);
-        :func:`load_geo_fit` reads it back exactly. Other files in ``path`` are kept."""
+        :func:`load_geo_fit` reads it back exactly. Written as :meth:`mmmjax.Fit.save` writes:
+        both files in one atomic step, ``fit.json`` with the SHA-256 of ``fit.nc``, other files
+        in ``path`` kept."""
         path = Path(path)
         if path.exists() and not is_fit_dir(path) and any(path.iterdir()):
             raise FileExistsError(f"{path} exists and is not a saved mmmjax fit; not overwriting")
-        path.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".mmmjax-", dir=path))
         ds = self.dataset
-        try:
-            self.idata.to_netcdf(str(tmp / "fit.nc"), engine="h5netcdf")
-            meta = {
-                "kind": KIND,
-                "format": FORMAT_VERSION,
-                "spec": self.spec.to_dict(),
-                "scales": self.scales.to_dict(),
-                "axis": self.axis.to_dict(),
-                "dataset": {
-                    "geos": ds.geos,
-                    "channels": ds.channels,
-                    "control_names": ds.control_names,
-                    "target_name": ds.target_name,
-                    "date_name": ds.date_name,
-                    "geo_name": ds.geo_name,
-                    "population_name": ds.population_name,
-                    "freq": ds.freq,
-                },
-                "info": _jsonable(self.info),
-                "lift_tests": [t.to_dict() for t in self.lift_tests],
-            }
-            (tmp / "fit.json").write_text(json.dumps(meta, indent=2))
-            for name in ("fit.nc", "fit.json"):
-                os.replace(tmp / name, path / name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return path
+        meta = {
+            "kind": KIND,
+            "spec": self.spec.to_dict(),
+            "scales": self.scales.to_dict(),
+            "axis": self.axis.to_dict(),
+            "dataset": {
+                "geos": ds.geos,
+                "channels": ds.channels,
+                "control_names": ds.control_names,
+                "target_name": ds.target_name,
+                "date_name": ds.date_name,
+                "geo_name": ds.geo_name,
+                "population_name": ds.population_name,
+                "freq": ds.freq,
+            },
+            "info": jsonable(self.info),
+            "lift_tests": [t.to_dict() for t in self.lift_tests],
+        }
+
+        def write_netcdf(file: Path) -> None:
+            self.idata.to_netcdf(str(file), engine="h5netcdf")
+
+        return write_fit_dir(path, write_netcdf, meta)
 
 
 def _one_dim(idata: az.InferenceData) -> az.InferenceData:
@@ -242,45 +245,82 @@ def is_geo_fit_dir(path: str | os.PathLike) -> bool:
     if not is_fit_dir(path):
         return False
     try:
-        return json.loads((path / "fit.json").read_text()).get("kind") == KIND
+        meta = json.loads((path / "fit.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
+    return isinstance(meta, dict) and meta.get("kind") == KIND
 
 
 def load_geo_fit(path: str | os.PathLike) -> GeoFit:
-    """Load a fit written by :meth:`GeoFit.save` (exact round trip, no pickle)."""
-    path = Path(path)
-    if not is_fit_dir(path):
-        raise FileNotFoundError(f"{path} is not a saved mmmjax fit (fit.json and fit.nc needed)")
-    meta = json.loads((path / "fit.json").read_text())
-    if meta.get("kind") != KIND or meta.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: not a saved geo fit (format {meta.get('format')!r})")
-    with az.rc_context({"data.load": "eager"}):
-        idata = az.from_netcdf(str(path / "fit.nc"), engine="h5netcdf")
-    d, cd = meta["dataset"], idata.constant_data
+    """Load a fit written by :meth:`GeoFit.save` (exact round trip, no pickle).
+
+    Checked as :func:`mmmjax.load_fit` checks a national fit (keys, types, finite scales of the
+    right shapes, distinct names, the time axis, the checksum of ``fit.nc``, the draws).
+
+    Raises:
+      FileNotFoundError: ``path`` holds no ``fit.json`` and ``fit.nc``.
+      DataError: the files are damaged, inconsistent or not a geo fit; the message names the
+        file and the problem.
+    """
+    meta, idata = read_fit_dir(path, geo=True)
+    try:
+        return _geo_fit_from_files(meta, idata)
+    except DataError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise meta.error("", f"does not describe the fit in {DATA} ({exc})") from None
+
+
+def _geo_fit_from_files(meta: Meta, idata: az.InferenceData) -> GeoFit:
+    """The :class:`GeoFit` of a checked ``fit.json`` and ``fit.nc``."""
+    nc = meta.file.with_name(DATA)
+    geos = meta.names("dataset.geos", nonempty=True)
+    channels = meta.names("dataset.channels", nonempty=True)
+    controls = meta.names("dataset.control_names")
+    coords_match(meta, idata, {"geo": geos, "channel": channels, "control": controls})
+    cd = idata.constant_data
+    population_name = meta.get("dataset.population_name", (str, type(None)))
     panel = GeoDataset(
-        geos=list(d["geos"]),
+        geos=geos,
         dates=pd.DatetimeIndex(cd["date"].values),
-        channels=list(d["channels"]),
-        spend=np.asarray(cd["spend"].values),
-        target=np.asarray(idata.observed_data["target"].values),
-        target_name=d["target_name"],
-        controls=np.asarray(cd["controls"].values),
-        control_names=list(d["control_names"]),
-        population=np.asarray(cd["population"].values),
-        population_name=d["population_name"],
-        geo_name=d["geo_name"],
-        freq=d["freq"],
-        date_name=d["date_name"],
+        channels=channels,
+        spend=finite_values(nc, cd, "spend"),
+        target=finite_values(nc, idata.observed_data, "target"),
+        target_name=meta.get("dataset.target_name", str),
+        controls=finite_values(nc, cd, "controls"),
+        control_names=controls,
+        population=finite_values(nc, cd, "population"),
+        population_name=population_name,
+        geo_name=meta.get("dataset.geo_name", str),
+        freq=meta.get("dataset.freq", (str, type(None))),
+        date_name=meta.get("dataset.date_name", str),
     )
+    g, c, k = len(geos), len(channels), len(controls)
+    scales = GeoScales(
+        target=meta.numbers("scales.target", (g,), nonzero=True),
+        spend=meta.numbers("scales.spend", (g, c), nonnegative=True),
+        size=meta.numbers("scales.size", (g,), nonzero=True),
+        unit=meta.numbers("scales.unit", (c,), positive=True),
+        controls_mean=meta.numbers("scales.controls_mean", (g, k)),
+        controls_std=meta.numbers("scales.controls_std", (g, k), positive=True),
+    )
+    axis = time_axis(meta, panel.dates)
+    try:
+        spec = GeoMMM.from_dict(meta.get("spec", dict))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise meta.error("spec", str(exc)) from None
+    m = spec.model
+    design = build_geo_design(panel, scales, axis, seasonality=m.seasonality,
+                              changepoints=m.n_changepoints)  # fmt: skip
+    check_draws(nc, idata.posterior, site_shapes(m, design))
     return GeoFit(
-        spec=GeoMMM.from_dict(meta["spec"]),
+        spec=spec,
         dataset=panel,
-        scales=GeoScales.from_dict(meta["scales"]),
-        axis=TimeAxis.from_dict(meta["axis"]),
+        scales=scales,
+        axis=axis,
         idata=idata,
-        info=meta.get("info", {}),
-        lift_tests=tuple(LiftTest.from_dict(d) for d in meta.get("lift_tests", [])),
+        info=meta.get("info", dict, default={}),
+        lift_tests=lift_tests_of(meta, panel),
     )
 
 
