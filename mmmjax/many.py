@@ -461,18 +461,23 @@ def fit_many(
                     f"{out_path / name}: exists and is not a folder; job {name!r} saves its fit "
                     "there"
                 )
+    rows: dict[str, dict] = {}
     try:
         ray_options = {"address": address, "num_cpus": num_cpus, "num_gpus": num_gpus,
                        "max_retries": max_retries}  # fmt: skip
-        return _fit_all(jobs, options, out_path, backend=backend, batch=batch,
+        return _fit_all(jobs, options, out_path, rows, backend=backend, batch=batch,
                         batch_size=int(batch_size), progress=progress,
                         ray_options=ray_options)  # fmt: skip
     except KeyboardInterrupt:
-        raise _interrupted(jobs, options, out_path) from None
+        unread = sum(isinstance(j.dataset, CsvData) and j.name not in rows for j in jobs)
+        raise _interrupted(jobs, options, out_path, unread) from None
 
 
-def _interrupted(jobs: Sequence[Job], options: Sequence[dict], out: Path | None) -> Interrupted:
-    """What a Ctrl-C leaves: the jobs whose finished fit is on disk (read back from ``out``)."""
+def _interrupted(
+    jobs: Sequence[Job], options: Sequence[dict], out: Path | None, unread: int
+) -> Interrupted:
+    """What a Ctrl-C leaves: the jobs whose finished fit is on disk (read back from ``out``);
+    ``unread`` jobs' data files were not read yet, so whether they are saved is not known."""
     if out is None:
         return Interrupted(
             "interrupted; nothing was saved (without out=DIR the fits are kept in memory only)",
@@ -481,27 +486,33 @@ def _interrupted(jobs: Sequence[Job], options: Sequence[dict], out: Path | None)
     saved = [
         j.name
         for j, o in zip(jobs, options, strict=True)
-        # a job whose dataset is still a CsvData was not reached (_fit_all loads it in place)
         if isinstance(j.dataset, Dataset) and _reuse(j, fingerprint(j, o), out) is not None
     ]
-    if not saved:
-        return Interrupted(
-            f"interrupted before any job was saved under {out}; a rerun starts from the first job",
-            (), len(jobs),
-        )  # fmt: skip
-    shown = ", ".join(saved[:5]) + (f" and {len(saved) - 5} more" if len(saved) > 5 else "")
-    rest = len(jobs) - len(saved)
-    return Interrupted(
-        f"interrupted; {len(saved)} of {len(jobs)} jobs are saved under {out} ({shown}); a rerun "
-        f"into the same folder skips them and fits the other {rest}",
-        saved, len(jobs),
-    )  # fmt: skip
+    for job in jobs:  # a save cut short may leave its job's folder empty: nothing to keep
+        folder = out / job.name
+        if job.name not in saved and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    if saved:
+        shown = ", ".join(saved[:5]) + (f" and {len(saved) - 5} more" if len(saved) > 5 else "")
+        message = (
+            f"interrupted; {len(saved)} of {len(jobs)} jobs are saved under {out} ({shown}); a "
+            "rerun into the same folder skips them"
+        )
+        message += f"; {unread} jobs were not read yet" if unread else (
+            f" and fits the other {len(jobs) - len(saved)}")  # fmt: skip
+    elif unread:
+        message = (f"interrupted; no job read so far is saved under {out}; {unread} jobs were "
+                   "not read yet")  # fmt: skip
+    else:
+        message = f"interrupted; no job is saved under {out}; a rerun fits every job"
+    return Interrupted(message, saved, len(jobs))
 
 
 def _fit_all(
     jobs: list[Job],
     options: list[dict],
     out_path: Path | None,
+    rows: dict[str, dict],
     *,
     backend: str,
     batch: bool | str,
@@ -510,9 +521,9 @@ def _fit_all(
     ray_options: dict[str, Any],
 ) -> ManyFits:
     """The body of :func:`fit_many` once its arguments are checked. Replaces each
-    :class:`CsvData` in ``jobs`` (in place) by its loaded :class:`~mmmjax.Dataset`."""
+    :class:`CsvData` in ``jobs`` (in place) by its loaded :class:`~mmmjax.Dataset` and fills
+    ``rows`` (name -> summary row) as jobs are read, reused or finished."""
     names = [j.name for j in jobs]
-    rows: dict[str, dict] = {}
     fits: dict[str, Fit | Path] = {}
     for k, job in enumerate(jobs):
         if isinstance(job.dataset, CsvData):

@@ -230,6 +230,23 @@ def test_ctrl_c_says_which_jobs_are_saved(jobs, tmp_path, monkeypatch):
     calls[:] = [1]  # the next call is the second: interrupt at once
     with pytest.raises(Interrupted, match="nothing was saved"):
         fit_many(jobs, batch=False, progress=False, **SMALL)  # no out: the fits are lost
+    # Ctrl-C while the data files are read: the unread ones are not counted as unsaved
+    on_disk = read_manifest(_manifest(tmp_path, 3))
+    real_load, loads = CsvData.load, []
+
+    def interrupted_load(self):
+        loads.append(1)
+        if len(loads) == 2:
+            raise KeyboardInterrupt
+        return real_load(self)
+
+    monkeypatch.setattr(CsvData, "load", interrupted_load)
+    with pytest.raises(Interrupted) as caught:
+        fit_many(on_disk, out=tmp_path / "other", progress=False, **SMALL)
+    assert caught.value.saved == ()
+    where = tmp_path / "other"
+    assert str(caught.value).endswith(f"no job read so far is saved under {where}; 2 jobs were "
+                                      "not read yet")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
