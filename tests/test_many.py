@@ -230,6 +230,16 @@ def test_ctrl_c_says_which_jobs_are_saved(jobs, tmp_path, monkeypatch):
     calls[:] = [1]  # the next call is the second: interrupt at once
     with pytest.raises(Interrupted, match="nothing was saved"):
         fit_many(jobs, batch=False, progress=False, **SMALL)  # no out: the fits are lost
+    monkeypatch.setattr(mmmjax.sampling, "run_nuts", real)
+
+    def cut_short(self, path):  # Ctrl-C in a save that has only made the fit's folder yet
+        Path(path).mkdir(parents=True)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mmmjax.Fit, "save", cut_short)
+    with pytest.raises(Interrupted, match=r"no job is saved under .*; a rerun fits every job"):
+        fit_many(jobs[:1], out=tmp_path / "cut", progress=False, **SMALL)
+    assert not (tmp_path / "cut" / "m0").exists()  # no empty folder left behind
     # Ctrl-C while the data files are read: the unread ones are not counted as unsaved
     on_disk = read_manifest(_manifest(tmp_path, 3))
     real_load, loads = CsvData.load, []
