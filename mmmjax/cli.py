@@ -374,8 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"mmmjax: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("mmmjax: interrupted; nothing was written", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # fit-many's says which jobs are saved (many.Interrupted)
+        print(f"mmmjax: {str(exc) or 'interrupted; nothing was written'}", file=sys.stderr)
         return 130
     return status
 

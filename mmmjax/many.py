@@ -10,7 +10,9 @@ units reuse one compiled program); with ``backend="ray"`` each unit is one Ray t
 With ``out=DIR`` each finished job is saved to ``DIR/<name>/`` (``fit.nc`` + ``fit.json``,
 see :meth:`~mmmjax.Fit.save`) followed by ``job.json``, which holds the job's fingerprint and
 its summary row and is written last: a job whose ``job.json`` matches its fingerprint is
-finished, so a rerun after an interruption skips it.
+finished, so a rerun after an interruption skips it. A failed job writes nothing there (and
+removes a ``job.json`` it left earlier), so a rerun fits it again. Interrupted by Ctrl-C,
+:func:`fit_many` raises :class:`Interrupted`, whose message names the jobs saved so far.
 
 Batching pays where the gradient of many models costs about as much as one (accelerators). On
 a CPU the batched gradient costs about as many times one as there are models, and ``vmap``-ed
@@ -49,7 +51,16 @@ from mmmjax.fit import (
 )
 from mmmjax.model import MMM
 
-__all__ = ["FIT_DEFAULTS", "CsvData", "Job", "ManyFits", "fit_many", "read_manifest"]
+__all__ = [
+    "FIT_DEFAULTS",
+    "RESERVED_NAMES",
+    "CsvData",
+    "Interrupted",
+    "Job",
+    "ManyFits",
+    "fit_many",
+    "read_manifest",
+]
 
 #: Fit options a job may set (its ``options``), with the defaults of :func:`fit_many`.
 FIT_DEFAULTS: dict[str, Any] = {
@@ -69,6 +80,9 @@ FIT_DEFAULTS: dict[str, Any] = {
 _PER_MODEL = ("seed", "prior_draws")  # options that may differ between models of one batch
 FAULT_ENV = "MMMJAX_FAULT_KILL_ONCE"  # "<job name>:<marker file>", for testing Ray retries
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
+#: Names no job may take (compared ignoring case): files ``mmmjax fit-many`` writes beside the
+#: jobs' directories in ``--out``.
+RESERVED_NAMES = ("summary.csv",)
 
 
 class CsvData(NamedTuple):
@@ -101,6 +115,21 @@ class Job(NamedTuple):
     dataset: Dataset
     model: MMM = MMM()
     options: Mapping[str, Any] = {}
+
+
+class Interrupted(KeyboardInterrupt):
+    """:func:`fit_many` stopped by Ctrl-C (``KeyboardInterrupt``); ``str()`` says which jobs
+    are saved and that a rerun into the same folder continues with the rest.
+
+    Attributes:
+      saved: names of the jobs whose finished fit is under ``out`` (this run's or an earlier
+        one's), in job order; a rerun skips them.
+      total: the number of jobs.
+    """
+
+    def __init__(self, message: str, saved: Sequence[str], total: int) -> None:
+        super().__init__(message)
+        self.saved, self.total = tuple(saved), int(total)
 
 
 class ManyFits(Mapping[str, Fit]):
@@ -196,15 +225,20 @@ def _failed(exc: BaseException) -> dict[str, Any]:
 
 
 def _finish(job: Job, fit: Fit | None, row: dict, out: Path | None, key: str) -> dict:
-    """Save a finished job (fit, then ``job.json`` last) and return its row."""
+    """Save a finished job (fit, then ``job.json`` last) and return its row.
+
+    A failed job (``fit is None``) writes nothing; the ``job.json`` of an earlier run goes in
+    either case, first, so that the folder is never marked finished with a stale fingerprint
+    and :meth:`~mmmjax.Fit.save` finds a fit (or nothing) there, never a lone ``job.json``.
+    """
     row = {"name": job.name, **row, "reused": False}
     if out is not None:
         path = out / job.name
+        (path / "job.json").unlink(missing_ok=True)
         if fit is not None:
             fit.save(path)
             row["path"] = str(path)
-        path.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path / "job.json", json.dumps({"fingerprint": key, "row": row}))
+            atomic_write_text(path / "job.json", json.dumps({"fingerprint": key, "row": row}))
     return row
 
 
@@ -287,13 +321,23 @@ def _ray_unit(jobs, options, out: str) -> list[dict]:
 # ----------------------------------------------------------------------------------------------
 # planning: which jobs are done, which run together
 # ----------------------------------------------------------------------------------------------
-def _as_job(job: Job | Sequence[Any]) -> Job:
-    job = job if isinstance(job, Job) else Job(*job)
-    if not isinstance(job.name, str) or not _NAME.match(job.name):
-        raise ValueError(
-            f"job name {job.name!r}: use letters, digits, '.', '_', '-' or '=' (it names a "
-            "directory), starting with a letter or digit"
+def _check_name(name: Any) -> None:
+    """Raise :class:`~mmmjax.DataError` unless ``name`` can name a job's folder under ``out``:
+    not empty, no path separator, no ``..``, not one of :data:`RESERVED_NAMES`."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise DataError(
+            f"job name {name!r}: use letters, digits, '.', '_', '-' or '=' (it names a "
+            "directory), starting with a letter or digit, without '..'"
         )
+    if name.lower() in RESERVED_NAMES:
+        raise DataError(f"job name {name!r}: taken by an output file of fit-many; choose another")
+
+
+def _as_job(job: Job | Sequence[Any]) -> Job:
+    """``job`` as a :class:`Job`; :class:`~mmmjax.DataError` for a bad name (see
+    :func:`_check_name`), :class:`TypeError` for the wrong kinds of dataset or model."""
+    job = job if isinstance(job, Job) else Job(*job)
+    _check_name(job.name)
     if not isinstance(job.dataset, Dataset | CsvData):
         raise TypeError(f"job {job.name!r}: dataset must be an mmmjax.Dataset or CsvData")
     if not isinstance(job.model, MMM):
@@ -410,8 +454,76 @@ def fit_many(
     if backend == "ray" and out_path is None:
         raise ValueError("backend='ray' writes each fit to disk: pass out=DIR")
     options = [_options(j, defaults) for j in jobs]
-
+    if out_path is not None:
+        for name in names:
+            if (out_path / name).exists() and not (out_path / name).is_dir():
+                raise FileExistsError(
+                    f"{out_path / name}: exists and is not a folder; job {name!r} saves its fit "
+                    "there"
+                )
     rows: dict[str, dict] = {}
+    try:
+        ray_options = {"address": address, "num_cpus": num_cpus, "num_gpus": num_gpus,
+                       "max_retries": max_retries}  # fmt: skip
+        return _fit_all(jobs, options, out_path, rows, backend=backend, batch=batch,
+                        batch_size=int(batch_size), progress=progress,
+                        ray_options=ray_options)  # fmt: skip
+    except KeyboardInterrupt:
+        unread = sum(isinstance(j.dataset, CsvData) and j.name not in rows for j in jobs)
+        raise _interrupted(jobs, options, out_path, unread) from None
+
+
+def _interrupted(
+    jobs: Sequence[Job], options: Sequence[dict], out: Path | None, unread: int
+) -> Interrupted:
+    """What a Ctrl-C leaves: the jobs whose finished fit is on disk (read back from ``out``);
+    ``unread`` jobs' data files were not read yet, so whether they are saved is not known."""
+    if out is None:
+        return Interrupted(
+            "interrupted; nothing was saved (without out=DIR the fits are kept in memory only)",
+            (), len(jobs),
+        )  # fmt: skip
+    saved = [
+        j.name
+        for j, o in zip(jobs, options, strict=True)
+        if isinstance(j.dataset, Dataset) and _reuse(j, fingerprint(j, o), out) is not None
+    ]
+    for job in jobs:  # a save cut short may leave its job's folder empty: nothing to keep
+        folder = out / job.name
+        if job.name not in saved and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    if saved:
+        shown = ", ".join(saved[:5]) + (f" and {len(saved) - 5} more" if len(saved) > 5 else "")
+        message = (
+            f"interrupted; {len(saved)} of {len(jobs)} jobs are saved under {out} ({shown}); a "
+            "rerun into the same folder skips them"
+        )
+        message += f"; {unread} jobs were not read yet" if unread else (
+            f" and fits the other {len(jobs) - len(saved)}")  # fmt: skip
+    elif unread:
+        message = (f"interrupted; no job read so far is saved under {out}; {unread} jobs were "
+                   "not read yet")  # fmt: skip
+    else:
+        message = f"interrupted; no job is saved under {out}; a rerun fits every job"
+    return Interrupted(message, saved, len(jobs))
+
+
+def _fit_all(
+    jobs: list[Job],
+    options: list[dict],
+    out_path: Path | None,
+    rows: dict[str, dict],
+    *,
+    backend: str,
+    batch: bool | str,
+    batch_size: int,
+    progress: bool,
+    ray_options: dict[str, Any],
+) -> ManyFits:
+    """The body of :func:`fit_many` once its arguments are checked. Replaces each
+    :class:`CsvData` in ``jobs`` (in place) by its loaded :class:`~mmmjax.Dataset` and fills
+    ``rows`` (name -> summary row) as jobs are read, reused or finished."""
+    names = [j.name for j in jobs]
     fits: dict[str, Fit | Path] = {}
     for k, job in enumerate(jobs):
         if isinstance(job.dataset, CsvData):
@@ -432,7 +544,7 @@ def fit_many(
         report(rows[name])
     units = [[todo[k] for k in unit] for unit in
              _units([jobs[i] for i in todo], [options[i] for i in todo], _resolve_batch(batch),
-                    int(batch_size))]  # fmt: skip
+                    batch_size)]  # fmt: skip
     if backend == "local":
         for unit in units:
             done = _run_unit([jobs[i] for i in unit], [options[i] for i in unit], out_path,
@@ -442,8 +554,7 @@ def fit_many(
                 if fit is not None:
                     fits[row["name"]] = fit
     else:
-        for row in _run_ray(jobs, options, units, out_path, address=address, num_cpus=num_cpus,
-                            num_gpus=num_gpus, max_retries=max_retries):  # fmt: skip
+        for row in _run_ray(jobs, options, units, out_path, **ray_options):
             rows[row["name"]] = report(row)
             if row["status"] != "failed":
                 fits[row["name"]] = out_path / row["name"]
@@ -582,6 +693,10 @@ def _manifest_job(rec: dict[str, str], where: str, base: Path) -> Job:
     for col in _MANIFEST_REQUIRED:
         if not rec[col]:
             raise DataError(f"{where}, column {col!r}: empty")
+    try:
+        _check_name(rec["name"])
+    except DataError as exc:
+        raise DataError(f"{where}, column 'name': {exc}") from None
 
     def typed(col: str, kind: type) -> Any:
         try:

@@ -268,7 +268,12 @@ def test_geo_roi_recovered_and_national_interval_narrower(recovery):
     pooled = geo.roi(fit, by="national")
     alone = mmmjax.roi(national)
     t = truth.national_roi.to_numpy()
-    assert np.all((t >= pooled.roi_low.to_numpy()) & (t <= pooled.roi_high.to_numpy()))
+    # the true national ROI within 3 posterior sd of the mean, not inside the 94% interval:
+    # channel 0's truth sits 3-14% of that interval's width from its lower end over sampler
+    # seeds 0-2, closer than the Monte Carlo error of a 3% quantile (about 5% of the width)
+    draws = geo.insights.roi_draws(fit, by="national")  # (S, C)
+    z = (draws.mean(0) - t) / draws.std(0)
+    assert np.all(np.abs(z) < 3), z
     width_geo = (pooled.roi_high - pooled.roi_low).to_numpy()
     width_alone = (alone.roi_high - alone.roi_low).to_numpy()
     # every channel's national ROI is pinned down at least twice as tightly by the geo model
@@ -557,10 +562,17 @@ def test_geo_lift_tests_are_checked_against_the_panel():
         mmmjax.GeoMMM().fit(panel, lift_tests=[bad])
 
 
-def test_a_geo_lift_test_pulls_that_geos_roi_and_narrows_it(tmp_path):
+def test_a_geo_lift_test_pulls_that_geos_roi_and_narrows_its_lift(tmp_path):
     """Measured lift at half what the uncalibrated fit implies, with a tight standard error:
-    the calibrated fit implies the measured lift, and the ROI of that geo and channel falls and
-    its interval narrows, while another geo's ROI hardly moves."""
+    the calibrated fit implies the measured lift with an interval about as narrow as the test's,
+    and the ROI of that geo and channel falls, while another geo's ROI hardly moves.
+
+    The ROI's own spread hardly changes (its sd 0.13/0.11/0.12 before and 0.11/0.12/0.11 after
+    over sampler seeds 0-2, Monte Carlo error about 0.006): the lift pins ROI times the
+    saturation curve's slope there, and the two trade off. Every comparison of two posteriors
+    has a margin of several Monte Carlo standard errors; each fails when the test does nothing.
+    """
+    import arviz as az
     import jax
 
     from mmmjax.geo.fit import geo_lift_data
@@ -582,17 +594,25 @@ def test_a_geo_lift_test_pulls_that_geos_roi_and_narrows_it(tmp_path):
     test = mmmjax.LiftTest(ch, probe.start, probe.end, change, 0.5 * implied_money,
                            0.05 * implied_money, geo=geo_name)  # fmt: skip
     calibrated = spec.fit(panel, lift_tests=[test], **opts)
-    before = plain.idata.posterior["media_roi"].values[..., g, c].ravel()
-    after = calibrated.idata.posterior["media_roi"].values[..., g, c].ravel()
+    before = plain.idata.posterior["media_roi"].values[..., g, c]  # (chain, draw)
+    after = calibrated.idata.posterior["media_roi"].values[..., g, c]
     cal = jax.vmap(lambda p: implied_geo_lift(spec.model, p, calibrated.design(), lift))(
         calibrated.draws()
     )
     cal_money = float(np.mean(cal)) * panel.scales.target[g]
     assert abs(cal_money / test.lift - 1) < 0.2  # the model now implies the measured lift
-    # part of the cut goes to the ROI, part to the (national) saturation curve's slope there
-    assert after.mean() < 0.9 * before.mean()
-    width = lambda x: np.subtract(*np.quantile(x, [0.97, 0.03]))  # noqa: E731
-    assert width(after) < width(before)
+    # ... and pins it: its posterior sd was 6-8x the test's (seeds 0-2), now near the test's
+    sd_before = float(np.std(implied)) * panel.scales.target[g]
+    sd_after = float(np.std(cal)) * panel.scales.target[g]
+    assert sd_after < 1.5 * test.lift_se and sd_after < 0.5 * sd_before, (sd_after, sd_before)
+    # part of the cut goes to the ROI (about -15%), part to the (national) saturation curve's
+    # slope there: the fall is many times its Monte Carlo error (about 0.01, the mean's mcse)
+    drop = before.mean() - after.mean()
+    mcse = np.hypot(az.mcse(before, method="mean"), az.mcse(after, method="mean"))
+    assert drop > 4 * mcse, (drop, mcse)
+    # the ROI's spread does not grow beyond Monte Carlo error
+    mcse_sd = np.hypot(az.mcse(before, method="sd"), az.mcse(after, method="sd"))
+    assert after.std() < before.std() + 3 * mcse_sd, (after.std(), before.std(), mcse_sd)
     other = calibrated.idata.posterior["media_roi"].values[..., 3, 1].mean()  # another geo
     assert abs(other / plain.idata.posterior["media_roi"].values[..., 3, 1].mean() - 1) < 0.25
     np.testing.assert_allclose(
