@@ -236,7 +236,8 @@ def test_irregular_spacing():
 
 def test_unsupported_frequency():
     df = make_frame(step="14D")
-    raises(df, "'week'", "weekly", "daily")
+    msg = raises(df, "'week'", "mostly 14 days apart (2021-01-03, 2021-01-17, ...)", "weekly")
+    assert "00:00:00" not in msg
 
 
 # ---- values ----
@@ -405,6 +406,7 @@ READERS = ["dataset", "geo", "lift", "roi"]
         (b"week,sales\n\x81\x8d\x8f,1\n", ["not a text file", "byte 0x81", "not UTF-8"]),
         (b"PK\x03\x04\x14\x00\x06\x00", ["Excel workbook", "CSV"]),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", ["old Excel workbook", "CSV"]),
+        (b"week,sales\n1,2\n\n3,4,5\n", ["not a valid CSV", "in line 4", "header is line 1"]),
     ],
 )
 def test_every_reader_names_the_file_and_what_is_wrong(tmp_path, reader, content, fragments):
@@ -461,7 +463,8 @@ def _european(df: pd.DataFrame) -> str:
         whole, _, frac = repr(float(v)).partition(".")
         return f"{int(whole):,}".replace(",", ".") + "," + frac
 
-    lines = [";".join(df.columns)] + [";".join(cell(v) for v in row) for row in df.itertuples(False)]
+    body = [";".join(cell(v) for v in row) for row in df.itertuples(index=False)]
+    lines = [";".join(df.columns), *body]
     return "\n".join(lines) + "\n"
 
 
@@ -692,3 +695,23 @@ def test_geo_target_checked_per_geo():
     panel = pd.concat([df.assign(region="n"), df.assign(region="s", sales=bad)])
     with pytest.raises(DataError, match=r"geo 's': column 'sales': the target has \d+ negative"):
         mmmjax.GeoDataset.from_frame(panel, geo="region", **KW)
+
+
+@pytest.mark.parametrize("kind", ["directory", "binary", "semicolons"])
+def test_cli_fit_on_a_bad_file_is_one_line_exit_2(tmp_path, capsys, kind):
+    from mmmjax.cli import main
+
+    path = tmp_path / "in.csv"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "binary":
+        path.write_bytes(b"\x00\x01\x02\xff" * 64)
+    else:  # readable now, but the column is misspelled: still one line naming the file
+        make_frame().to_csv(path, index=False, sep=";")
+    out = tmp_path / "out"
+    argv = ["fit", str(path), "--date", "week", "--target", "sale", "--channels", "tv",
+            "--out", str(out), "--chains", "1", "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "in.csv" in err, err
+    assert not out.exists()
