@@ -21,8 +21,10 @@ Two ways to tell the model what is already known about a channel:
   counted, after it not; :func:`mmmjax.model.implied_lift`). :func:`read_lift_tests` reads a CSV
   with columns ``channel,start,end,spend_change,lift,lift_se[,geo]``.
 
-Every check raises :class:`~mmmjax.DataError` naming the row (1-based data row, as in the file)
-and the column.
+Both files are read by :func:`mmmjax.data.read_table` (separator and decimal comma detected).
+Every check raises :class:`~mmmjax.DataError` naming the row and the column; rows of a file are
+numbered as a spreadsheet shows them (the header is row 1), rows of a DataFrame as ``df.iloc``
+(from 0): :class:`mmmjax.data.Rows`.
 
 Example:
     >>> import mmmjax
@@ -33,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmmjax.data import Table, numbers_from_text, read_table
 from mmmjax.design import LiftData, no_lift_data
 from mmmjax.errors import DataError
 from mmmjax.priors import Prior
@@ -158,12 +162,13 @@ def read_roi_priors(
       DataError: naming the row and column: a missing column, an unknown or repeated channel, a
         bad number, ``low <= 0``, ``high <= low``, ``mass`` outside ``(0, 1)``.
     """
-    df, where = _read_table(source, "ROI priors")
-    _require(df, ROI_COLUMNS, where)
+    table, where = _read_table(source, "ROI priors")
+    _require(table.frame, ROI_COLUMNS, where)
     known = list(channels)
     out: dict[str, Prior] = {}
-    for i, row in enumerate(df.to_dict("records")):
-        at = f"{where}, row {i + 1}"
+    number = functools.partial(_number, decimal=table.decimal)
+    for i, row in enumerate(table.frame.to_dict("records")):
+        at = f"ROI priors, {table.rows.name(i)}"
         ch = _text(row.get("channel"))
         if not ch:
             raise DataError(f"{at}, column 'channel': the channel is missing")
@@ -173,8 +178,8 @@ def read_roi_priors(
             )
         if ch in out:
             raise DataError(f"{at}, column 'channel': channel {ch!r} is listed twice")
-        low, high = _number(row, "low", at), _number(row, "high", at)
-        mass = _number(row, "mass", at, default=DEFAULT_MASS)
+        low, high = number(row, "low", at), number(row, "high", at)
+        mass = number(row, "mass", at, default=DEFAULT_MASS)
         if low <= 0:
             raise DataError(f"{at}, column 'low': must be > 0 (ROI is positive), got {low:g}")
         if high <= low:
@@ -353,17 +358,18 @@ def read_lift_tests(
         channel, dates outside the data, ``end`` before ``start``, ``lift_se <= 0``, a zero
         spend change, a ``geo`` on national data, or a missing or unknown geo on a panel.
     """
-    df, where = _read_table(source, "lift tests")
-    _require(df, LIFT_COLUMNS, where)
+    table, where = _read_table(source, "lift tests")
+    _require(table.frame, LIFT_COLUMNS, where)
     tests = []
-    for i, row in enumerate(df.to_dict("records")):
-        at = f"{where}, row {i + 1}"
+    number = functools.partial(_number, decimal=table.decimal)
+    for i, row in enumerate(table.frame.to_dict("records")):
+        at = f"lift tests, {table.rows.name(i)}"
         channel = _text(row.get("channel"))
         if not channel:
             raise DataError(f"{at}, column 'channel': the channel is missing")
         start = _timestamp(row.get("start"), "start", at, date_format)
         end = _timestamp(row.get("end"), "end", at, date_format)
-        numbers = {k: _number(row, k, at) for k in ("spend_change", "lift", "lift_se")}
+        numbers = {k: number(row, k, at) for k in ("spend_change", "lift", "lift_se")}
         geo = _text(row.get("geo")) or None
         try:
             test = LiftTest(channel, start, end, **numbers, geo=geo)
@@ -404,21 +410,16 @@ def lift_data(tests: Sequence[LiftTest], dataset, scales=None) -> LiftData:
 # ----------------------------------------------------------------------------------------------
 # reading tables
 # ----------------------------------------------------------------------------------------------
-def _read_table(source, what: str) -> tuple[pd.DataFrame, str]:
+def _read_table(source, what: str) -> tuple[Table, str]:
+    """The table (cells as text) and how messages name it: ``"lift tests file x.csv"``."""
     if isinstance(source, pd.DataFrame):
-        return source.reset_index(drop=True), what
-    where = f"{what} file {os.fspath(source)}"
-    try:
-        df = pd.read_csv(source, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise DataError(f"{what} file not found: {os.fspath(source)}") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{where} is empty (no header, no rows)") from None
-    except pd.errors.ParserError as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
-        raise DataError(f"{where} is not a valid CSV: {msg}") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    return df, where
+        return Table.of_frame(source), what
+    table = read_table(source, what=what, text_columns=_TEXT_COLUMNS, all_text=True)
+    table.frame.columns = [str(c).strip() for c in table.frame.columns]
+    return table, f"{what} file {os.fspath(source)}"
+
+
+_TEXT_COLUMNS = ("channel", "geo", "start", "end")
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], where: str) -> None:
@@ -438,16 +439,32 @@ def _text(v: Any) -> str:
     return "" if _missing(v) else str(v).strip()
 
 
-def _number(row: Mapping[str, Any], col: str, at: str, default: float | None = None) -> float:
+def _number(
+    row: Mapping[str, Any],
+    col: str,
+    at: str,
+    default: float | None = None,
+    decimal: str = ".",
+) -> float:
+    """The number in ``row[col]``; text is read with ``decimal`` as the decimal mark (with
+    ``"."`` a comma may group thousands: ``1,234.5``; see :func:`mmmjax.data.numbers_from_text`)."""
     v = row.get(col)
     if _missing(v):
         if default is not None:
             return default
         raise DataError(f"{at}, column {col!r}: the value is missing")
     try:
-        f = float(str(v).strip().replace(",", "")) if isinstance(v, str) else float(v)
+        if not isinstance(v, str):
+            f = float(v)
+        elif decimal == ",":
+            f = float(numbers_from_text(pd.Series([v]), ",")[0])
+            if math.isnan(f):
+                raise ValueError(v)
+        else:
+            f = float(v.strip().replace(",", ""))
     except ValueError:
-        raise DataError(f"{at}, column {col!r}: {v!r} is not a number") from None
+        note = " (this file writes decimals with a comma, e.g. 1234,5)" if decimal == "," else ""
+        raise DataError(f"{at}, column {col!r}: {v!r} is not a number{note}") from None
     if not math.isfinite(f):
         raise DataError(f"{at}, column {col!r}: {v!r} is not a finite number")
     return f

@@ -12,6 +12,12 @@ Everything is kept in the user's original units. The model works in *scaled* uni
 :class:`Scales` that do this are computed from the data, kept beside it, saved with a fit and
 used to bring every output back to money.
 
+Files are read by :func:`read_table`, the one reader behind every ``from_csv`` and
+``read_*`` function: it refuses directories, empty, binary and Excel files by name, detects the
+separator (``,`` ``;`` tab ``|``) and, in files not separated by commas, a decimal comma
+(``1.234,5``). Every message that names a row numbers it with :class:`Rows`: rows of a file as a
+spreadsheet shows them (the header is row 1), rows of a DataFrame as ``df.iloc`` does (from 0).
+
 Example:
     >>> import mmmjax
     >>> ds = mmmjax.Dataset.from_csv(
@@ -23,9 +29,13 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
+import itertools
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -37,11 +47,18 @@ from mmmjax.errors import DataError
 
 __all__ = [
     "DATE_FORMATS",
+    "MIN_TARGET_MEAN_SDS",
     "PERIODS_PER_YEAR",
+    "SEPARATORS",
     "Dataset",
+    "Rows",
     "ScaledData",
     "Scales",
+    "Table",
+    "check_target",
     "min_periods",
+    "numbers_from_text",
+    "read_table",
 ]
 
 #: Periods per year for each supported frequency (365.2425 / 7 rounded, and 365.25).
@@ -250,9 +267,11 @@ def _detect_freq(dates: pd.DatetimeIndex, date_name: str) -> str:
     for freq, days in _STEP_DAYS.items():
         if step == pd.Timedelta(days=days):
             return freq
+    whole = step % pd.Timedelta(days=1) == pd.Timedelta(0)
+    apart = f"{step.days} days" if whole else str(step)
     raise DataError(
-        f"column {date_name!r}: dates are mostly {step} apart (e.g. after "
-        f"{dates[0].date()}); mmmjax supports weekly (7 days) or daily (1 day) data"
+        f"column {date_name!r}: dates are mostly {apart} apart ({_fmt_date(dates[0])}, "
+        f"{_fmt_date(dates[1])}, ...); mmmjax supports weekly (7 days) or daily (1 day) data"
     )
 
 
@@ -493,8 +512,9 @@ class Dataset(_Calendar):
     ) -> Dataset:
         """Validate a DataFrame and build a Dataset from it.
 
-        Rows are sorted by date if needed. Rows are numbered in messages as in the file: "row 17"
-        is the 17th data row (the line after the header counts as row 1).
+        Rows are sorted by date if needed. Messages name a row by its position, counting from
+        0 as ``df.iloc`` does: "row 16 (df.iloc[16])" (:class:`Rows`; :meth:`from_csv` numbers
+        rows as a spreadsheet does instead).
 
         Args:
             df: one row per period.
@@ -511,7 +531,9 @@ class Dataset(_Calendar):
             DataError: naming the column and the row or date, for a missing column, no rows,
                 unparseable or ambiguous dates, duplicate dates, gaps or irregular spacing,
                 a non-numeric, missing or infinite value, negative spend, a channel with no
-                spend, a constant target, or fewer than :func:`min_periods` periods.
+                spend, a target that is constant, not positive on average, or has negative
+                values and a mean below its standard deviation (:func:`check_target`), or fewer
+                than :func:`min_periods` periods.
 
         Example:
             >>> df = pd.DataFrame({"week": pd.date_range("2021-01-03", periods=30, freq="W"),
@@ -520,7 +542,7 @@ class Dataset(_Calendar):
             30
         """
         return _from_frame(
-            df,
+            Table.of_frame(df),
             date=date,
             target=target,
             channels=_as_list(channels),
@@ -540,25 +562,382 @@ class Dataset(_Calendar):
         events: Sequence[str] = (),
         date_format: str | None = None,
     ) -> Dataset:
-        """Read a CSV file and validate it like :meth:`from_frame` (same keywords)."""
-        try:
-            df = pd.read_csv(path)
-        except FileNotFoundError:
-            raise DataError(f"file not found: {os.fspath(path)}") from None
-        except pd.errors.EmptyDataError:
-            raise DataError(f"file {os.fspath(path)} is empty (no header, no rows)") from None
-        except pd.errors.ParserError as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
-            raise DataError(f"file {os.fspath(path)} is not a valid CSV: {msg}") from None
-        return cls.from_frame(
-            df,
+        """Read a CSV file (:func:`read_table`) and validate it like :meth:`from_frame`.
+
+        Same keywords. The separator (``,`` ``;`` tab ``|``) and, in files not separated by
+        commas, a decimal comma (``1.234,5``) are detected. Rows in messages are numbered as a
+        spreadsheet shows them: the header is row 1, the first data row is row 2.
+
+        Raises:
+            DataError: as :meth:`from_frame`, and naming the file for a missing file, a
+                directory, an empty, binary or Excel file, or one that is not valid CSV.
+        """
+        table = read_table(path, text_columns=[date])
+        return _from_frame(
+            table,
             date=date,
             target=target,
-            channels=channels,
-            controls=controls,
-            events=events,
+            channels=_as_list(channels),
+            controls=_as_list(controls),
+            events=_as_list(events),
             date_format=date_format,
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Reading tables: files, separators, decimal marks, row numbers
+# --------------------------------------------------------------------------------------------
+
+#: Field separators :func:`read_table` detects, in order of preference for a tie.
+SEPARATORS: tuple[str, ...] = (",", ";", "\t", "|")
+
+_GROUP = "[. \u00a0\u202f]"  # thousands separators beside a decimal comma: . space nbsp nnbsp
+#: A number written with a decimal comma, optionally with thousands groups: 12,5  1.234,5  -3
+_COMMA_NUMBER = re.compile(rf"[+-]?(?:\d{{1,3}}(?:{_GROUP}\d{{3}})+|\d+)(?:,\d+)?")
+_COMMA_DECIMAL = re.compile(rf"[+-]?(?:\d{{1,3}}(?:{_GROUP}\d{{3}})+|\d+),\d+")  # has a comma
+_DOT_DECIMAL = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+_DOT_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")  # 12.500: 12.5, or 12500?
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
+_LINES = re.compile(r"\r\n?|\n")
+
+
+@dataclass(frozen=True, eq=False)
+class Rows:
+    """How error messages name a table's rows: one numbering for every reader in mmmjax.
+
+    Rows of a file are numbered as a spreadsheet shows them: the header is row 1, the first data
+    row is row 2, and blank lines count. That is also the line number in a text editor, unless a
+    quoted cell spans lines (the row is then numbered by its first line). Rows of a
+    ``pandas.DataFrame`` are named by position, counting from 0 as ``df.iloc`` does.
+
+    Attributes:
+        file: the file's name (no folder), or ``None`` for a DataFrame.
+        numbers: ``(n,)`` the spreadsheet row of each data row (file only).
+        geos: ``(n,)`` the geo of each data row, for a geo panel's messages, or ``None``.
+
+    Example:
+        >>> rows = Rows("sales.csv", np.array([2, 3, 5]))
+        >>> rows.at(2, column="tv", date=pd.Timestamp("2021-01-17"))
+        "column 'tv', row 5 of sales.csv (the header is row 1), date 2021-01-17"
+        >>> Rows().name(2)
+        'row 2 (df.iloc[2])'
+    """
+
+    file: str | None = None
+    numbers: np.ndarray | None = None
+    geos: np.ndarray | None = None
+
+    @property
+    def table(self) -> str:
+        """What the rows come from: ``"sales.csv"`` or ``"the DataFrame"``."""
+        return self.file if self.file is not None else "the DataFrame"
+
+    def number(self, i: int) -> int:
+        """The number that names data row ``i`` (0-based position as read)."""
+        i = int(i)
+        if self.file is None:
+            return i
+        return int(self.numbers[i]) if self.numbers is not None else i + 2
+
+    def name(self, i: int) -> str:
+        """``"row 18 of sales.csv (the header is row 1)"`` or ``"row 16 (df.iloc[16])"``."""
+        n = self.number(i)
+        if self.file is None:
+            return f"row {n} (df.iloc[{n}])"
+        return f"row {n} of {self.file} (the header is row 1)"
+
+    def pair(self, i: int, j: int) -> str:
+        """Two rows, in file order: ``"rows 9 and 12 of sales.csv (the header is row 1)"``."""
+        a, b = sorted((self.number(i), self.number(j)))
+        if self.file is None:
+            return f"rows {a} and {b} (df.iloc[{a}] and df.iloc[{b}])"
+        return f"rows {a} and {b} of {self.file} (the header is row 1)"
+
+    def at(self, i: int, column: str | None = None, date: pd.Timestamp | None = None) -> str:
+        """Where data row ``i`` is: ``"[geo 'g': ][column 'c', ]row ...[, date 2021-01-17]"``."""
+        parts = [] if column is None else [f"column {column!r}"]
+        parts.append(self.name(i))
+        if date is not None:
+            parts.append(f"date {_fmt_date(date)}")
+        where = ", ".join(parts)
+        return where if self.geos is None else f"geo {self.geos[int(i)]!r}: {where}"
+
+    def with_geos(self, geos: np.ndarray) -> Rows:
+        """The same numbering, with each row's geo named in :meth:`at`."""
+        return Rows(self.file, self.numbers, np.asarray(geos, dtype=object))
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    """A table as read by :func:`read_table` (or wrapped from a DataFrame by :meth:`of_frame`).
+
+    Attributes:
+        frame: the cells, index ``0..n-1``; numbers are parsed unless the file writes decimals
+            with a comma, in which case cells are text (see :func:`numbers_from_text`).
+        rows: how messages name the rows (:class:`Rows`).
+        header: the column names as written (a repeated name stays repeated; pandas would rename
+            the second ``tv`` to ``tv.1``).
+        decimal: ``"."`` or ``","``, the file's decimal mark.
+    """
+
+    frame: pd.DataFrame
+    rows: Rows
+    header: tuple[str, ...]
+    decimal: str = "."
+
+    @classmethod
+    def of_frame(cls, df: pd.DataFrame) -> Table:
+        """A DataFrame as a table: rows named by position (``df.iloc``), decimal point."""
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+        return cls(df.reset_index(drop=True), Rows(), tuple(str(c) for c in df.columns))
+
+
+def numbers_from_text(text: pd.Series, decimal: str = ".") -> np.ndarray:
+    """``(n,)`` float64 values of text cells written with ``decimal`` as the decimal mark.
+
+    With ``"."`` the cells are read as Python/pandas read numbers (``1234.5``, ``1.2e3``). With
+    ``","`` a cell must look like ``1234,5``, ``1.234,5``, ``1 234,5`` or ``-3``: the comma is the
+    decimal mark and ``.`` or a (non-breaking) space may group thousands. A missing cell, or one
+    that is not a number in that notation (``"1.5"`` in a decimal-comma file), gives NaN.
+
+    Example:
+        >>> numbers_from_text(pd.Series(["1.234,5", "-3", "1.5", None]), ",").tolist()
+        [1234.5, -3.0, nan, nan]
+    """
+    s = pd.Series(text, dtype=object).reset_index(drop=True)
+    if decimal == ".":
+        return pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if decimal != ",":
+        raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
+    s = s.astype("string").str.strip()
+    ok = s.str.fullmatch(_COMMA_NUMBER.pattern).fillna(False).astype(bool)
+    plain = s.where(ok).str.replace(_GROUP, "", regex=True).str.replace(",", ".", regex=False)
+    return pd.to_numeric(plain, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def read_table(
+    path: str | os.PathLike[str],
+    *,
+    what: str = "data",
+    text_columns: Sequence[str] = (),
+    all_text: bool = False,
+) -> Table:
+    """Read a CSV file for mmmjax: the one reader behind every ``from_csv`` and ``read_*``.
+
+    * The file must be text: UTF-8 (with or without a byte-order mark), UTF-16 with a byte-order
+      mark (Excel's "Unicode text"), or else Windows-1252 (Excel's default "CSV" in Western
+      Europe). A directory, an Excel workbook, an empty or a binary file is refused by name.
+    * The separator is detected among :data:`SEPARATORS` (``,`` ``;`` tab ``|``): the one that
+      splits the header into the most columns and every one of the first 50 rows into as many.
+    * In a file not separated by commas, numbers may use a decimal comma (``1.234,5``); the
+      decimal mark is then detected from the cells, and a file that mixes ``12,5`` and ``1.5``,
+      or whose only dotted numbers are like ``12.500`` (12.5 or 12500?), is refused.
+    * Rows are numbered as a spreadsheet shows them (:class:`Rows`).
+
+    Args:
+        path: the CSV file.
+        what: what the file holds, for messages (``"data"``, ``"lift tests"``).
+        text_columns: columns kept as text (dates, geo names), never parsed as numbers.
+        all_text: keep every cell as text, empty cells as ``""`` (for the calibration readers).
+
+    Returns:
+        A :class:`Table`.
+
+    Raises:
+        DataError: naming the file and what is wrong with it.
+    """
+    p = os.fspath(path)
+    label = f"{what} file {p}"
+    if os.path.isdir(p):
+        raise DataError(f"{label} is a directory, not a CSV file; give the path of the file")
+    try:
+        with open(p, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise DataError(f"{what} file not found: {p}") from None
+    except PermissionError:
+        raise DataError(f"{label} cannot be read: permission denied") from None
+    except OSError as exc:
+        raise DataError(f"{label} cannot be read: {exc.strerror or exc}") from None
+    text = _decode(raw, label)
+    sep = _sniff_separator(text)
+    header = _header(text, sep)
+    text_dtype = {c: str for c in text_columns if c in header}
+    decimal = "."
+
+    def parse(**kw: Any) -> pd.DataFrame:
+        try:
+            return pd.read_csv(io.StringIO(text), sep=sep, **kw)
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{label} is empty (no header, no rows)") from None
+        except pd.errors.ParserError as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
+            msg = msg.replace("Error tokenizing data. C error: ", "")
+            raise DataError(f"{label} is not a valid CSV ({msg}; the header is line 1)") from None
+
+    if sep != ",":  # without commas as separators, a decimal comma is possible
+        kinds = _number_styles(text, sep)
+        if ("comma" in kinds) == ("dot" in kinds) and kinds:  # mixed, or only 12.500: look
+            cells = parse(dtype=str)  # closer, to name the cells (or clear text columns)
+            rows = Rows(os.path.basename(p), _row_numbers(text, sep, len(cells)))
+            kinds = _detect_decimal(cells.drop(columns=list(text_dtype)), rows, label)
+        decimal = "," if "comma" in kinds else "."
+    if all_text:
+        df = parse(dtype=str, keep_default_na=False)
+    else:
+        df = parse(dtype=text_dtype if decimal == "." else str)
+    rows = Rows(os.path.basename(p), _row_numbers(text, sep, len(df)))
+    return Table(df.reset_index(drop=True), rows, tuple(header), decimal)
+
+
+def _decode(raw: bytes, label: str) -> str:
+    """The file's text (see :func:`read_table` for the encodings accepted)."""
+    save = "export the data as CSV (UTF-8)"
+    if raw.startswith(b"PK\x03\x04"):
+        raise DataError(f"{label} is an Excel workbook or another zip archive, not a CSV; {save}")
+    if raw.startswith(b"\xd0\xcf\x11\xe0"):
+        raise DataError(f"{label} is an old Excel workbook (.xls), not a CSV; {save}")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise DataError(f"{label} is not valid UTF-16 text; {save}") from None
+    else:
+        nul = raw.find(b"\x00", 0, 1 << 16)
+        if nul >= 0:
+            raise DataError(
+                f"{label} is not a text file (binary data: byte 0x00 at offset {nul}); {save}"
+            )
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            bad = f"byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+            try:
+                text = raw.decode("cp1252")  # Excel's "CSV" in Western Europe
+            except UnicodeDecodeError:
+                raise DataError(
+                    f"{label} is not a text file ({bad} is not UTF-8); {save}"
+                ) from None
+    control = _CONTROL.search(text, 0, 1 << 16)
+    if control is not None:
+        raise DataError(
+            f"{label} is not a text file (binary data: character "
+            f"0x{ord(control.group()):02x} at offset {control.start()}); {save}"
+        )
+    if not text.strip():
+        raise DataError(f"{label} is empty (no header, no rows)")
+    return text
+
+
+def _blank(record: list[str]) -> bool:
+    """A line pandas skips: empty, or only white space (one field)."""
+    return not record or (len(record) == 1 and not record[0].strip())
+
+
+def _records(text: str, sep: str) -> Iterable[tuple[int, list[str]]]:
+    """``(first line, fields)`` of each non-blank record of ``text``."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    line = 0
+    for rec in reader:
+        start, line = line + 1, reader.line_num
+        if not _blank(rec):
+            yield start, rec
+
+
+def _header(text: str, sep: str) -> list[str]:
+    return next((rec for _, rec in _records(text, sep)), [])
+
+
+def _sniff_separator(text: str) -> str:
+    """The separator of :data:`SEPARATORS` that splits the first 50 records most consistently.
+
+    Wins: the most columns in the header, with every sampled record splitting into as many; a
+    tie goes to the earlier separator. With none consistent, the one giving the header the most
+    columns (pandas then names the ragged line).
+    """
+    head = text[: 1 << 16]
+    cut = len(text) > len(head)
+    best, best_width, ragged, ragged_width = ",", 1, ",", 1
+    for sep in SEPARATORS:
+        widths = [len(rec) for _, rec in itertools.islice(_records(head, sep), 51)]
+        if cut and len(widths) > 1:
+            widths = widths[:-1]  # the last record may be cut short
+        if not widths:
+            continue
+        w = widths[0]
+        if w > best_width and all(v == w for v in widths):
+            best, best_width = sep, w
+        if w > ragged_width:
+            ragged, ragged_width = sep, w
+    return best if best_width > 1 else ragged
+
+
+def _row_numbers(text: str, sep: str, n: int) -> np.ndarray:
+    """``(n,)`` spreadsheet row (= first line) of each data row (see :class:`Rows`)."""
+    if '"' in text:  # a quoted cell may span lines: let the csv module find the records
+        starts = np.fromiter((s for s, _ in _records(text, sep)), dtype=np.int64)[1:]
+    else:  # one record per line; blank lines (only white space, no separator) are skipped
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        starts = np.asarray(
+            [k for k, line in enumerate(lines, 1) if sep in line or line.strip()][1:], np.int64
+        )
+    if len(starts) != n:  # pandas split differently (should not happen): count data rows
+        return np.arange(n, dtype=np.int64) + 2
+    return starts
+
+
+def _number_styles(text: str, sep: str) -> set[str]:
+    """Which number styles appear as whole cells of the data rows of ``text``: ``"comma"``
+    (12,5), ``"dot"`` (1.5) and ``"thousands"`` (12.500, either). One regex scan per style."""
+    first = _LINES.search(text)
+    body = text[first.end() :] if first else ""
+    s, q = re.escape(sep), '"?'
+    dot = rf"(?!{_DOT_THOUSANDS.pattern}{q}[ \t]*(?:{s}|$)){_DOT_DECIMAL.pattern}"
+    styles = {"comma": _COMMA_DECIMAL.pattern, "dot": dot, "thousands": _DOT_THOUSANDS.pattern}
+    hints = {"comma": ",", "dot": ".", "thousands": "."}  # str scans, far faster than re
+
+    def has(kind: str) -> bool:
+        cell = rf"(?:^|{s})[ \t]*{q}(?:{styles[kind]}){q}[ \t]*(?={s}|$)"
+        return hints[kind] in body and bool(re.search(cell, body, flags=re.MULTILINE))
+
+    found = {kind for kind in ("comma", "dot") if has(kind)}
+    if not found and has("thousands"):  # 12.500 matters only when nothing else decides
+        found.add("thousands")
+    return found
+
+
+def _detect_decimal(df: pd.DataFrame, rows: Rows, label: str) -> set[str]:
+    """The number styles of :func:`_number_styles` among the text cells of ``df``; refuses a
+    table that mixes decimal commas and points, or whose only dotted numbers are like 12.500."""
+    found: dict[str, tuple[int, str, str]] = {}  # kind -> (row, column, cell), first of each
+    for col in df.columns:
+        s = df[col].astype("string").str.strip()
+        for kind, rx in (
+            ("comma", _COMMA_DECIMAL),
+            ("dot", _DOT_DECIMAL),
+            ("thousands", _DOT_THOUSANDS),
+        ):
+            hit = s.str.fullmatch(rx.pattern).fillna(False).to_numpy(dtype=bool)
+            if kind == "dot":
+                hit &= ~s.str.fullmatch(_DOT_THOUSANDS.pattern).fillna(False).to_numpy(bool)
+            if hit.any() and kind not in found:
+                i = int(np.argmax(hit))
+                found[kind] = (i, str(col), str(s.iloc[i]))
+    comma, dot, amb = found.get("comma"), found.get("dot"), found.get("thousands")
+    if comma and dot:
+        raise DataError(
+            f"{label} mixes decimal commas ({comma[2]!r} in {rows.at(comma[0], comma[1])}) and "
+            f"decimal points ({dot[2]!r} in {rows.at(dot[0], dot[1])}); write every number "
+            "the same way"
+        )
+    if amb and not dot and not comma:
+        raise DataError(
+            f"{label}: {amb[2]!r} in {rows.at(amb[0], amb[1])} could be "
+            f"{float(amb[2]):g} or {amb[2].replace('.', '')} (a thousands separator); write "
+            "numbers without thousands separators, or decimals with a comma (1,5)"
+        )
+    return set(found)
 
 
 # --------------------------------------------------------------------------------------------
@@ -574,7 +953,8 @@ def _fmt_date(ts: pd.Timestamp) -> str:
     return str(ts.date()) if ts == ts.normalize() else str(ts)
 
 
-def _check_columns(df: pd.DataFrame, groups: dict[str, list[str]]) -> None:
+def _check_columns(table: Table, groups: dict[str, list[str]]) -> None:
+    df = table.frame
     available = [str(c) for c in df.columns]
     seen: dict[str, str] = {}
     for role, names in groups.items():
@@ -587,22 +967,29 @@ def _check_columns(df: pd.DataFrame, groups: dict[str, list[str]]) -> None:
             seen[name] = role
             if name not in df.columns:
                 raise DataError(
-                    f"column {name!r} ({role}) not found; available columns: "
-                    + ", ".join(available)
+                    f"column {name!r} ({role}) not found in {table.rows.table}; available "
+                    "columns: " + ", ".join(available)
                 )
     if not groups["channel"]:
         raise DataError("no channel columns given; name at least one spend column")
-    dup = [c for c in seen if list(df.columns).count(c) > 1]
+    header = list(table.header) if table.header else available
+    dup = [c for c in seen if header.count(c) > 1]
     if dup:
-        raise DataError(f"column {dup[0]!r} appears more than once in the data")
+        raise DataError(
+            f"column {dup[0]!r} appears {header.count(dup[0])} times in the header of "
+            f"{table.rows.table}; rename or drop the copies"
+        )
 
 
-def _parse_dates(raw: pd.Series, name: str, date_format: str | None) -> pd.DatetimeIndex:
-    """Parse the date column; ``raw`` has a 0..n-1 index (row i is data row i + 1)."""
+def _parse_dates(
+    raw: pd.Series, name: str, date_format: str | None, rows: Rows | None = None
+) -> pd.DatetimeIndex:
+    """Parse the date column; ``raw`` has a 0..n-1 index, ``rows`` names its rows."""
+    rows = Rows() if rows is None else rows
     missing = raw.isna().to_numpy()
     if missing.any():
         i = int(np.argmax(missing))
-        raise DataError(f"column {name!r}, row {i + 1}: the date is missing")
+        raise DataError(f"{rows.at(i, name)}: the date is missing")
     if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(raw):
         return pd.DatetimeIndex(raw)
     text = raw.astype(str).str.strip()
@@ -614,7 +1001,7 @@ def _parse_dates(raw: pd.Series, name: str, date_format: str | None) -> pd.Datet
         if bad.any():
             i = int(np.argmax(bad))
             raise DataError(
-                f"column {name!r}, row {i + 1}: date {text.iloc[i]!r} does not match "
+                f"{rows.at(i, name)}: date {text.iloc[i]!r} does not match "
                 f"date_format {date_format!r}"
             )
         return pd.DatetimeIndex(parsed)
@@ -631,8 +1018,7 @@ def _parse_dates(raw: pd.Series, name: str, date_format: str | None) -> pd.Datet
     if not results:
         i = best[2] if best is not None and best[0] > 0 else 0
         raise DataError(
-            f"column {name!r}, row {i + 1}: cannot parse date {text.iloc[i]!r}; {hint}, "
-            "e.g. '%d-%m-%Y'"
+            f"{rows.at(i, name)}: cannot parse date {text.iloc[i]!r}; {hint}, e.g. '%d-%m-%Y'"
         )
 
     distinct = _distinct(results)
@@ -646,7 +1032,7 @@ def _parse_dates(raw: pd.Series, name: str, date_format: str | None) -> pd.Datet
             a, b = candidates[fmts[0]], candidates[fmts[1]]
             i = int(np.argmax(a.to_numpy() != b.to_numpy()))
             raise DataError(
-                f"column {name!r}, row {i + 1}: date {text.iloc[i]!r} is ambiguous "
+                f"{rows.at(i, name)}: date {text.iloc[i]!r} is ambiguous "
                 f"({fmts[0]} gives {_fmt_date(a[i])}, {fmts[1]} gives {_fmt_date(b[i])}); "
                 f"{hint}, e.g. {fmts[0]!r}"
             )
@@ -669,23 +1055,28 @@ def _is_regular(d: pd.DatetimeIndex) -> bool:
     return len(diffs) == 1 and diffs[0] > 0
 
 
-def _numeric(raw: pd.Series, name: str, dates: pd.DatetimeIndex) -> np.ndarray:
-    """A numeric float64 column; ``raw`` has a 0..n-1 index."""
+def _numeric(
+    raw: pd.Series, name: str, dates: pd.DatetimeIndex, rows: Rows, decimal: str = "."
+) -> np.ndarray:
+    """A numeric float64 column; ``raw`` has a 0..n-1 index, ``rows`` names its rows."""
 
     def where(i: int) -> str:
-        return f"column {name!r}, row {i + 1} ({_fmt_date(dates[i])})"
+        return rows.at(i, name, dates[i])
 
     if pd.api.types.is_bool_dtype(raw):
         values = raw.astype(float).to_numpy()
     elif pd.api.types.is_numeric_dtype(raw):
         values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
-        coerced = pd.to_numeric(raw, errors="coerce")
-        bad = (coerced.isna() & raw.notna()).to_numpy()
+        blank = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
+        values = numbers_from_text(raw, decimal)
+        bad = np.isnan(values) & ~blank
         if bad.any():
             i = int(np.argmax(bad))
-            raise DataError(f"{where(i)}: {raw.iloc[i]!r} is not a number")
-        values = coerced.to_numpy(dtype=np.float64, na_value=np.nan)
+            note = " (this file writes decimals with a comma, e.g. 1234,5)"
+            note = note if decimal == "," else ""
+            raise DataError(f"{where(i)}: {raw.iloc[i]!r} is not a number{note}")
+        values = np.where(blank, np.nan, values)
     nan = np.isnan(values)
     if nan.any():
         i = int(np.argmax(nan))
@@ -697,15 +1088,18 @@ def _numeric(raw: pd.Series, name: str, dates: pd.DatetimeIndex) -> np.ndarray:
     return values
 
 
-def _check_spacing(dates: pd.DatetimeIndex, rows: np.ndarray, name: str) -> str:
-    """Refuse duplicate dates, gaps and irregular spacing; return the frequency."""
+def _check_spacing(dates: pd.DatetimeIndex, pos: np.ndarray, name: str, rows: Rows) -> str:
+    """Refuse duplicate dates, gaps and irregular spacing; return the frequency.
+
+    ``dates`` are sorted; ``pos[t]`` is the position (as read) of the row holding ``dates[t]``.
+    """
     diffs = dates[1:] - dates[:-1]
     zero = np.flatnonzero(diffs == pd.Timedelta(0))
     if zero.size:
         j = int(zero[0])
-        r1, r2 = sorted((int(rows[j]), int(rows[j + 1])))
         raise DataError(
-            f"column {name!r}: duplicate date {_fmt_date(dates[j])} in rows {r1} and {r2}"
+            f"column {name!r}: duplicate date {_fmt_date(dates[j])} in "
+            f"{rows.pair(pos[j], pos[j + 1])}"
         )
     freq = _detect_freq(dates, name)
     step = pd.Timedelta(days=_STEP_DAYS[freq])
@@ -719,19 +1113,80 @@ def _check_spacing(dates: pd.DatetimeIndex, rows: np.ndarray, name: str) -> str:
             missing = gap // step - 1
             raise DataError(
                 f"column {name!r}: gap in {_FREQ_WORDS[freq]} dates after {_fmt_date(prev)} "
-                f"(row {rows[j]}): expected {expected} next, found {_fmt_date(nxt)} "
-                f"(row {rows[j + 1]}; {missing} period(s) missing)"
+                f"in {rows.name(pos[j])}: expected {expected} next, found {_fmt_date(nxt)} "
+                f"({missing} period(s) missing)"
             )
         raise DataError(
-            f"column {name!r}: irregular spacing after {_fmt_date(prev)} (row {rows[j]}): "
-            f"expected {expected} next ({_FREQ_WORDS[freq]} data), found {_fmt_date(nxt)} "
-            f"(row {rows[j + 1]})"
+            f"column {name!r}: irregular spacing after {_fmt_date(prev)} in "
+            f"{rows.name(pos[j])}: expected {expected} next ({_FREQ_WORDS[freq]} data), found "
+            f"{_fmt_date(nxt)} in {rows.name(pos[j + 1])}"
         )
     return freq
 
 
+#: A target with negative values must have a mean of at least this many standard deviations.
+MIN_TARGET_MEAN_SDS = 1.0
+
+
+def check_target(y: np.ndarray, name: str, span: str, rows: Rows, pos: np.ndarray) -> None:
+    """Refuse a target the model's scaling cannot measure (README, "Input files").
+
+    The model measures the target in multiples of its mean: ``y / mean(y)``, with the noise,
+    trend, seasonality and control priors stated as shares of that mean. So
+
+    * the target must vary (a constant target has nothing to explain);
+    * its mean must be positive;
+    * a target with negative values (a profit, a net figure) must have
+      ``mean >= MIN_TARGET_MEAN_SDS * sd`` (ddof 0). Below that the scaled target swings by
+      more than its mean in both directions and the mean-based priors no longer fit: shifting
+      a simulated target down (which should change no media effect) moved the posterior ROI
+      by up to 0.5 posterior sds at ``sd = mean``, 1.1 at ``2 * mean`` and 1.6 at
+      ``4 * mean``, and the chains froze (r-hat inf) at ``10**6 * mean``
+      (``benchmarks/bench_target_mean.py``, 3 seeds).
+
+    Args:
+        y: ``(T,)`` the target, money per period, in date order.
+        name: the target column; ``span`` the dates it covers, for messages.
+        rows, pos: how to name the row ``pos[t]`` holding period ``t``.
+    """
+    n = len(y)
+    if np.all(y == y[0]):
+        raise DataError(
+            f"column {name!r}: the target is constant ({y[0]:g} in all {n} periods, {span}); "
+            "nothing to explain"
+        )
+    mean, sd = float(y.mean()), float(y.std())
+    what = "model a positive KPI such as revenue or sales (not profit or a net change)"
+    if mean <= 0:
+        raise DataError(
+            f"column {name!r}: the target's mean over the {n} periods ({span}) is {mean:g}; "
+            f"mmmjax measures the target in multiples of its mean, so it needs a positive "
+            f"mean: {what}"
+        )
+    neg = y < 0
+    if neg.any() and mean < MIN_TARGET_MEAN_SDS * sd:
+        t = int(np.argmax(neg))
+        shift = MIN_TARGET_MEAN_SDS * sd - mean
+        raise DataError(
+            f"column {name!r}: the target has {int(neg.sum())} negative value(s) (first "
+            f"{y[t]:g} in {rows.name(pos[t])}) and its mean {mean:.4g} is below its standard "
+            f"deviation {sd:.4g} ({span}); mmmjax measures the target in multiples of its "
+            f"mean, which breaks down when the mean is near zero. {what.capitalize()}, or add "
+            f"a constant of at least {_round_up(shift):g} to every value (that moves only the "
+            "baseline, not media effects in money)"
+        )
+
+
+def _round_up(x: float) -> float:
+    """``x`` rounded up to two significant digits (a constant a user can type)."""
+    if x <= 0:
+        return 0.0
+    e = 10.0 ** (math.floor(math.log10(x)) - 1)
+    return math.ceil(x / e) * e
+
+
 def _from_frame(
-    df: pd.DataFrame,
+    table: Table,
     *,
     date: str,
     target: str,
@@ -740,8 +1195,6 @@ def _from_frame(
     events: list[str],
     date_format: str | None,
 ) -> Dataset:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
     groups = {
         "date": [date],
         "target": [target],
@@ -749,23 +1202,26 @@ def _from_frame(
         "control": controls,
         "event": events,
     }
-    _check_columns(df, groups)
+    _check_columns(table, groups)
+    df, rows = table.frame, table.rows
     if len(df) == 0:
-        raise DataError(f"no data rows (column {date!r} is empty)")
-    df = df.reset_index(drop=True)
+        raise DataError(f"no data rows in {rows.table} (column {date!r} is empty)")
 
-    dates = _parse_dates(df[date], date, date_format)
+    dates = _parse_dates(df[date], date, date_format, rows)
     if dates.tz is not None:
         dates = dates.tz_localize(None)
     dates = dates.as_unit("ns")
-    y = _numeric(df[target], target, dates)
-    x = np.column_stack([_numeric(df[c], c, dates) for c in channels])
-    z = np.column_stack([_numeric(df[c], c, dates) for c in controls] or [np.zeros((len(df), 0))])
-    e = np.column_stack([_numeric(df[c], c, dates) for c in events] or [np.zeros((len(df), 0))])
 
-    order = np.argsort(dates.asi8, kind="stable")
-    rows = order + 1  # 1-based data row of each sorted period
-    dates, y, x, z, e = dates[order], y[order], x[order], z[order], e[order]
+    def numeric(c: str) -> np.ndarray:
+        return _numeric(df[c], c, dates, rows, table.decimal)
+
+    y = numeric(target)
+    x = np.column_stack([numeric(c) for c in channels])
+    z = np.column_stack([numeric(c) for c in controls] or [np.zeros((len(df), 0))])
+    e = np.column_stack([numeric(c) for c in events] or [np.zeros((len(df), 0))])
+
+    pos = np.argsort(dates.asi8, kind="stable")  # the row (as read) of each sorted period
+    dates, y, x, z, e = dates[pos], y[pos], x[pos], z[pos], e[pos]
 
     need = min_periods(len(channels), len(controls), len(events))
     if len(dates) < need:
@@ -774,31 +1230,23 @@ def _from_frame(
             f"{_fmt_date(dates[-1])}); at least {need} are needed for {len(channels)} "
             f"channel(s), {len(controls)} control(s) and {len(events)} event(s)"
         )
-    freq = _check_spacing(dates, rows, date)
+    freq = _check_spacing(dates, pos, date, rows)
 
     neg = x < 0
     if neg.any():
         t, c = (int(v) for v in np.argwhere(neg)[0])  # earliest date with a negative value
         raise DataError(
-            f"column {channels[c]!r}, row {rows[t]} ({_fmt_date(dates[t])}): negative spend "
-            f"{x[t, c]:g}; spend must be >= 0"
+            f"{rows.at(pos[t], channels[c], dates[t])}: negative spend {x[t, c]:g}; "
+            "spend must be >= 0"
         )
+    span = f"{_fmt_date(dates[0])} to {_fmt_date(dates[-1])}"
     for c, name in enumerate(channels):
         if not (x[:, c] > 0).any():
             raise DataError(
-                f"column {name!r}: no spend in any period (rows 1 to {len(dates)}, "
-                f"{_fmt_date(dates[0])} to {_fmt_date(dates[-1])}); drop this channel"
+                f"column {name!r}: no spend in any of the {len(dates)} periods ({span}); "
+                "drop this channel"
             )
-    if np.all(y == y[0]):
-        raise DataError(
-            f"column {target!r}: the target is constant ({y[0]:g} in rows 1 to {len(dates)}, "
-            f"{_fmt_date(dates[0])} to {_fmt_date(dates[-1])}); nothing to explain"
-        )
-    if y.mean() <= 0:
-        raise DataError(
-            f"column {target!r}: the target's mean over rows 1 to {len(dates)} is "
-            f"{y.mean():g}; mmmjax needs a positive target (e.g. revenue or sales)"
-        )
+    check_target(y, target, span, rows, pos)
     return Dataset(
         dates=dates,
         channels=channels,

@@ -98,13 +98,13 @@ def test_read_roi_priors(tmp_path, demo):
     ("text", "match"),
     [
         ("channel,low\ntv,2\n", "column 'high' is missing"),
-        ("channel,low,high\ntv,2,4\nprint,1,2\n", "row 2, column 'channel': unknown channel"),
-        ("channel,low,high\ntv,2,4\ntv,1,2\n", "row 2, column 'channel': .*twice"),
-        ("channel,low,high\ntv,0,4\n", "row 1, column 'low': must be > 0"),
-        ("channel,low,high\ntv,4,2\n", "row 1, column 'high': must be greater"),
-        ("channel,low,high\ntv,abc,2\n", "row 1, column 'low': 'abc' is not a number"),
-        ("channel,low,high,mass\ntv,1,2,1.5\n", "row 1, column 'mass'"),
-        ("channel,low,high\ntv,,2\n", "row 1, column 'low': the value is missing"),
+        ("channel,low,high\ntv,2,4\nprint,1,2\n", r"row 3 of roi.csv .*'channel': unknown"),
+        ("channel,low,high\ntv,2,4\ntv,1,2\n", r"row 3 of roi.csv .*, column 'channel': .*twice"),
+        ("channel,low,high\ntv,0,4\n", r"row 2 of roi.csv .*, column 'low': must be > 0"),
+        ("channel,low,high\ntv,4,2\n", r"row 2 of roi.csv .*, column 'high': must be greater"),
+        ("channel,low,high\ntv,abc,2\n", r"row 2 of roi.csv .*'low': 'abc' is not a number"),
+        ("channel,low,high,mass\ntv,1,2,1.5\n", r"row 2 of roi.csv .*, column 'mass'"),
+        ("channel,low,high\ntv,,2\n", r"row 2 of roi.csv .*, column 'low': the value is missing"),
         ("", "empty"),
     ],
 )
@@ -173,8 +173,9 @@ def test_read_lift_tests_names_row_and_column(tmp_path, demo, rows, match):
     dataset, _ = demo
     path = tmp_path / "lift.csv"
     path.write_text(f"{LIFT_HEADER}\ntv,2022-01-02,2022-01-29,100,500,50\n{rows}\n")
-    # the bad test is the second data row, after a good one
-    with pytest.raises(mmmjax.DataError, match=match.replace("row 1", "row 2")):
+    # the bad test is the second data row, after a good one: row 3 of the file
+    match = match.replace("row 1,", r"lift tests, row 3 of lift.csv \(the header is row 1\),")
+    with pytest.raises(mmmjax.DataError, match=match):
         read_lift_tests(path, dataset)
 
 
@@ -182,7 +183,8 @@ def test_geo_lift_tests_are_refused_for_a_national_dataset(tmp_path, demo):
     dataset, _ = demo
     path = tmp_path / "lift.csv"
     path.write_text(f"{LIFT_HEADER},geo\ntv,2022-03-06,2022-04-02,2000,9000,1500,north\n")
-    with pytest.raises(mmmjax.DataError, match=r"row 1, column 'geo': .*national"):
+    national = r"row 2 of lift.csv \(the header is row 1\), column 'geo': .*national"
+    with pytest.raises(mmmjax.DataError, match=national):
         read_lift_tests(path, dataset)
     with pytest.raises(mmmjax.DataError, match="column 'start' is missing"):
         read_lift_tests(pd.DataFrame({"channel": ["tv"]}), dataset)

@@ -66,9 +66,17 @@ def test_fit_command_on_a_csv_with_calibration(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("flag", "text", "needle"),
     [
-        ("--roi-priors", "channel,low,high\nprint,1,2\n", "row 1, column 'channel'"),
+        (
+            "--roi-priors",
+            "channel,low,high\nprint,1,2\n",
+            "row 2 of cal.csv (the header is row 1), column 'channel'",
+        ),
         ("--roi-priors", "channel,low,high\ntv,2,1\n", "column 'high'"),
-        ("--lift-tests", LIFT_TESTS.replace(",6000", ",0"), "row 1, column 'lift_se'"),
+        (
+            "--lift-tests",
+            LIFT_TESTS.replace(",6000", ",0"),
+            "row 2 of cal.csv (the header is row 1), column 'lift_se'",
+        ),
         ("--lift-tests", LIFT_TESTS.replace("2022-04-02", "2025-01-01"), "column 'end'"),
         ("--lift-tests", "channel,start\n", "column 'end' is missing"),
     ],

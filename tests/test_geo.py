@@ -91,28 +91,32 @@ def test_scales_per_head():
         ),
         (
             lambda d: d.drop(index=d.index[(d.region == "r2") & (d.week == "2021-03-07")]),
-            r"geo 'r2': column 'week': gap in weekly dates after 2021-02-28 \(row \d+\)",
+            r"geo 'r2': column 'week': gap in weekly dates after 2021-02-28 in row \d+ "
+            r"\(df.iloc\[\d+\]\)",
         ),
         (
             lambda d: pd.concat([d, d.iloc[[35]]]),
-            r"geo 'r1': column 'week': duplicate date 2021-02-07 in rows 36 and 91",
+            r"geo 'r1': column 'week': duplicate date 2021-02-07 in rows 35 and 90 "
+            r"\(df.iloc\[35\] and df.iloc\[90\]\)",
         ),
         (
             lambda d: d.assign(tv=np.where(d.index == 40, -5.0, d.tv)),
-            r"geo 'r1': column 'tv', row 41 \(2021-03-14\): negative spend -5",
+            r"geo 'r1': column 'tv', row 40 \(df.iloc\[40\]\), date 2021-03-14: negative spend -5",
         ),
         (
             lambda d: d.assign(sales=d.sales.astype(object).where(d.index != 65, "abc")),
-            r"geo 'r2': column 'sales', row 66 \(2021-02-07\): 'abc' is not a number",
+            r"geo 'r2': column 'sales', row 65 \(df.iloc\[65\]\), date 2021-02-07: 'abc' is not a "
+            r"number",
         ),
         (
             lambda d: d.assign(pop=np.where(d.index == 50, 7.0, d["pop"])),
-            r"geo 'r1': column 'pop', row 51 \(2021-05-23\): population 7 differs from 200000 "
-            r"in row 31",
+            r"geo 'r1': column 'pop', row 50 \(df.iloc\[50\]\), date 2021-05-23: population 7 "
+            r"differs from 200000 in row 30 \(df.iloc\[30\]\)",
         ),
         (
             lambda d: d.assign(pop=np.where(d.region == "r0", 0.0, d["pop"])),
-            r"geo 'r0': column 'pop', row 1 \(2021-01-03\): population 0; it must be positive",
+            r"geo 'r0': column 'pop', row 0 \(df.iloc\[0\]\), date 2021-01-03: population 0; it "
+            r"must be positive",
         ),
         (
             lambda d: d.assign(sales=np.where(d.region == "r2", 5.0, d.sales)),
@@ -120,11 +124,11 @@ def test_scales_per_head():
         ),
         (
             lambda d: d.assign(region=d.region.where(d.index != 7, None)),
-            r"column 'region', row 8: the geo is missing",
+            r"column 'region', row 7 \(df.iloc\[7\]\): the geo is missing",
         ),
         (
             lambda d: d.assign(week=d.week.where(d.index != 12, "not a date")),
-            r"geo 'r0': column 'week', row 13: cannot parse date 'not a date'",
+            r"geo 'r0': column 'week', row 12 \(df.iloc\[12\]\): cannot parse date 'not a date'",
         ),
         (lambda d: d.drop(columns="search"), r"column 'search' \(channel\) not found"),
         (lambda d: d.assign(search=0.0), r"column 'search': no spend in any geo"),
@@ -139,7 +143,7 @@ def test_geo_starting_late_and_too_few_periods():
     df = _long()
     late = df[~((df.region == "r0") & (df.week < "2021-02-01"))]
     with pytest.raises(DataError, match=r"geo 'r0': column 'week': 5 date\(s\) missing, first "
-                       r"2021-01-03 \(geo 'r1' has it, row 26\)"):  # fmt: skip
+                       r"2021-01-03 \(geo 'r1' has it, row 25 \(df.iloc\[25\]\)\)"):  # fmt: skip
         _panel(late)
     with pytest.raises(DataError, match=r"geo 'r0': column 'week': only 10 periods"):
         _panel(_long(n_periods=10))
@@ -461,7 +465,8 @@ def test_cli_geo_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys):
                     f"{d[3].date()},{d[6].date()},10,5,1\n")  # fmt: skip
     assert main(_cli_args(csv, out, "--lift-tests", str(lift))) == 2
     err = capsys.readouterr().err.strip()
-    assert "row 1, column 'geo': empty, but this is a geo panel" in err and "\n" not in err
+    needle = "row 2 of lift.csv (the header is row 1), column 'geo': empty, but this is a geo panel"
+    assert needle in err and "\n" not in err
     assert not out.exists()
     args = _cli_args(csv, out)
     args[args.index("--geo") : args.index("--geo") + 2] = ["--population", "population"]

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +49,8 @@ import pandas as pd
 
 from mmmjax.data import (
     Dataset,
+    Rows,
+    Table,
     _as_list,
     _Calendar,
     _check_columns,
@@ -59,7 +60,9 @@ from mmmjax.data import (
     _numeric,
     _parse_dates,
     _resolve_freq,
+    check_target,
     min_periods,
+    read_table,
 )
 from mmmjax.errors import DataError
 
@@ -371,8 +374,9 @@ class GeoDataset(_Calendar):
     ) -> GeoDataset:
         """Validate a long DataFrame (one row per geo and date) and build the panel.
 
-        Rows may come in any order. Rows are numbered as in the file (the first data row is
-        row 1). Geos keep their order of first appearance.
+        Rows may come in any order. Messages name a row by its position, counting from 0 as
+        ``df.iloc`` does (:meth:`from_csv` numbers rows as a spreadsheet: the header is row 1).
+        Geos keep their order of first appearance.
 
         Args:
             df: the long table.
@@ -389,9 +393,10 @@ class GeoDataset(_Calendar):
             DataError: naming the geo, column, row and date, for: a missing column or value,
                 unparseable dates, a duplicated (geo, date) pair, a gap in a geo's dates, a geo
                 that lacks dates other geos have, a non-numeric or infinite value, negative
-                spend, a channel with no spend in any geo, a geo whose target is constant or
-                not positive on average, a population that is missing, not positive or not
-                constant within a geo, or too few periods.
+                spend, a channel with no spend in any geo, a geo whose target is constant, not
+                positive on average, or has negative values and a mean below its standard
+                deviation (:func:`mmmjax.data.check_target`), a population that is missing,
+                not positive or not constant within a geo, or too few periods.
 
         Example:
             >>> df = pd.DataFrame({"region": ["n"] * 30 + ["s"] * 30,
@@ -403,7 +408,7 @@ class GeoDataset(_Calendar):
             (2, 30, 1)
         """
         return _from_frame(
-            df,
+            Table.of_frame(df),
             geo=geo,
             date=date,
             target=target,
@@ -425,57 +430,32 @@ class GeoDataset(_Calendar):
         population: str | None = None,
         date_format: str | None = None,
     ) -> GeoDataset:
-        """Read a CSV file and validate it like :meth:`from_frame` (same keywords)."""
-        try:
-            df = pd.read_csv(path, dtype={geo: str})
-        except FileNotFoundError:
-            raise DataError(f"file not found: {os.fspath(path)}") from None
-        except pd.errors.EmptyDataError:
-            raise DataError(f"file {os.fspath(path)} is empty (no header, no rows)") from None
-        except pd.errors.ParserError as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
-            raise DataError(f"file {os.fspath(path)} is not a valid CSV: {msg}") from None
-        return cls.from_frame(df, geo=geo, date=date, target=target, channels=channels,
-                              controls=controls, population=population,
-                              date_format=date_format)  # fmt: skip
+        """Read a CSV file (:func:`mmmjax.data.read_table`: separator and decimal comma
+        detected, rows numbered as in a spreadsheet) and validate it like :meth:`from_frame`."""
+        table = read_table(path, text_columns=[geo, date])
+        return _from_frame(table, geo=geo, date=date, target=target,
+                           channels=_as_list(channels), controls=_as_list(controls),
+                           population=population, date_format=date_format)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
 # validation
 # --------------------------------------------------------------------------------------------
-_ROW = re.compile(r"\brow (\d+)\b")
-
-
-def _with_geo(exc: DataError, geo_of_row: np.ndarray) -> DataError:
-    """``exc`` (from :mod:`mmmjax.data`'s checks) with the geo of the row it names in front."""
-    m = _ROW.search(str(exc))
-    if m is None:
-        return exc
-    return DataError(f"geo {geo_of_row[int(m.group(1)) - 1]!r}: {exc}")
-
-
-def _geo_numeric(df: pd.DataFrame, name: str, dates: pd.DatetimeIndex, geos: np.ndarray):
-    try:
-        return _numeric(df[name], name, dates)
-    except DataError as exc:
-        raise _with_geo(exc, geos) from None
-
-
-def _geo_labels(raw: pd.Series, name: str) -> np.ndarray:
+def _geo_labels(raw: pd.Series, name: str, rows: Rows) -> np.ndarray:
     missing = raw.isna().to_numpy()
     if missing.any():
         i = int(np.argmax(missing))
-        raise DataError(f"column {name!r}, row {i + 1}: the geo is missing")
+        raise DataError(f"{rows.at(i, name)}: the geo is missing")
     labels = raw.astype(str).str.strip().to_numpy(dtype=object)
     empty = labels == ""
     if empty.any():
         i = int(np.argmax(empty))
-        raise DataError(f"column {name!r}, row {i + 1}: the geo is empty")
+        raise DataError(f"{rows.at(i, name)}: the geo is empty")
     return labels
 
 
 def _from_frame(
-    df: pd.DataFrame,
+    table: Table,
     *,
     geo: str,
     date: str,
@@ -485,8 +465,6 @@ def _from_frame(
     population: str | None,
     date_format: str | None,
 ) -> GeoDataset:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
     groups = {
         "geo": [geo],
         "date": [date],
@@ -495,29 +473,28 @@ def _from_frame(
         "control": controls,
         "population": [] if population is None else [population],
     }
-    _check_columns(df, groups)
+    _check_columns(table, groups)
+    df = table.frame
     if len(df) == 0:
-        raise DataError(f"no data rows (column {date!r} is empty)")
-    df = df.reset_index(drop=True)
+        raise DataError(f"no data rows in {table.rows.table} (column {date!r} is empty)")
 
-    labels = _geo_labels(df[geo], geo)
-    try:
-        dates = _parse_dates(df[date], date, date_format)
-    except DataError as exc:
-        raise _with_geo(exc, labels) from None
+    labels = _geo_labels(df[geo], geo, table.rows)
+    rows = table.rows.with_geos(labels)
+    dates = _parse_dates(df[date], date, date_format, rows)
     if dates.tz is not None:
         dates = dates.tz_localize(None)
     dates = dates.as_unit("ns")
-    y = _geo_numeric(df, target, dates, labels)
-    x = np.column_stack([_geo_numeric(df, c, dates, labels) for c in channels])
-    z = np.column_stack(
-        [_geo_numeric(df, c, dates, labels) for c in controls] or [np.zeros((len(df), 0))]
-    )
-    pop = None if population is None else _geo_numeric(df, population, dates, labels)
+
+    def numeric(c: str) -> np.ndarray:
+        return _numeric(df[c], c, dates, rows, table.decimal)
+
+    y = numeric(target)
+    x = np.column_stack([numeric(c) for c in channels])
+    z = np.column_stack([numeric(c) for c in controls] or [np.zeros((len(df), 0))])
+    pop = None if population is None else numeric(population)
 
     names, codes = _first_seen(labels)
-    order = np.lexsort((dates.asi8, codes))  # geo-major, then by date
-    rows = order + 1
+    order = np.lexsort((dates.asi8, codes))  # geo-major, then by date: row (as read) of each
     codes, dates = codes[order], dates[order]
     y, x, z = y[order], x[order], z[order]
     pop = None if pop is None else pop[order]
@@ -537,17 +514,21 @@ def _from_frame(
                 f"channel(s) and {len(controls)} control(s)"
             )
         try:
-            freqs.add(_check_spacing(d, rows[sl], date))
+            freqs.add(_check_spacing(d, order[sl], date, table.rows))
         except DataError as exc:
             raise DataError(f"geo {name!r}: {exc}") from None
         per_geo.append(d)
     if len(freqs) > 1:
         raise DataError(f"column {date!r}: some geos are weekly and others daily")
-    _check_same_dates(names, per_geo, rows, starts, date)
+    _check_same_dates(names, per_geo, order, starts, date, table.rows)
 
     G, T, C, K = len(names), len(per_geo[0]), len(channels), len(controls)
     spend = x.reshape(G, T, C)
-    where = _Where(names, per_geo[0], rows.reshape(G, T))
+    pos = order.reshape(G, T)  # the row (as read) of each geo and period
+
+    def where(g: int, t: int, column: str) -> str:
+        return rows.at(pos[g, t], column, per_geo[0][t])
+
     neg = spend < 0
     if neg.any():
         g, t, c = (int(v) for v in np.argwhere(neg)[0])
@@ -558,18 +539,12 @@ def _from_frame(
         if not (spend[:, :, c] > 0).any():
             raise DataError(f"column {name!r}: no spend in any geo or period; drop this channel")
     yy = y.reshape(G, T)
+    span = f"{_fmt_date(per_geo[0][0])} to {_fmt_date(per_geo[0][-1])}"
     for g, name in enumerate(names):
-        span = f"{_fmt_date(per_geo[0][0])} to {_fmt_date(per_geo[0][-1])}"
-        if np.all(yy[g] == yy[g, 0]):
-            raise DataError(
-                f"geo {name!r}: column {target!r}: the target is constant ({yy[g, 0]:g} from "
-                f"{span}); nothing to explain"
-            )
-        if yy[g].mean() <= 0:
-            raise DataError(
-                f"geo {name!r}: column {target!r}: the target's mean from {span} is "
-                f"{yy[g].mean():g}; mmmjax needs a positive target (e.g. revenue or sales)"
-            )
+        try:  # every geo's target is scaled by its own mean
+            check_target(yy[g], target, span, table.rows, pos[g])
+        except DataError as exc:
+            raise DataError(f"geo {name!r}: {exc}") from None
     pops = None
     if pop is not None:
         pp = pop.reshape(G, T)
@@ -584,8 +559,8 @@ def _from_frame(
             g, t = (int(v) for v in np.argwhere(differs)[0])
             raise DataError(
                 f"{where(g, t, population)}: population {pp[g, t]:g} differs from "
-                f"{pp[g, 0]:g} in row {where.rows[g, 0]}; the population must be the same in "
-                "every row of a geo"
+                f"{pp[g, 0]:g} in {table.rows.name(pos[g, 0])}; the population must be the "
+                "same in every row of a geo"
             )
         pops = pp[:, 0]
     return GeoDataset(
@@ -605,19 +580,6 @@ def _from_frame(
     )
 
 
-class _Where:
-    """``where(g, t, column)``: "geo 'x': column 'c', row r (date)" for sorted position (g, t)."""
-
-    def __init__(self, names: list[str], dates: pd.DatetimeIndex, rows: np.ndarray) -> None:
-        self.names, self.dates, self.rows = names, dates, rows
-
-    def __call__(self, g: int, t: int, column: str) -> str:
-        return (
-            f"geo {self.names[g]!r}: column {column!r}, row {self.rows[g, t]} "
-            f"({_fmt_date(self.dates[t])})"
-        )
-
-
 def _first_seen(labels: np.ndarray) -> tuple[list[str], np.ndarray]:
     """Distinct labels in order of first appearance, and each row's code into them."""
     codes, uniques = pd.factorize(pd.Series(labels, dtype=object), sort=False)
@@ -627,9 +589,10 @@ def _first_seen(labels: np.ndarray) -> tuple[list[str], np.ndarray]:
 def _check_same_dates(
     names: list[str],
     per_geo: list[pd.DatetimeIndex],
-    rows: np.ndarray,
+    order: np.ndarray,
     starts: np.ndarray,
     date: str,
+    rows: Rows,
 ) -> None:
     """Every geo must have exactly the dates of every other geo; name the first that does not."""
     union = per_geo[0]
@@ -641,9 +604,9 @@ def _check_same_dates(
         missing = union.difference(d)
         first = missing[0]
         other = next(h for h, e in enumerate(per_geo) if first in e)
-        row = rows[starts[other] + per_geo[other].get_loc(first)]
+        row = order[starts[other] + per_geo[other].get_loc(first)]
         raise DataError(
             f"geo {names[g]!r}: column {date!r}: {len(missing)} date(s) missing, first "
-            f"{_fmt_date(first)} (geo {names[other]!r} has it, row {row}); every geo needs the "
-            f"same dates ({_fmt_date(union[0])} to {_fmt_date(union[-1])})"
+            f"{_fmt_date(first)} (geo {names[other]!r} has it, {rows.name(row)}); every geo "
+            f"needs the same dates ({_fmt_date(union[0])} to {_fmt_date(union[-1])})"
         )
