@@ -106,6 +106,10 @@ _LAZY: dict[str, str] = {
     "GeoTruth": "mmmjax.geo",
     "simulate_geo": "mmmjax.geo",
     "load_geo_fit": "mmmjax.geo",
+    "review_data": "mmmjax.review",
+    "review_fit": "mmmjax.review",
+    "DataReview": "mmmjax.review",
+    "FitReview": "mmmjax.review",
 }
 
 __all__ = sorted(_LAZY)

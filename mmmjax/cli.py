@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
                           "hierarchical geo model (mmmjax.GeoMMM)")  # fmt: skip
     fit.add_argument("--population", default=None, metavar="COL",
                      help="with --geo: each geo's population (spend per head)")  # fmt: skip
+    fit.add_argument(
+        "--ignore-data-errors",
+        action="store_true",
+        help="fit even when the data review finds errors (they are printed)",
+    )
     fit.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
                      help="also log the fit as an MLflow run: URI a directory (file store) or "
                           "tracking URI, default $MLFLOW_TRACKING_URI or MLflow's own; needs "
@@ -148,10 +153,12 @@ def _fit_and_write(spec, dataset, args, out: Path, *, truth=None, lift_tests=())
     from mmmjax.files import replace_dir
     from mmmjax.report import write_report
 
+    review_data(dataset, spec, args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", mmmjax.errors.SamplerWarning)
         fit = spec.fit(
             dataset,
+            review="off",  # reviewed above
             chains=args.chains,
             draws=args.draws,
             warmup=args.warmup,
@@ -181,12 +188,15 @@ def _fit_and_write(spec, dataset, args, out: Path, *, truth=None, lift_tests=())
     except Exception as exc:  # the report is still useful without a plan
         print(f"warning: budget optimisation skipped: {exc}", file=sys.stderr)
 
+    health = fit.review(holdout=validation)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         fit.save(tmp)
         roi.to_csv(tmp / "roi.csv")
-        write_report(fit, tmp / "report.html", plan=plan, validation=validation, truth=truth)
+        write_report(
+            fit, tmp / "report.html", plan=plan, validation=validation, truth=truth, health=health
+        )
         replace_dir(tmp, out)
     except BaseException:
         import shutil
@@ -194,6 +204,18 @@ def _fit_and_write(spec, dataset, args, out: Path, *, truth=None, lift_tests=())
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _print_summary(fit, roi, out)
+    print(health)
+
+
+def review_data(dataset, spec, args) -> None:
+    """Print the data review before sampling; its errors stop the command (exit 2) unless
+    ``--ignore-data-errors`` was given."""
+    from mmmjax.review import review_data as review
+
+    found = review(dataset, spec)
+    print(found)
+    if not getattr(args, "ignore_data_errors", False):
+        found.enforce("error")
 
 
 def _print_summary(fit, roi, out: Path) -> None:

@@ -17,3 +17,7 @@ class SamplerWarning(UserWarning):
 
     The message says, in plain words, what went wrong and what to try.
     """
+
+
+class DataWarning(UserWarning):
+    """A data review error that the user chose to fit through (``review="warn"``)."""

@@ -236,6 +236,12 @@ class Fit:
         """``arviz.summary`` of the sampled parameters."""
         return az.summary(self.idata, var_names=self.sites, **kwargs)
 
+    def review(self, *, holdout=None):
+        """Health checks and a 0-100 score: :func:`mmmjax.review.review_fit` (``FitReview``)."""
+        from mmmjax.review import review_fit
+
+        return review_fit(self, holdout=holdout)
+
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fit to directory ``path`` as ``fit.nc`` (netCDF) and ``fit.json``.
@@ -621,6 +627,7 @@ def fit_model(
     init: str = "prior",
     map_steps: int = 2000,
     lift_tests=None,
+    review: str = "error",
 ) -> Fit:
     """Fit ``spec`` to ``dataset`` with NUTS (see :meth:`MMM.fit`).
 
@@ -643,9 +650,15 @@ def fit_model(
       lift_tests: :class:`~mmmjax.LiftTest` s (e.g. from :func:`mmmjax.read_lift_tests`) that
         calibrate the fit: each adds a likelihood term on the model's implied lift (see
         :mod:`mmmjax.calibration`). Kept in the fit (``Fit.lift_tests``) and its saved files.
+      review: what a data error found by :func:`mmmjax.review_data` does before sampling:
+        "error" raises :class:`~mmmjax.DataError`, "warn" emits a warning, "off" skips the review.
     """
     check_fit_options(chains, draws, warmup, init)
     problem = prepare(spec, dataset, lift_tests=lift_tests)
+    if review != "off":
+        from mmmjax.review import review_data
+
+        review_data(dataset, spec).enforce(review)
     init_values = None
     if init == "map":
         init_values = initial_map(problem, chains, seed, map_steps)

@@ -65,6 +65,8 @@ img{max-width:100%;height:auto;display:block;margin:.6em 0 1.4em}
   padding:6px 12px;margin:.5em 0}.ok{background:#eaf7ea;border-left:4px solid #3a3;
   padding:6px 12px;margin:.5em 0}.key{font-size:1.05em;background:#eef3f8;padding:8px 12px}
 nav a{margin-right:1em}
+#summary h2{margin-top:.6em}#summary table{font-size:.85em;margin:.4em 0}
+#summary p{margin:.4em 0}.verdict{font-size:.95em}
 """
 
 
@@ -566,6 +568,123 @@ def _plan_section(plan) -> str:
     return _section("budget", "Optimal budget", body)
 
 
+def _num(x: float, digits: int = 2) -> str:
+    """A number for people: ``1.29``, ``12,345``, ``1.2M``; "–" for NaN."""
+    v = float(x)
+    if math.isnan(v):
+        return "–"
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:,.1f}M"
+    if a >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
+
+
+def _range(mean: float, low: float, high: float, digits: int = 2) -> str:
+    return f"{_num(mean, digits)} ({_num(low, digits)} to {_num(high, digits)})"
+
+
+def _plan_sentence(plan) -> str | None:
+    """The recommended plan in one sentence (biggest moves and the uplift with its interval)."""
+    alloc, current = getattr(plan, "allocation", None), getattr(plan, "current_allocation", None)
+    if alloc is None:
+        return None
+    alloc = pd.Series(alloc, dtype=np.float64)
+    text = "Recommended plan"
+    if current is not None:
+        current = pd.Series(current, dtype=np.float64).reindex(alloc.index)
+        change = (alloc - current) / current.where(current > 0)
+        moves = change.dropna().sort_values(key=np.abs, ascending=False).head(3)
+        words = [f"{ch} {100 * c:+.0f}%" for ch, c in moves.items() if abs(c) >= 0.005]
+        text += ": " + (", ".join(words) if words else "keep the current split")
+    uplift, band = getattr(plan, "uplift", None), getattr(plan, "uplift_interval", None)
+    if uplift is not None:
+        text += f"; expected gain {_num(uplift)} per period"
+        if band is not None:
+            text += f" (94% interval {_num(band[0])} to {_num(band[1])})"
+        text += " at the same total budget"
+    return text + "."
+
+
+def _summary_section(fit, health, data_review, roi_frame, parts, plan) -> str:
+    """What an executive reads first: the verdict, ROI by channel, media vs baseline, the plan."""
+    cls = "ok" if health.verdict == "good" else "warn"
+    reasons = health.reasons()
+    head = f"Health {health.score:.0f}/100: {health.verdict}."
+    if health.failing:
+        head += " Fails: " + "; ".join(c.label for c in health.failing) + "."
+    if health.warned:
+        head += " Warnings: " + "; ".join(c.label for c in health.warned) + "."
+    box = f'<div class="{cls} verdict" id="verdict"><b>{_e(head)}</b>'
+    box += "".join(f"<br>{_e(r)}" for r in reasons[:3])
+    if not reasons:
+        box += "<br>Every check passes: converged, fits at least as well as a ridge baseline, "
+        box += "a positive baseline and ROIs learned from the data."
+    box += "</div>"
+    totals = parts.sum("date").values  # (S, K)
+    names = [str(c) for c in parts["component"].values]
+    media_idx = [names.index(ch) for ch in fit.channels]
+    media = totals[:, media_idx]
+    media_share = media.sum(-1) / totals.sum(-1)
+    contrib_share = media.mean(0) / media.mean(0).sum()
+    spend = roi_frame["spend"].to_numpy(dtype=np.float64)
+    spend_share = spend / spend.sum()
+    rows = [
+        (ch, _range(r.roi_mean, r.roi_low, r.roi_high),
+         _range(r.mroi_mean, r.mroi_low, r.mroi_high),
+         f"{100 * spend_share[i]:.0f}%", f"{100 * contrib_share[i]:.0f}%")
+        for i, (ch, r) in enumerate(roi_frame.iterrows())
+    ]  # fmt: skip
+    header = ["channel", "ROI (94% interval)", "marginal ROI (94% interval)", "share of spend",
+              "share of media effect"]  # fmt: skip
+    lo, hi = np.quantile(media_share, INTERVAL_QUANTILES)
+    body = [
+        box,
+        _table(rows, header),
+        _p(
+            f"Media drive {100 * media_share.mean():.0f}% of predicted "
+            f"{fit.dataset.target_name} (94% interval {100 * lo:.0f}% to {100 * hi:.0f}%); the "
+            "baseline, trend, season and controls the rest. ROI is the return per unit of spend "
+            "over the data window; marginal ROI the return of one more unit at today's spend."
+        ),
+    ]
+    sentence = _plan_sentence(plan) if plan is not None else None
+    if sentence:
+        body.append(f'<p class="key" id="recommendation">{_e(sentence)}</p>')
+    caveats = reasons[3:] + [f.message for f in data_review.errors + data_review.warnings]
+    caveats += list(health.notes)
+    if caveats:
+        body.append(_p("Caveats: " + " · ".join(caveats), "note"))
+    return _section("summary", "Summary", body)
+
+
+def _data_review_section(data_review) -> str:
+    rows = [(f.severity, f.check.replace("_", " "), f.message) for f in data_review.findings]
+    body = [
+        _p(
+            "Checked before sampling (mmmjax.review_data): errors stop a fit unless overridden, "
+            "warnings say where the answer will lean on the priors."
+        ),
+        _table(rows, ["severity", "check", "finding"], left=3) if rows else _p("No findings."),
+    ]
+    return _section("data-review", "Data review", body)
+
+
+def _health_section(health) -> str:
+    rows = [(c.label, c.status, _num(c.value, 3), c.threshold, c.message) for c in health.checks]
+    body = [
+        _p(
+            f"Health score {health.score:.0f}/100: 100 × the weighted share of checks passed "
+            "(a warning counts half), capped at 40 when the chains have not converged "
+            "(mmmjax.review)."
+        ),
+        _table(rows, ["check", "status", "value", "rule", "what it means"], left=5),
+    ]
+    body += [_p(n, "note") for n in health.notes]
+    return _section("health", "Health checks", body)
+
+
 def _truth_section(fit, roi_frame, truth) -> str:
     true_roi = pd.Series(getattr(truth, "roi", truth))
     true_mroi = getattr(truth, "mroi", None)
@@ -604,8 +723,15 @@ def _truth_section(fit, roi_frame, truth) -> str:
 # ----------------------------------------------------------------------------------------------
 # the page
 # ----------------------------------------------------------------------------------------------
-def render_report(fit, *, plan=None, validation=None, truth=None, title: str | None = None) -> str:
+def render_report(
+    fit, *, plan=None, validation=None, truth=None, title: str | None = None, health=None
+) -> str:
     """The report as one HTML string (see :func:`write_report`)."""
+    from mmmjax.review import review_data
+
+    if health is None:
+        health = fit.review(holdout=validation if isinstance(validation, val.Holdout) else None)
+    data_review = review_data(fit.dataset, fit.spec)
     roi_frame = roi(fit)
     parts = contributions(fit)
     weights = adstock_weights(fit)
@@ -623,6 +749,8 @@ def render_report(fit, *, plan=None, validation=None, truth=None, title: str | N
         fit.dataset, n_test=n_test, seasonality=fit.spec.seasonality, trend=fit.spec.trend != "none"
     )
     sections = [
+        ("health", "Health", _health_section(health)),
+        ("data-review", "Data review", _data_review_section(data_review)),
         ("data", "Data", _data_section(fit)),
         ("carryover", "Carryover", _carryover_section(fit, weights)),
         ("priors", "Priors", _prior_section(fit)),
@@ -649,7 +777,9 @@ def render_report(fit, *, plan=None, validation=None, truth=None, title: str | N
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
-        f"<h1>{_e(title)}</h1>{_p(model, 'note')}<nav>{nav}</nav>"
+        f"<h1>{_e(title)}</h1>"
+        + _summary_section(fit, health, data_review, roi_frame, parts, plan)
+        + f"{_p(model, 'note')}<nav>{nav}</nav>"
         + "".join(s for _, _, s in sections)
         + "</main></body></html>\n"
     )
@@ -663,6 +793,7 @@ def write_report(
     validation=None,
     truth=None,
     title: str | None = None,
+    health=None,
 ) -> Path:
     """Write one self-contained HTML report of ``fit`` and return its path.
 
@@ -680,6 +811,8 @@ def write_report(
       truth: for simulated data, the ``Truth`` (or a Series of true ROI by channel); adds a
         true-vs-estimated table.
       title: page title (default names the target).
+      health: the fit's :class:`~mmmjax.review.FitReview` (default: ``fit.review()``, out of
+        sample when ``validation`` is a holdout); the page opens with its verdict.
 
     Returns:
       The path of the written file.
@@ -687,5 +820,7 @@ def write_report(
     path = Path(path)
     if path.is_dir():
         path = path / "report.html"
-    text = render_report(fit, plan=plan, validation=validation, truth=truth, title=title)
+    text = render_report(
+        fit, plan=plan, validation=validation, truth=truth, title=title, health=health
+    )
     return atomic_write_text(path, text)

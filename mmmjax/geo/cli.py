@@ -38,7 +38,7 @@ def roi_table(fit) -> pd.DataFrame:
 def cmd_fit_geo(args, spec, out: Path) -> None:
     """Fit the geo model ``GeoMMM(spec)`` to ``args.csv`` and write the outputs into ``out``."""
     import mmmjax
-    from mmmjax.cli import UsageError, _names
+    from mmmjax.cli import UsageError, _names, review_data
     from mmmjax.files import replace_dir
     from mmmjax.geo import GeoDataset, GeoMMM
     from mmmjax.geo.report import write_geo_report
@@ -67,11 +67,13 @@ def cmd_fit_geo(args, spec, out: Path) -> None:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(f"geo panel: {panel}" + (f"; calibrated with {len(tests)} lift test(s)" if tests else ""))
+    review_data(panel, geo_spec, args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", mmmjax.errors.SamplerWarning)
         fit = geo_spec.fit(panel, chains=args.chains, draws=args.draws, warmup=args.warmup,
                            seed=args.seed, target_accept=args.target_accept,
-                           progress=not args.no_progress, lift_tests=tests)  # fmt: skip
+                           progress=not args.no_progress, lift_tests=tests,
+                           review="off")  # reviewed above  # fmt: skip
     for w in caught:
         if issubclass(w.category, mmmjax.errors.SamplerWarning):
             print(f"warning: {w.message}", file=sys.stderr)
@@ -95,6 +97,7 @@ def cmd_fit_geo(args, spec, out: Path) -> None:
         f"chains): max r-hat {d['max_r_hat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
         f"{d['divergences']} divergences"
     )
+    print(fit.review())
     print("national ROI:")
     print(national[["roi_mean", "roi_low", "roi_high", "mroi_mean"]].round(2).to_string())
     print(f"wrote {out / 'report.html'}, {out / 'roi.csv'} (national and per geo) and the "

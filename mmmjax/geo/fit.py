@@ -169,6 +169,12 @@ class GeoFit:
             mu = mu + _noise(self.spec, self.draws(), seed, mu.shape)
         return mu * self.scales.target[:, None]
 
+    def review(self, *, holdout=None):
+        """Health checks and a 0-100 score: :func:`mmmjax.review.review_fit` (``FitReview``)."""
+        from mmmjax.review import review_fit
+
+        return review_fit(self, holdout=holdout)
+
     def diagnostics(self) -> dict[str, Any]:
         """``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences`` (as
         :meth:`mmmjax.Fit.diagnostics`) over every posterior variable."""
@@ -409,6 +415,7 @@ def fit_geo(
     progress: bool = True,
     warn: bool = True,
     lift_tests=None,
+    review: str = "error",
 ) -> GeoFit:
     """Fit the hierarchical geo model ``spec`` to ``panel`` with NUTS.
 
@@ -428,6 +435,8 @@ def fit_geo(
       lift_tests: :class:`~mmmjax.LiftTest` s, each naming its geo: each adds
         ``lift ~ Normal(implied lift, lift_se)`` (:func:`mmmjax.geo.model.implied_geo_lift`).
         Kept in the fit (``GeoFit.lift_tests``) and its saved files.
+      review: "error", "warn" or "off": what a data error of :func:`mmmjax.review_data` does
+        (see :func:`mmmjax.fit.fit_model`).
 
     Returns:
       A :class:`GeoFit`.
@@ -436,6 +445,10 @@ def fit_geo(
         if int(v) < 1:
             raise ValueError(f"{name} must be a positive integer, got {v}")
     problem = prepare_geo(spec, panel, lift_tests=lift_tests)
+    if review != "off":
+        from mmmjax.review import review_data
+
+        review_data(panel, spec).enforce(review)
     if chain_method == "auto" and jax.default_backend() == "cpu" and chains > 1:
         chain_method = "vectorized"
     result = run_nuts(
