@@ -14,15 +14,19 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from mmmjax.insights import INTERVAL, INTERVAL_QUANTILES
 
 __all__ = [
+    "literal_text",
     "plot_adstock",
     "plot_calibration",
     "plot_contributions",
@@ -41,6 +45,33 @@ _DATA = "#222222"
 _POST = "#1f77b4"
 _PRIOR = "#aaaaaa"
 _TEST = "#ff7f0e"
+
+
+def literal_text(fig: Figure) -> Figure:
+    """Show every text of ``fig`` as written: matplotlib's mathtext off for all of them.
+
+    With mathtext on, a label holding two ``$`` (channels ``"tv$ spend"`` and ``"$x^$"``, or a
+    title naming both) is parsed as a formula: drawn wrong, or raising ``ValueError`` at
+    ``savefig``. Every ``plot_*`` here already returns its figure this way; use this on figures
+    drawn elsewhere (the report does). Ticks matplotlib adds later, at draw time, take
+    ``rcParams["text.parse_math"]`` then: save under ``matplotlib.rc_context({"text.parse_math":
+    False})`` to cover those as well. Returns ``fig``.
+    """
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    return fig
+
+
+def _literal(plot: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Decorator: run ``plot`` with mathtext off and return its figure through
+    :func:`literal_text`, so names from the data are drawn exactly as written."""
+
+    @functools.wraps(plot)
+    def wrapper(*args, **kwargs) -> Figure:
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return literal_text(plot(*args, **kwargs))
+
+    return wrapper
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -91,6 +122,7 @@ def _money_formatter():
 # ----------------------------------------------------------------------------------------------
 # fit and predictive checks
 # ----------------------------------------------------------------------------------------------
+@_literal
 def plot_fit(fit, *, predictive: np.ndarray | None = None) -> Figure:
     """Observed target vs posterior predictive mean and 94% interval over time.
 
@@ -112,6 +144,7 @@ def plot_fit(fit, *, predictive: np.ndarray | None = None) -> Figure:
     return fig
 
 
+@_literal
 def plot_prior_predictive(fit) -> Figure:
     """Prior predictive vs data vs posterior predictive (94% intervals) over time.
 
@@ -135,12 +168,27 @@ def plot_prior_predictive(fit) -> Figure:
     return fig
 
 
+@_literal
 def plot_holdout(holdout) -> Figure:
     """Out-of-sample forecast (mean and 94% interval) against the held-out actuals.
 
     Args:
-      holdout: a :class:`mmmjax.validation.Holdout`; its training fit is drawn too when held.
+      holdout: a :class:`mmmjax.validation.Holdout`, as returned by
+        ``mmmjax.validation.holdout(spec, dataset, n_test)``; its training fit is drawn too
+        when held.
+
+    Raises:
+      TypeError: for anything else, a :class:`~mmmjax.Fit` included (a fit holds no held-out
+        periods: it was trained on all of them).
     """
+    needed = ("dates", "actual", "mean", "low", "high", "n_train", "n_test")
+    if not all(hasattr(holdout, a) for a in needed):
+        what = type(holdout).__name__
+        hint = " (a fit holds no held-out periods)" if hasattr(holdout, "idata") else ""
+        raise TypeError(
+            f"plot_holdout takes a Holdout, from mmmjax.validation.holdout(spec, dataset, "
+            f"n_test), not a {what}{hint}"
+        )
     fig = _figure(10, 3.4)
     ax = fig.subplots()
     train = getattr(holdout, "fit", None)
@@ -185,6 +233,7 @@ def _mean_parts(fit, contributions) -> pd.DataFrame:
     return frame[keep]
 
 
+@_literal
 def plot_contributions(fit, contributions=None) -> Figure:
     """Stacked contributions over time (posterior means), with the observed target on top.
 
@@ -215,6 +264,7 @@ def plot_contributions(fit, contributions=None) -> Figure:
     return fig
 
 
+@_literal
 def plot_waterfall(fit, contributions=None) -> Figure:
     """Waterfall of each component's total contribution over the window, with 94% intervals.
 
@@ -268,6 +318,7 @@ def _component_colors(names: Sequence[str]) -> list:
 # ----------------------------------------------------------------------------------------------
 # channels
 # ----------------------------------------------------------------------------------------------
+@_literal
 def plot_response_curves(
     fit, *, spend: np.ndarray | None = None, curves: np.ndarray | None = None,
     max_multiple: float = 2.5, n_points: int = 41,
@@ -307,6 +358,7 @@ def plot_response_curves(
     return fig
 
 
+@_literal
 def plot_roi(fit, roi: pd.DataFrame | None = None) -> Figure:
     """Forest plot of ROI and marginal ROI per channel: mean and 94% interval.
 
@@ -334,6 +386,7 @@ def plot_roi(fit, roi: pd.DataFrame | None = None) -> Figure:
     return fig
 
 
+@_literal
 def plot_calibration(
     channels: Sequence[str],
     posterior: np.ndarray,
@@ -386,6 +439,7 @@ def _interval_row(ax, draws: np.ndarray, y: float, color: str, hollow: bool = Fa
     ax.plot(np.mean(draws), y, "o", color=color, mfc="white" if hollow else color)
 
 
+@_literal
 def plot_adstock(fit, weights=None) -> Figure:
     """Carryover: share of a unit of spend felt at each lag, per channel (mean, 94% band).
 
@@ -419,6 +473,7 @@ def main_params(fit) -> list[str]:
     return [p for p in fit.spec.channel_params if p in fit.idata.posterior]
 
 
+@_literal
 def plot_prior_posterior(fit, var_names: Sequence[str] | None = None, bins: int = 30) -> Figure:
     """Prior vs posterior histograms of the main per-channel parameters.
 
@@ -458,6 +513,7 @@ def plot_prior_posterior(fit, var_names: Sequence[str] | None = None, bins: int 
     return fig
 
 
+@_literal
 def plot_diagnostics(fit, var_names: Sequence[str] | None = None) -> Figure:
     """Rank plots (``arviz.plot_rank``) of the main parameters and the noise scale.
 

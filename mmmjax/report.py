@@ -115,8 +115,13 @@ def _table(rows: Iterable[Sequence[Any]], header: Sequence[str], left: int = 1) 
 
 
 def _img(fig, alt: str) -> str:
+    """``fig`` as an embedded PNG, every text drawn as written (no mathtext: a ``$`` in a
+    channel name is a dollar sign, whoever drew the figure)."""
+    import matplotlib
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    with matplotlib.rc_context({"text.parse_math": False}):
+        plots.literal_text(fig).savefig(buf, format="png", dpi=DPI)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
 

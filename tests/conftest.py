@@ -3,6 +3,7 @@ real HAMS dataset (skipped with a reason when ../shared is absent, as in a user'
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,17 @@ def demo_fit(demo):
     return mmmjax.MMM().fit(
         dataset, chains=2, draws=250, warmup=250, seed=0, progress=False, warn=False
     )
+
+
+@pytest.fixture(scope="session")
+def dollar_fit(demo_fit):
+    """``demo_fit`` with channels named ``tv$ spend``, ``search $x^$`` ... (no new sampling):
+    matplotlib's mathtext reads text holding two ``$`` as a formula."""
+    names = ["tv$ spend", "search $x^$", "social", "display", "radio$"]
+    groups = [g for g in demo_fit.idata.groups() if "channel" in demo_fit.idata[g].dims]
+    idata = demo_fit.idata.assign_coords(channel=names, groups=groups)
+    dataset = dataclasses.replace(demo_fit.dataset, channels=names)
+    return dataclasses.replace(demo_fit, dataset=dataset, idata=idata)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ Uses the session-scoped ``demo_fit`` from ``conftest.py`` (one small NUTS fit sh
 from __future__ import annotations
 
 import dataclasses
+import io
 
 import arviz as az
 import matplotlib.pyplot as plt
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 import mmmjax
 from mmmjax import plots, validation
@@ -114,3 +116,33 @@ def test_plots_leave_no_pyplot_figures(demo_fit):
     plots.plot_fit(demo_fit)
     plots.plot_roi(demo_fit)
     assert plt.get_fignums() == before
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["plot_prior_posterior", "plot_diagnostics", "plot_contributions",
+     "plot_waterfall", "plot_roi", "plot_adstock", "plot_response_curves"],
+)  # fmt: skip
+def test_dollar_signs_in_channel_names_are_drawn_as_written(dollar_fit, name):
+    fig = _check(getattr(plots, name)(dollar_fit))  # drawn with mathtext on (the default)
+    texts = [t for t in fig.findobj(Text) if "$" in t.get_text()]
+    assert texts, "no channel name drawn"
+    assert not any(t.get_parse_math() for t in texts)
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def test_literal_text_turns_mathtext_off_for_any_figure():
+    fig = Figure()
+    ax = fig.subplots()
+    ax.bar(["$x^$", "b"], [1.0, 2.0])
+    ax.set_title("$x^$ and $y")
+    with pytest.raises(ValueError):  # what the report met before: mathtext cannot parse it
+        fig.savefig(io.BytesIO(), format="png")
+    assert plots.literal_text(fig) is fig
+    fig.savefig(io.BytesIO(), format="png")
+    assert ax.get_title() == "$x^$ and $y"
+
+
+def test_plot_holdout_of_a_fit_says_what_to_pass(demo_fit):
+    with pytest.raises(TypeError, match=r"validation\.holdout\(spec, dataset, n_test\).*not a Fit"):
+        plots.plot_holdout(demo_fit)

@@ -192,3 +192,14 @@ def test_calibration_section_only_for_a_calibrated_fit(demo_fit, demo, page):
     assert "2022-03-06 to 2022-04-02" in section
     assert section.count(IMG + "calibration") == 1 and PNG in section
     assert '<a href="#calibration">' in text
+
+
+def test_dollar_signs_in_channel_names_do_not_break_the_report(dollar_fit, tmp_path):
+    """`$` is mathtext to matplotlib: two in one label ("search $x^$") crashed the report."""
+    names = dollar_fit.channels
+    plan = FakePlan(names)  # its own figure, drawn outside mmmjax.plots
+    path = report.write_report(dollar_fit, tmp_path / "r.html", plan=plan)
+    text = path.read_text(encoding="utf-8")
+    for ch in names:
+        assert html.escape(ch) in text
+    assert text.count(PNG) >= 6
