@@ -1,83 +1,177 @@
 """The ``mmmjax`` command line: ``demo``, ``fit``, ``optimize``, ``fit-many`` and ``bench``.
 
-Bad input (a missing column, a bad date, an unknown channel, an impossible budget) prints one
-line naming the problem and exits with status 2, without a traceback, and leaves ``--out``
-untouched: every output is written into a temporary directory that is moved into place only
-when complete.
+Bad input (a missing column, a bad date, an unknown channel, an impossible budget, a file that
+is not a CSV, a broken saved fit, an ``--out`` that cannot be written) prints one line naming the
+problem and exits with status 2, without a traceback, and leaves ``--out`` untouched: every
+output is written into a temporary directory that is moved into place only when complete.
+Argument errors print the command's usage line first.
+
+Exit status: 0 done; 1 ``fit-many``: some jobs failed (the others are saved); 2 bad input,
+nothing written; 3 the fit is written but has not converged (:func:`convergence_problem`), so
+its ROI and plan are not to be trusted; 130 interrupted.
+
+Start-up is cheap: this module imports only the standard library, and each command imports
+JAX, NumPyro, ArviZ and matplotlib only once its arguments and input files have passed the
+cheap checks (``--target nope`` is reported in well under a second).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import math
 import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["main"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_JOBS_FAILED",
+    "EXIT_NOT_CONVERGED",
+    "UsageError",
+    "check_writable",
+    "convergence_problem",
+    "diagnostics_text",
+    "main",
+    "reading",
+    "report_convergence",
+    "sample_with_args",
+    "spec_from_args",
+    "split_names",
+]
 
-EXIT_BAD_INPUT = 2
 EXIT_JOBS_FAILED = 1  # fit-many: some jobs failed, the rest finished
+EXIT_BAD_INPUT = 2
+EXIT_NOT_CONVERGED = 3  # outputs written, but the sampler did not converge
+#: a fit with a larger r-hat has chains that clearly disagree (Gelman-Rubin's classic 1.1; the
+#: sampler warns from 1.01 on); with fewer effective draws its intervals mean nothing
+RHAT_FAIL = 1.1
+ESS_FAIL = 20
+
+_EXIT_HELP = (
+    "exit status: 0 done, 2 bad input (one line; nothing written), 3 written but not "
+    f"converged (max r-hat > {RHAT_FAIL} or min bulk ESS < {ESS_FAIL}: do not trust the ROI; "
+    "rerun with more --warmup and --draws)"
+)
 
 
 class UsageError(Exception):
-    """Bad command-line input; printed as one line, exit status 2."""
+    """Bad command-line input; printed as one line (after ``usage``, if any), exit status 2.
+
+    Attributes:
+      prog: the command it concerns, e.g. ``"mmmjax fit"``; the line reads ``PROG: error: ...``.
+      usage: the command's usage line, printed first for an argument error (else None).
+    """
+
+    def __init__(self, message: str, *, prog: str = "mmmjax", usage: str | None = None):
+        super().__init__(message)
+        self.prog, self.usage = prog, usage
 
 
 # ----------------------------------------------------------------------------------------------
 # argument parsing
 # ----------------------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2 (argparse's own convention too)
-        raise UsageError(f"{self.prog}: {message}")
+    def error(self, message: str):  # usage line + one error line, exit 2 (argparse's convention)
+        raise UsageError(
+            f"{message} ('{self.prog} --help' lists every option)",
+            prog=self.prog,
+            usage=self.format_usage(),
+        )
+
+
+class _Help(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to every option with a default worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        hidden = d is None or d is False or d is argparse.SUPPRESS or d == "" or d == []
+        if hidden or "%(default)" in text or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _sampler_args(p: argparse.ArgumentParser, *, draws: int, warmup: int) -> None:
     g = p.add_argument_group("sampler")
-    g.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
-    g.add_argument("--draws", type=int, default=draws, help=f"draws per chain (default {draws})")
-    g.add_argument("--warmup", type=int, default=warmup, help=f"warm-up steps (default {warmup})")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--target-accept", type=float, default=0.85, help="NUTS target acceptance")
+    g.add_argument("--chains", type=int, default=4, metavar="N",
+                   help="NUTS chains; r-hat (convergence) needs 2 or more")  # fmt: skip
+    g.add_argument(
+        "--draws", type=int, default=draws, metavar="N", help="draws per chain after warm-up"
+    )
+    g.add_argument(
+        "--warmup", type=int, default=warmup, metavar="N", help="warm-up steps per chain"
+    )
+    g.add_argument("--seed", type=int, default=0, metavar="N", help="random seed")
+    g.add_argument(
+        "--target-accept", type=float, default=0.85, metavar="P", help="NUTS target acceptance"
+    )
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model")
-    g.add_argument("--adstock", default="geometric",
+    g = p.add_argument_group("model (defaults: those of mmmjax.MMM)")
+    g.add_argument("--adstock", metavar="NAME", default="geometric",
                    help="geometric | delayed | weibull_pdf | weibull_cdf")  # fmt: skip
-    g.add_argument("--saturation", default="hill",
+    g.add_argument("--saturation", metavar="NAME", default="hill",
                    help="hill | logistic | michaelis_menten | tanh")  # fmt: skip
-    g.add_argument("--l-max", type=int, default=8, help="longest lag (delayed/Weibull)")
-    g.add_argument("--seasonality", type=int, default=2, help="yearly Fourier order (0: none)")
-    g.add_argument("--trend", default="linear", help="none | linear | piecewise")
-    g.add_argument("--likelihood", default="normal", help="normal | student_t")
-    g.add_argument("--form", default="additive", help="additive | multiplicative")
+    g.add_argument("--l-max", type=int, default=8, metavar="N",
+                   help="longest lag in periods (delayed and Weibull adstock)")  # fmt: skip
+    g.add_argument(
+        "--seasonality", type=int, default=2, metavar="N", help="yearly Fourier order (0: none)"
+    )
+    g.add_argument("--trend", metavar="NAME", default="linear", help="none | linear | piecewise")
+    g.add_argument("--likelihood", metavar="NAME", default="normal", help="normal | student_t")
+    g.add_argument("--form", metavar="NAME", default="additive", help="additive | multiplicative")
+
+
+def _command(sub, name: str, *, help: str, usage: str, epilog: str | None = None):
+    return sub.add_parser(name, prog=f"mmmjax {name}", help=help, usage=usage, epilog=epilog,
+                          description=help[0].upper() + help[1:] + ".",
+                          formatter_class=_Help)  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="mmmjax", description="Bayesian marketing-mix modelling on JAX.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = _Parser(prog="mmmjax", description="Bayesian marketing-mix modelling on JAX.",
+                usage="mmmjax {demo,fit,optimize,fit-many,bench} ... ('mmmjax COMMAND --help' "
+                      "for its options)", formatter_class=_Help, epilog=_EXIT_HELP)  # fmt: skip
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                           metavar="{demo,fit,optimize,fit-many,bench}")  # fmt: skip
 
-    demo = sub.add_parser("demo", help="fit the embedded demo dataset and write a report")
-    demo.add_argument("--out", default="mmmjax-demo", help="output directory")
-    demo.add_argument("--holdout", type=int, default=13,
+    demo = _command(sub, "demo", help="fit the embedded demo dataset and write a report",
+                    usage="mmmjax demo [--out DIR] [--holdout N] [sampler options]",
+                    epilog=_EXIT_HELP)  # fmt: skip
+    demo.add_argument("--out", default="mmmjax-demo", metavar="DIR", help="output directory")
+    demo.add_argument("--holdout", type=int, default=13, metavar="N",
                       help="periods held out for an out-of-sample check (0: none)")  # fmt: skip
     _sampler_args(demo, draws=1000, warmup=1000)
 
-    fit = sub.add_parser("fit", help="fit a CSV and write the saved fit and report.html")
+    fit = _command(sub, "fit", help="fit a CSV and write the saved fit and report.html",
+                   usage="mmmjax fit CSV --date COL --target COL --channels A,B,... --out DIR "
+                         "[options]", epilog=_EXIT_HELP)  # fmt: skip
     fit.add_argument("csv", help="CSV file, one row per period")
-    fit.add_argument("--date", required=True, help="date column")
-    fit.add_argument("--target", required=True, help="target (KPI) column, e.g. revenue")
-    fit.add_argument("--channels", required=True, help="comma-separated spend columns (money)")
-    fit.add_argument("--controls", default="", help="comma-separated control columns")
-    fit.add_argument("--events", default="", help="comma-separated event dummy columns")
-    fit.add_argument("--date-format", default=None, help="strftime format, e.g. %%d-%%m-%%y")
-    fit.add_argument("--out", required=True, help="output directory")
-    fit.add_argument("--holdout", type=int, default=0,
+    fit.add_argument("--date", required=True, metavar="COL", help="date column")
+    fit.add_argument(
+        "--target", required=True, metavar="COL", help="target (KPI) column, e.g. revenue"
+    )
+    fit.add_argument(
+        "--channels", required=True, metavar="A,B,...", help="comma-separated spend columns (money)"
+    )
+    fit.add_argument(
+        "--controls", default="", metavar="X,Y,...", help="comma-separated control columns"
+    )
+    fit.add_argument(
+        "--events", default="", metavar="E,F,...", help="comma-separated event dummy columns"
+    )
+    fit.add_argument("--date-format", default=None, metavar="FORMAT",
+                     help="strftime format, e.g. %%d-%%m-%%y (default: detected)")  # fmt: skip
+    fit.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    fit.add_argument("--holdout", type=int, default=0, metavar="N",
                      help="refit without the last N periods; report forecast error")  # fmt: skip
     fit.add_argument("--geo", default=None, metavar="COL",
                      help="geo column of a long panel (one row per geo and date): fit the "
@@ -103,19 +197,27 @@ def _parser() -> argparse.ArgumentParser:
     _model_args(fit)
     _sampler_args(fit, draws=1000, warmup=1000)
 
-    opt = sub.add_parser("optimize", help="optimal budget split from a saved fit")
+    opt = _command(sub, "optimize", help="optimal budget split from a saved fit",
+                   usage="mmmjax optimize DIR --budget MONEY [--bounds CH=LOW:HIGH ...] "
+                         "[options]")  # fmt: skip
     opt.add_argument("dir", help="directory written by 'mmmjax fit' or 'mmmjax demo'")
-    opt.add_argument("--budget", type=float, required=True, help="total money per period")
-    opt.add_argument("--bounds", nargs="*", default=[],
-                     help="ch=LOW:HIGH in money, or ch=0.5x:1.5x of current spend")  # fmt: skip
+    opt.add_argument("--budget", type=float, required=True, metavar="MONEY",
+                     help="total money per period, over all channels")  # fmt: skip
+    opt.add_argument("--bounds", nargs="*", default=[], metavar="CH=LOW:HIGH",
+                     help="ch=LOW:HIGH in money per period, or ch=0.5x:1.5x of current "
+                          "spend; LOW or HIGH may be empty")  # fmt: skip
     opt.add_argument("--objective", default="mean", help="mean | mean_minus_std | cvar")
     opt.add_argument("--risk", type=float, default=1.0, help="risk weight for mean_minus_std")
     opt.add_argument("--cvar-level", type=float, default=0.1, help="tail share for cvar")
-    opt.add_argument("--out", default=None, help="where to write plan.csv/plan.json (default DIR)")
+    opt.add_argument("--out", default=None, metavar="DIR",
+                     help="where to write plan.csv and plan.json (default: DIR)")  # fmt: skip
 
-    many = sub.add_parser("fit-many", help="fit every job of a manifest CSV (locally or on Ray)")
+    many = _command(sub, "fit-many", help="fit every job of a manifest CSV (locally or on Ray)",
+                    usage="mmmjax fit-many MANIFEST.csv --out DIR [options]")  # fmt: skip
     many.add_argument("manifest", help="CSV: name,csv,date,target,channels[,options...]")
-    many.add_argument("--out", required=True, help="output directory (one folder per job)")
+    many.add_argument(
+        "--out", required=True, metavar="DIR", help="output directory (one folder per job)"
+    )
     many.add_argument("--backend", default="local", choices=["local", "ray"],
                       help="local (this process) or ray (one task per job)")  # fmt: skip
     many.add_argument("--address", default=None, help="Ray cluster address (default: local)")
@@ -125,37 +227,136 @@ def _parser() -> argparse.ArgumentParser:
     many.add_argument("--num-gpus", type=float, default=0, help="GPUs per Ray task")
     _sampler_args(many, draws=1000, warmup=1000)
 
-    bench = sub.add_parser("bench", help="sampler throughput on this machine")
+    bench = _command(sub, "bench", help="sampler throughput on this machine",
+                     usage="mmmjax bench [--quick] [--out FILE]")  # fmt: skip
     bench.add_argument("--quick", action="store_true", help="a small sweep (about a minute)")
     bench.add_argument("--out", default=None, help="write results JSON here")
     return p
 
 
-def _names(text: str) -> list[str]:
+def split_names(text: str) -> list[str]:
+    """``"tv, search,"`` -> ``["tv", "search"]`` (a comma-separated command-line list)."""
     return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an ``OSError`` or ``UnicodeDecodeError`` raised while reading input ``path`` into a
+    :class:`UsageError` naming the file (a directory, a binary file, no permission...);
+    :class:`~mmmjax.DataError` and everything else pass through unchanged."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{os.fspath(path)}: not a text CSV file ({exc.encoding} cannot decode byte "
+            f"{exc.start})"
+        ) from None
+    except IsADirectoryError:
+        raise UsageError(f"{os.fspath(path)}: is a directory, not a file") from None
+    except OSError as exc:
+        name = exc.filename if exc.filename is not None else os.fspath(path)
+        raise UsageError(f"{name}: cannot read it ({exc.strerror or _one_line(exc)})") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# output directories
+# ----------------------------------------------------------------------------------------------
+def _check_out(out: Path) -> None:
+    """``out`` is new, empty or an earlier mmmjax output; and writable (see check_writable)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        from mmmjax.fit import is_fit_dir  # imports JAX: only when out is there already
+
+        if not out.is_dir() or not is_fit_dir(out):
+            raise UsageError(
+                f"--out {out}: exists and is not an mmmjax output directory; choose a new one"
+            )
+    check_writable(out, inside=False)
+
+
+def check_writable(out: Path, *, inside: bool, flag: str = "--out") -> None:
+    """Raise :class:`UsageError` now, before any sampling, if ``out`` cannot be written.
+
+    ``inside=True``: files are written into ``out`` itself; ``inside=False``: ``out`` is built
+    beside itself and moved into place, so its parent folder must be writable. Folders still
+    missing will be created, so the nearest folder that exists is the one tested, by creating
+    and removing an empty directory in it (this also catches read-only file systems).
+    """
+    where = (out if inside else out.parent).absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise UsageError(f"{flag} {out}: {where} is a file, not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".mmmjax-write-test-", dir=where))
+    except OSError as exc:
+        raise UsageError(f"{flag} {out}: cannot write in {where} ({exc.strerror})") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# convergence
+# ----------------------------------------------------------------------------------------------
+def diagnostics_text(diag: dict[str, Any]) -> str:
+    """``Fit.diagnostics()`` in words, e.g. ``max r-hat 1.004, min bulk ESS 512, 0 divergences``
+    (with one chain r-hat cannot be computed, and the text says so)."""
+    rhat = diag["max_r_hat"]
+    if math.isnan(rhat):
+        rhat_text = "r-hat not computed (it needs 2 or more chains)"
+    else:
+        rhat_text = f"max r-hat {rhat:.3f}" if rhat < 100 else f"max r-hat {rhat:.3g}"
+    ess, div = diag["min_ess_bulk"], diag["divergences"]
+    return f"{rhat_text}, min bulk ESS {ess:.0f}, {div} divergences"
+
+
+def convergence_problem(diag: dict[str, Any]) -> str | None:
+    """Why a fit with diagnostics ``diag`` has not converged, or None if it has.
+
+    Not converged: max r-hat above ``RHAT_FAIL`` (1.1: the chains disagree), or min bulk ESS
+    below ``ESS_FAIL`` (20 effective draws) or not computable. A single chain has no r-hat, so
+    only its ESS is judged. Milder problems (r-hat above 1.01, ESS below 400, divergences) are
+    the sampler's warnings, not a failure.
+    """
+    problems = []
+    rhat, ess = diag["max_r_hat"], diag["min_ess_bulk"]
+    if rhat > RHAT_FAIL:  # False for NaN (one chain)
+        worst = diag.get("worst_r_hat")
+        problems.append(f"max r-hat {rhat:.3g} > {RHAT_FAIL}" + (f" ({worst})" if worst else "")
+                        + ": the chains disagree")  # fmt: skip
+    if not ess >= ESS_FAIL:
+        worst = diag.get("worst_ess_bulk")
+        problems.append(f"min bulk ESS {ess:.0f} < {ESS_FAIL}" + (f" ({worst})" if worst else "")
+                        + ": the chains barely moved")  # fmt: skip
+    return "; ".join(problems) or None
+
+
+def report_convergence(fit, out: Path) -> int:
+    """Print a loud one-line verdict on stderr if ``fit`` has not converged; the exit status
+    (``EXIT_NOT_CONVERGED`` then, else 0)."""
+    problem = convergence_problem(fit.diagnostics())
+    if problem is None:
+        return 0
+    print(
+        f"mmmjax: NOT CONVERGED: {problem}. The outputs in {out} are written, but their ROI and "
+        "plan are not reliable: rerun with more --warmup and --draws (e.g. 2000 each), check "
+        f"the data, or simplify the model (exit status {EXIT_NOT_CONVERGED})",
+        file=sys.stderr,
+    )
+    return EXIT_NOT_CONVERGED
 
 
 # ----------------------------------------------------------------------------------------------
 # commands
 # ----------------------------------------------------------------------------------------------
-def _check_out(out: Path) -> None:
-    from mmmjax.fit import is_fit_dir
-
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_fit_dir(out))):
-        raise UsageError(
-            f"--out {out}: exists and is not an mmmjax output directory; choose a new one"
-        )
-
-
-def _fit_and_write(spec, dataset, args, out: Path, *, truth=None, lift_tests=()) -> None:
-    """Fit, then write fit + report (+ ROI table, plan) into a temp dir moved onto ``out``."""
-    import mmmjax
-    from mmmjax.files import replace_dir
-    from mmmjax.report import write_report
+def sample_with_args(spec, dataset, args, **kwargs):
+    """``spec.fit(dataset, ...)`` with the sampler flags; sampler warnings printed as lines."""
+    from mmmjax.errors import SamplerWarning
 
     review_data(dataset, spec, args)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", mmmjax.errors.SamplerWarning)
+        warnings.simplefilter("always", SamplerWarning)
         fit = spec.fit(
             dataset,
             review="off",  # reviewed above
@@ -165,11 +366,22 @@ def _fit_and_write(spec, dataset, args, out: Path, *, truth=None, lift_tests=())
             seed=args.seed,
             target_accept=args.target_accept,
             progress=not args.no_progress,
-            lift_tests=lift_tests,
+            **kwargs,
         )
     for w in caught:
-        if issubclass(w.category, mmmjax.errors.SamplerWarning):
+        if issubclass(w.category, SamplerWarning):
             print(f"warning: {w.message}", file=sys.stderr)
+    return fit
+
+
+def _fit_and_write(spec, dataset, args, out: Path, *, truth=None, lift_tests=()) -> int:
+    """Fit, then write fit + report (+ ROI table, plan) into a temp dir moved onto ``out``;
+    returns the exit status (``EXIT_NOT_CONVERGED`` for a fit that has not converged)."""
+    import mmmjax
+    from mmmjax.files import replace_dir, write_csv
+    from mmmjax.report import write_report
+
+    fit = sample_with_args(spec, dataset, args, lift_tests=lift_tests)
     validation = None
     if args.holdout:
         print(f"out-of-sample check: refitting without the last {args.holdout} periods")
@@ -186,14 +398,14 @@ def _fit_and_write(spec, dataset, args, out: Path, *, truth=None, lift_tests=())
     try:
         plan = mmmjax.optimize_budget(fit, float(dataset.spend.mean(axis=0).sum()))
     except Exception as exc:  # the report is still useful without a plan
-        print(f"warning: budget optimisation skipped: {exc}", file=sys.stderr)
+        print(f"warning: budget optimisation skipped: {_one_line(exc)}", file=sys.stderr)
 
     health = fit.review(holdout=validation)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         fit.save(tmp)
-        roi.to_csv(tmp / "roi.csv")
+        write_csv(roi, tmp / "roi.csv")
         write_report(
             fit, tmp / "report.html", plan=plan, validation=validation, truth=truth, health=health
         )
@@ -203,8 +415,16 @@ def _fit_and_write(spec, dataset, args, out: Path, *, truth=None, lift_tests=())
 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _print_summary(fit, roi, out)
+    print(
+        f"fitted {len(fit.channels)} channels on {fit.dataset.n_periods} periods in "
+        f"{fit.info.get('seconds', float('nan')):.1f} s ({fit.info.get('chain_method')} chains): "
+        f"{diagnostics_text(fit.diagnostics())}"
+    )
+    cols = ["roi_mean", "roi_low", "roi_high", "mroi_mean"]
+    print(roi[cols].round(2).to_string())
+    print(f"wrote {out / 'report.html'}, {out / 'roi.csv'} and the saved fit in {out}")
     print(health)
+    return report_convergence(fit, out)
 
 
 def review_data(dataset, spec, args) -> None:
@@ -218,20 +438,8 @@ def review_data(dataset, spec, args) -> None:
         found.enforce("error")
 
 
-def _print_summary(fit, roi, out: Path) -> None:
-    d = fit.diagnostics()
-    print(
-        f"fitted {len(fit.channels)} channels on {fit.dataset.n_periods} periods in "
-        f"{fit.info.get('seconds', float('nan')):.1f} s ({fit.info.get('chain_method')} chains): "
-        f"max r-hat {d['max_r_hat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
-        f"{d['divergences']} divergences"
-    )
-    cols = ["roi_mean", "roi_low", "roi_high", "mroi_mean"]
-    print(roi[cols].round(2).to_string())
-    print(f"wrote {out / 'report.html'}, {out / 'roi.csv'} and the saved fit in {out}")
-
-
-def _spec_from_args(args):
+def spec_from_args(args: argparse.Namespace):
+    """The :class:`~mmmjax.MMM` of the model flags; a bad option is a :class:`UsageError`."""
     import mmmjax
 
     try:
@@ -256,7 +464,7 @@ def _check_sampler_args(args) -> None:
         raise UsageError(f"--holdout must be 0 or more periods, got {args.holdout}")
 
 
-def cmd_demo(args) -> None:
+def cmd_demo(args) -> int:
     import mmmjax
 
     _check_sampler_args(args)
@@ -264,12 +472,10 @@ def cmd_demo(args) -> None:
     _check_out(out)
     dataset, truth = mmmjax.datasets.load("demo", with_truth=True)
     print(f"demo data: {dataset}")
-    _fit_and_write(mmmjax.MMM(), dataset, args, out, truth=truth)
+    return _fit_and_write(mmmjax.MMM(), dataset, args, out, truth=truth)
 
 
-def cmd_fit(args) -> None:
-    import mmmjax
-
+def cmd_fit(args) -> int:
     _check_sampler_args(args)
     out = Path(args.out)
     _check_out(out)
@@ -277,36 +483,45 @@ def cmd_fit(args) -> None:
         from mmmjax.mlflow import check_tracking
 
         check_tracking(args.mlflow or None)
-    spec = _spec_from_args(args)
     if args.geo or args.population:
         if not args.geo:
             raise UsageError("--population needs --geo")
         from mmmjax.geo.cli import cmd_fit_geo
 
-        cmd_fit_geo(args, spec, out)
-        return _log_mlflow(args, out)
-    dataset = mmmjax.Dataset.from_csv(
-        args.csv,
-        date=args.date,
-        target=args.target,
-        channels=_names(args.channels),
-        controls=_names(args.controls),
-        events=_names(args.events),
-        date_format=args.date_format,
-    )
+        status = cmd_fit_geo(args, out)
+        _log_mlflow(args, out)
+        return status
+    from mmmjax.data import Dataset  # NumPy and pandas only: the columns are checked first
+
+    with reading(args.csv):
+        dataset = Dataset.from_csv(
+            args.csv,
+            date=args.date,
+            target=args.target,
+            channels=split_names(args.channels),
+            controls=split_names(args.controls),
+            events=split_names(args.events),
+            date_format=args.date_format,
+        )
+    spec = spec_from_args(args)
+    import mmmjax
+
     priors = tests = None
     if args.roi_priors:
-        priors = mmmjax.read_roi_priors(args.roi_priors, dataset.channels)
+        with reading(args.roi_priors):
+            priors = mmmjax.read_roi_priors(args.roi_priors, dataset.channels)
         spec = dataclasses.replace(spec, priors={"media_roi": priors} if priors else None)
     if args.lift_tests:
-        tests = mmmjax.read_lift_tests(args.lift_tests, dataset)
+        with reading(args.lift_tests):
+            tests = mmmjax.read_lift_tests(args.lift_tests, dataset)
     if priors or tests:
         print(
             f"calibration: ROI priors for {len(priors or ())} channel(s), "
             f"{len(tests or ())} lift test(s)"
         )
-    _fit_and_write(spec, dataset, args, out, lift_tests=tests or ())
+    status = _fit_and_write(spec, dataset, args, out, lift_tests=tests or ())
     _log_mlflow(args, out)
+    return status
 
 
 def _log_mlflow(args, out: Path) -> None:
@@ -316,19 +531,62 @@ def _log_mlflow(args, out: Path) -> None:
         print(f"logged {out} to MLflow as run {log_output(out, args.mlflow or None)}")
 
 
-def cmd_optimize(args) -> None:
-    import json
+def _money(x: float) -> str:
+    """``1000000.0`` -> ``"1,000,000"``, ``12.5`` -> ``"12.5"``."""
+    return f"{x:,.2f}".rstrip("0").rstrip(".")
 
+
+def _load_saved_fit(src: Path):
+    """``mmmjax.load_fit(src)``; anything wrong with the files is one :class:`UsageError`."""
     import mmmjax
-    from mmmjax.files import atomic_write_text
-    from mmmjax.fit import is_fit_dir
-    from mmmjax.optimize import parse_bounds
+    from mmmjax.errors import DataError
 
+    try:
+        return mmmjax.load_fit(src)
+    except DataError:
+        raise
+    except Exception as exc:  # a truncated fit.nc, a fit.json of the wrong shape...
+        if os.environ.get("MMMJAX_DEBUG"):
+            raise
+        raise UsageError(f"{src}: cannot load the saved fit: {_one_line(exc)}") from None
+
+
+def _check_budget(budget: float, bounds: dict, channels: Sequence[str]) -> None:
+    """``--budget`` fits ``--bounds``: the lower limits sum to at most it, the upper ones (when
+    every channel has one) to at least it. Said in the command's words, money per period."""
+    lows = sum(bounds.get(c, (0.0, None))[0] for c in channels)
+    highs = [bounds.get(c, (0.0, None))[1] for c in channels]
+    if lows > budget:
+        raise UsageError(
+            f"--budget {_money(budget)} is below the --bounds lower limits, which sum to "
+            f"{_money(lows)} per period: raise --budget or lower the limits"
+        )
+    if None not in highs and sum(highs) < budget:
+        raise UsageError(
+            f"--budget {_money(budget)} is above the --bounds upper limits, which sum to "
+            f"{_money(sum(highs))} per period: lower --budget, or raise or drop a limit"
+        )
+
+
+def cmd_optimize(args) -> None:
+    if not (math.isfinite(args.budget) and args.budget > 0):
+        raise UsageError(
+            f"--budget must be a positive amount of money per period, got {args.budget:g}"
+        )
     src = Path(args.dir)
+    out = Path(args.out) if args.out else src
+    check_writable(out, inside=True)
+    from mmmjax.fit import is_fit_dir
+
     if not is_fit_dir(src):
         raise UsageError(f"{src}: not a saved fit (run 'mmmjax fit' or 'mmmjax demo' first)")
-    fit = mmmjax.load_fit(src)
+    fit = _load_saved_fit(src)
+    import mmmjax
+    from mmmjax.files import atomic_write_text, dumps_json, write_csv
+    from mmmjax.optimize import parse_bounds
+
     bounds = parse_bounds(args.bounds, fit.channels, fit.scales.spend)
+    _check_budget(args.budget, bounds, fit.channels)
     plan = mmmjax.optimize_budget(
         fit, args.budget, bounds=bounds or None, objective=args.objective, risk=args.risk,
         cvar_level=args.cvar_level,
@@ -339,33 +597,35 @@ def cmd_optimize(args) -> None:
         f"expected response {plan.expected_response:,.2f} per period "
         f"(current split: {plan.current_response:,.2f}); converged={plan.converged}"
     )
-    out = Path(args.out) if args.out else src
+    plan_json = dumps_json(plan.to_dict(), what=str(out / "plan.json"), indent=2)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "plan.csv", frame.to_csv())
-    atomic_write_text(out / "plan.json", json.dumps(plan.to_dict(), indent=2))
+    write_csv(frame, out / "plan.csv")
+    atomic_write_text(out / "plan.json", plan_json)
     print(f"wrote {out / 'plan.csv'} and {out / 'plan.json'}")
 
 
 def cmd_fit_many(args) -> int:
     """Exit status 1 when some jobs failed (the others are saved; see summary.csv)."""
-    from mmmjax.files import atomic_write_text
-    from mmmjax.many import fit_many, read_manifest
-
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (
             (out / "summary.csv").is_file() or any(out.glob("*/job.json"))))):  # fmt: skip
         raise UsageError(f"--out {out}: exists and is not a fit-many output; choose a new one")
     if args.backend == "local" and args.address:
         raise UsageError("--address needs --backend ray")
-    jobs = read_manifest(args.manifest)
     defaults = {k: getattr(args, k) for k in ("chains", "draws", "warmup", "seed",
                                               "target_accept")}  # fmt: skip
     _check_sampler_args(argparse.Namespace(**defaults, holdout=0))
+    check_writable(out, inside=True)
+    from mmmjax.files import write_csv
+    from mmmjax.many import fit_many, read_manifest
+
+    with reading(args.manifest):
+        jobs = read_manifest(args.manifest)
     many = fit_many(jobs, backend=args.backend, out=out, address=args.address,
                     batch={"yes": True, "no": False}.get(args.batch, "auto"),
                     num_cpus=args.num_cpus, num_gpus=args.num_gpus,
                     progress=not args.no_progress, **defaults)  # fmt: skip
-    atomic_write_text(out / "summary.csv", many.summary.to_csv())
+    write_csv(many.summary, out / "summary.csv")
     counts = many.summary["status"].value_counts()
     print(", ".join(f"{n} {status}" for status, n in counts.items()) + f"; wrote {out}/summary.csv")
     return EXIT_JOBS_FAILED if "failed" in counts else 0
@@ -386,15 +646,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mmmjax.errors import DataError
 
     try:
-        args = _parser().parse_args(argv)
+        try:
+            args = _parser().parse_args(argv)
+        except SystemExit as exc:  # --help, --version: argparse's own exit
+            return exc.code if isinstance(exc.code, int) else 0
         status = COMMANDS[args.command](args) or 0
-    except (UsageError, DataError) as exc:
-        print(f"mmmjax: error: {exc}", file=sys.stderr)
+    except UsageError as exc:
+        if exc.usage:
+            sys.stderr.write(exc.usage)
+        print(f"{exc.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except DataError as exc:
+        print(f"mmmjax: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         if os.environ.get("MMMJAX_DEBUG"):
             raise
-        print(f"mmmjax: error: {exc}", file=sys.stderr)
+        print(f"mmmjax: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:  # fit-many's says which jobs are saved (many.Interrupted)
         print(f"mmmjax: {str(exc) or 'interrupted; nothing was written'}", file=sys.stderr)

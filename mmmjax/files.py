@@ -34,7 +34,9 @@ __all__ = [
     "dumps_json",
     "remove_stale_temporaries",
     "replace_dir",
+    "safe_cell",
     "temp_dir_beside",
+    "write_csv",
     "write_files",
 ]
 
@@ -310,3 +312,39 @@ def _swap_in(tmp: Path, real: Path, names: list[str]) -> bool:
             return False
     shutil.copymode(real, tmp)
     return exchange(tmp, real)
+
+
+#: First characters that make a spreadsheet read a cell as a formula (``=``, ``+``, ``-``, ``@``)
+#: or that some of them strip before doing so (tab, carriage return).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """``value`` with a leading ``'`` if it is text a spreadsheet would run as a formula.
+
+    Excel, LibreOffice and Google Sheets evaluate a cell whose text starts with ``=``, ``+``,
+    ``-`` or ``@`` (a channel called ``=HYPERLINK(...)``, say): "CSV injection". A leading
+    apostrophe makes them show the text as it is. Numbers (``-3.5``) and non-text values are
+    returned unchanged.
+
+    Example:
+      >>> safe_cell("=1+2"), safe_cell("tv"), safe_cell(-3.5)
+      ("'=1+2", 'tv', -3.5)
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def write_csv(frame, path: str | os.PathLike, *, index: bool = True) -> Path:
+    """Write DataFrame ``frame`` to ``path`` as CSV, atomically, with every text cell, column
+    name and index label passed through :func:`safe_cell`. Every CSV the package writes goes
+    through here."""
+    import pandas as pd  # here, so that importing this module stays cheap
+
+    safe = frame.rename(columns=safe_cell, index=safe_cell)  # a MultiIndex: every level
+    for i in range(safe.shape[1]):
+        column = safe.iloc[:, i]
+        if pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column):
+            safe.isetitem(i, column.map(safe_cell))
+    return atomic_write_text(path, safe.to_csv(index=index))

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -10,7 +15,8 @@ import pandas as pd
 import pytest
 
 import mmmjax
-from mmmjax.cli import main
+from mmmjax.cli import _parser, check_writable, convergence_problem, diagnostics_text, main
+from mmmjax.files import safe_cell, write_csv
 
 # the same sampler settings as the shared demo_fit fixture, so the compiled sampler is reused
 SAMPLER = ["--chains", "2", "--draws", "250", "--warmup", "250", "--no-progress"]
@@ -182,3 +188,253 @@ def test_console_script_error_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "missing.csv" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# issue 18: one line and exit 2 for every bad input, checked before any sampling
+# ----------------------------------------------------------------------------------------------
+def _fit_argv(csv, out, *extra):
+    cols = mmmjax.datasets.columns("demo")
+    return ["fit", str(csv), "--date", cols["date"], "--target", cols["target"],
+            "--channels", ",".join(cols["channels"]), "--out", str(out), *extra]  # fmt: skip
+
+
+@pytest.fixture
+def no_sampling(monkeypatch):
+    """Any sampling fails the test: the checks under test must come first."""
+
+    def sample(*args, **kwargs):
+        raise AssertionError("sampled before the bad input was reported")
+
+    monkeypatch.setattr(mmmjax.MMM, "fit", sample)
+
+
+def _one_error_line(err: str, *needles: str) -> None:
+    assert err.count("\n") == 1 and err.startswith("mmmjax: error: "), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, (needle, err)
+
+
+@pytest.mark.parametrize("kind", ["directory", "binary"])
+def test_a_directory_or_binary_file_as_csv_is_one_line_naming_it(tmp_path, capsys, kind):
+    path = tmp_path / "data.csv"
+    if kind == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(bytes(range(256)) * 8)
+    out = tmp_path / "out"
+    assert main(_fit_argv(path, out, "--chains", "1")) == 2
+    _one_error_line(capsys.readouterr().err, str(path))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("where", ["under a file", "read-only folder"])
+def test_unwritable_out_is_refused_before_sampling(tmp_path, capsys, no_sampling, where):
+    if where == "under a file":
+        (tmp_path / "notes.txt").write_text("mine")
+        out, needle = tmp_path / "notes.txt" / "out", "is a file, not a folder"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root may write in a read-only folder")
+        (tmp_path / "ro").mkdir(mode=0o500)
+        out, needle = tmp_path / "ro" / "new" / "out", "cannot write in"
+    assert main(_fit_argv(mmmjax.datasets.csv_path("demo"), out)) == 2
+    _one_error_line(capsys.readouterr().err, f"--out {out}", needle)
+    assert main(["demo", "--out", str(out)]) == 2
+    _one_error_line(capsys.readouterr().err, needle)
+    assert not out.exists()
+
+
+def test_check_writable_leaves_nothing_behind(tmp_path):
+    check_writable(tmp_path / "a" / "b", inside=True)
+    check_writable(tmp_path / "c", inside=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _break_fit_json(meta):
+    meta.pop("scales")
+    return meta
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("fit.nc", lambda b: b[: len(b) // 2]),  # truncated
+        ("fit.nc", lambda b: b""),  # empty
+        ("fit.nc", lambda b: bytes(len(b))),  # zeroed
+        ("fit.json", lambda m: _break_fit_json(m)),  # a key missing
+        ("fit.json", lambda m: {**m, "spec": None}),
+        ("fit.json", lambda m: [m]),  # a top-level list
+        ("fit.json", lambda m: "{not json"),
+    ],
+)
+def test_optimize_on_a_broken_saved_fit_is_one_line(demo_out, tmp_path, capsys, name, damage):
+    broken = tmp_path / "broken"
+    shutil.copytree(demo_out, broken)
+    path = broken / name
+    if name == "fit.nc":
+        path.write_bytes(damage(path.read_bytes()))
+    else:
+        meta = damage(json.loads(path.read_text()))
+        path.write_text(meta if isinstance(meta, str) else json.dumps(meta))
+    assert main(["optimize", str(broken), "--budget", "1000"]) == 2
+    _one_error_line(capsys.readouterr().err, str(broken))
+    assert not (broken / "plan.csv").exists()
+
+
+def test_optimize_speaks_in_flags_and_money(demo_out, capsys):
+    fit = mmmjax.load_fit(demo_out)
+    caps = [f"{ch}=:10" for ch in fit.channels]
+    assert main(["optimize", str(demo_out), "--budget", "1000000", "--bounds", *caps]) == 2
+    err = capsys.readouterr().err
+    _one_error_line(err, "--budget 1,000,000 is above the --bounds upper limits", "sum to 50")
+    assert "total_budget" not in err
+    assert main(["optimize", str(demo_out), "--budget", "100", "--bounds", "tv=200:"]) == 2
+    _one_error_line(capsys.readouterr().err, "--budget 100 is below the --bounds lower limits")
+    assert main(["optimize", str(demo_out), "--budget", "-5"]) == 2
+    _one_error_line(capsys.readouterr().err, "--budget must be a positive amount")
+    assert not (demo_out / "plan.csv").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# argument errors and --help
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("argv", "command", "needle"),
+    [
+        (["fit"], "mmmjax fit", "the following arguments are required: csv, --date"),
+        (["optimize", "d", "--budget", "lots"], "mmmjax optimize", "--budget: invalid float"),
+        (["fitt"], "mmmjax", "invalid choice: 'fitt'"),
+    ],
+)
+def test_argument_errors_print_the_usage_line_and_one_error(capsys, argv, command, needle):
+    assert main(argv) == 2
+    usage, error, *rest = capsys.readouterr().err.splitlines()
+    assert not rest
+    assert usage.startswith(f"usage: {command} ")
+    assert error.startswith(f"{command}: error: ") and needle in error
+    assert f"'{command} --help' lists every option" in error
+
+
+def test_help_shows_the_model_and_sampler_defaults(capsys):
+    assert main(["fit", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, value in [("--adstock", "geometric"), ("--saturation", "hill"), ("--l-max", 8),
+                        ("--seasonality", 2), ("--trend", "linear"), ("--chains", 4),
+                        ("--draws", 1000), ("--warmup", 1000), ("--seed", 0)]:  # fmt: skip
+        option = rf"{flag} \S+ (?:(?! --[a-z]).)*?\(default: {value}\)"  # within its own help
+        assert re.search(option, text), flag
+    assert "exit status" in text and "3 written but not converged" in text
+
+
+def test_command_line_defaults_are_the_library_defaults():
+    """The help text shows the CLI's defaults: they must be MMM's and fit_model's."""
+    from mmmjax.fit import fit_model
+
+    args = _parser().parse_args(_fit_argv("data.csv", "out"))
+    spec = {f.name: f.default for f in dataclasses.fields(mmmjax.MMM)}
+    for name in ("adstock", "saturation", "l_max", "seasonality", "trend", "likelihood", "form"):
+        assert getattr(args, name) == spec[name], name
+    signature = inspect.signature(fit_model).parameters
+    for name in ("chains", "draws", "warmup", "seed", "target_accept"):
+        assert getattr(args, name) == signature[name].default, name
+
+
+def test_a_wrong_column_is_reported_before_heavy_imports(tmp_path):
+    """`--target nope` used to take 2.5 s: JAX, ArviZ and matplotlib were imported first."""
+    argv = _fit_argv(mmmjax.datasets.csv_path("demo"), tmp_path / "out")
+    argv[argv.index("--target") + 1] = "nope"
+    code = (
+        "import sys; from mmmjax.cli import main; status = main(sys.argv[1:]); "
+        "heavy = [m for m in ('jax', 'numpyro', 'arviz', 'matplotlib') if m in sys.modules]; "
+        "print(status, heavy)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.stdout.split() == ["2", "[]"], proc.stdout + proc.stderr
+    assert "'nope'" in proc.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# convergence
+# ----------------------------------------------------------------------------------------------
+GOOD = {"max_r_hat": 1.004, "min_ess_bulk": 512.0, "divergences": 0}
+
+
+@pytest.mark.parametrize(
+    ("diag", "needles"),
+    [
+        (GOOD, None),
+        ({**GOOD, "max_r_hat": 1.05, "min_ess_bulk": 150.0}, None),  # a warning, not a failure
+        ({**GOOD, "max_r_hat": 1e16, "min_ess_bulk": 2.0}, ["r-hat 1e+16 > 1.1", "ESS 2 < 20"]),
+        ({**GOOD, "max_r_hat": 1.2}, ["r-hat 1.2 > 1.1"]),
+        ({**GOOD, "max_r_hat": float("nan")}, None),  # one chain: ESS alone decides
+        ({**GOOD, "max_r_hat": float("nan"), "min_ess_bulk": 8.0}, ["ESS 8 < 20"]),
+        ({**GOOD, "min_ess_bulk": float("nan")}, ["ESS nan"]),
+    ],
+)
+def test_convergence_problem(diag, needles):
+    problem = convergence_problem(diag)
+    if needles is None:
+        assert problem is None
+    else:
+        assert problem is not None and all(n in problem for n in needles), problem
+
+
+def test_diagnostics_text_says_one_chain_has_no_r_hat():
+    assert diagnostics_text(GOOD) == "max r-hat 1.004, min bulk ESS 512, 0 divergences"
+    text = diagnostics_text({**GOOD, "max_r_hat": float("nan")})
+    assert "nan" not in text and "r-hat not computed (it needs 2 or more chains)" in text
+
+
+def test_an_unconverged_fit_is_written_and_exits_3(demo_fit, monkeypatch, tmp_path, capsys):
+    worst = {f"worst_{k}": "sigma" for k in ("r_hat", "ess_bulk", "ess_tail")}
+    frozen = {**GOOD, **worst, "max_r_hat": 1e16, "min_ess_bulk": 2.0, "min_ess_tail": 2.0}
+    monkeypatch.setattr(mmmjax.MMM, "fit", lambda self, dataset, **kw: demo_fit)
+    monkeypatch.setattr(type(demo_fit), "diagnostics", lambda self: frozen)
+    out = tmp_path / "out"
+    assert main(["demo", "--out", str(out), "--holdout", "0", *SAMPLER]) == 3
+    captured = capsys.readouterr()
+    assert "max r-hat 1e+16" in captured.out
+    verdict = [line for line in captured.err.splitlines() if "NOT CONVERGED" in line]
+    assert len(verdict) == 1 and "r-hat 1e+16 > 1.1 (sigma)" in verdict[0]
+    assert "exit status 3" in verdict[0]
+    assert (out / "report.html").is_file() and (out / "fit.nc").is_file()  # kept to inspect
+
+
+# ----------------------------------------------------------------------------------------------
+# names from the data: `$` in figures, formulas in CSVs
+# ----------------------------------------------------------------------------------------------
+def test_safe_cell_and_write_csv(tmp_path):
+    assert [safe_cell(x) for x in ("=1+2", "+a", "-b", "@c", "\tx", "tv", "", -3.5, None)] == [
+        "'=1+2", "'+a", "'-b", "'@c", "'\tx", "tv", "", -3.5, None,
+    ]  # fmt: skip
+    frame = pd.DataFrame({"=col": ["=HYPERLINK(1)", "ok"], "value": [-1.5, 2.0]},
+                         index=pd.Index(["@tv", "radio"], name="channel"))  # fmt: skip
+    write_csv(frame, tmp_path / "t.csv")
+    lines = (tmp_path / "t.csv").read_text().splitlines()
+    assert lines == ["channel,'=col,value", "'@tv,'=HYPERLINK(1),-1.5", "radio,ok,2.0"]
+    assert list(frame.index) == ["@tv", "radio"]  # the caller's frame is unchanged
+
+
+def test_dollar_and_formula_names_through_fit_and_optimize(tmp_path, capsys):
+    """A channel `search $x^$` crashed the report (mathtext) after the whole fit; names like
+    `=tv` went raw into roi.csv and plan.csv, where a spreadsheet runs them as formulas."""
+    cols = mmmjax.datasets.columns("demo")
+    names = {"tv": "=tv", "search": "search $x^$", "social": "@social", "display": "-display"}
+    frame = pd.read_csv(mmmjax.datasets.csv_path("demo")).rename(columns=names)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    channels = [names.get(c, c) for c in cols["channels"]]
+    out = tmp_path / "out"
+    code = main(["fit", str(tmp_path / "data.csv"), "--date", cols["date"], "--target",
+                 cols["target"], f"--channels={','.join(channels)}", "--out", str(out),
+                 *SAMPLER])  # fmt: skip
+    assert code in (0, 3), capsys.readouterr().err
+    assert "search $x^$" in (out / "report.html").read_text(encoding="utf-8")
+    roi_rows = [line.split(",")[0] for line in (out / "roi.csv").read_text().splitlines()]
+    assert roi_rows[1:] == ["'=tv", "search $x^$", "'@social", "'-display", "radio"]
+    budget = float(mmmjax.load_fit(out).scales.spend.sum())
+    assert main(["optimize", str(out), "--budget", str(budget)]) == 0
+    plan_rows = [line.split(",")[0] for line in (out / "plan.csv").read_text().splitlines()]
+    assert {"'=tv", "'@social", "'-display"} <= set(plan_rows)

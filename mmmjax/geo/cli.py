@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -35,48 +33,54 @@ def roi_table(fit) -> pd.DataFrame:
     return pd.concat([national, per_geo], ignore_index=True)
 
 
-def cmd_fit_geo(args, spec, out: Path) -> None:
-    """Fit the geo model ``GeoMMM(spec)`` to ``args.csv`` and write the outputs into ``out``."""
-    import mmmjax
-    from mmmjax.cli import UsageError, _names, review_data
-    from mmmjax.files import replace_dir
-    from mmmjax.geo import GeoDataset, GeoMMM
-    from mmmjax.geo.report import write_geo_report
+def cmd_fit_geo(args, out: Path) -> int:
+    """Fit the geo model ``GeoMMM(spec)`` (``spec`` from the model flags) to ``args.csv`` and
+    write the outputs into ``out``; returns the exit status (see :mod:`mmmjax.cli`)."""
+    from mmmjax.cli import (
+        UsageError,
+        diagnostics_text,
+        reading,
+        report_convergence,
+        spec_from_args,
+        split_names,
+    )
+    from mmmjax.geo.data import GeoDataset  # NumPy and pandas only: the columns are checked first
 
     for flag, given in (("--holdout", args.holdout), ("--events", args.events)):
         if given:
             raise UsageError(f"{flag} is not available with --geo")
-    panel = GeoDataset.from_csv(
-        args.csv,
-        geo=args.geo,
-        date=args.date,
-        target=args.target,
-        channels=_names(args.channels),
-        controls=_names(args.controls),
-        population=args.population,
-        date_format=args.date_format,
-    )
+    with reading(args.csv):
+        panel = GeoDataset.from_csv(
+            args.csv,
+            geo=args.geo,
+            date=args.date,
+            target=args.target,
+            channels=split_names(args.channels),
+            controls=split_names(args.controls),
+            population=args.population,
+            date_format=args.date_format,
+        )
+    spec = spec_from_args(args)
+    import mmmjax
+    from mmmjax.cli import sample_with_args
+    from mmmjax.files import replace_dir, write_csv
+    from mmmjax.geo import GeoMMM
+    from mmmjax.geo.report import write_geo_report
+
     if getattr(args, "roi_priors", None):
-        priors = mmmjax.read_roi_priors(args.roi_priors, panel.channels)
+        with reading(args.roi_priors):
+            priors = mmmjax.read_roi_priors(args.roi_priors, panel.channels)
         spec = dataclasses.replace(spec, priors={"media_roi": priors} if priors else None)
     tests = ()
     if getattr(args, "lift_tests", None):  # each test names its geo
-        tests = mmmjax.read_lift_tests(args.lift_tests, panel)
+        with reading(args.lift_tests):
+            tests = mmmjax.read_lift_tests(args.lift_tests, panel)
     try:
         geo_spec = GeoMMM(spec)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(f"geo panel: {panel}" + (f"; calibrated with {len(tests)} lift test(s)" if tests else ""))
-    review_data(panel, geo_spec, args)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", mmmjax.errors.SamplerWarning)
-        fit = geo_spec.fit(panel, chains=args.chains, draws=args.draws, warmup=args.warmup,
-                           seed=args.seed, target_accept=args.target_accept,
-                           progress=not args.no_progress, lift_tests=tests,
-                           review="off")  # reviewed above  # fmt: skip
-    for w in caught:
-        if issubclass(w.category, mmmjax.errors.SamplerWarning):
-            print(f"warning: {w.message}", file=sys.stderr)
+    fit = sample_with_args(geo_spec, panel, args, lift_tests=tests)
     table = roi_table(fit)
     national = table[table.level == "national"].set_index("channel")
     per_geo = table[table.level == "geo"].set_index([panel.geo_name, "channel"])
@@ -84,21 +88,20 @@ def cmd_fit_geo(args, spec, out: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         fit.save(tmp)
-        table.to_csv(tmp / "roi.csv", index=False)
+        write_csv(table, tmp / "roi.csv", index=False)
         write_geo_report(fit, tmp / "report.html", roi_national=national, roi_geo=per_geo)
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    d = fit.diagnostics()
     print(
         f"fitted {panel.n_channels} channels in {panel.n_geos} geos x {panel.n_periods} periods "
         f"in {fit.info.get('seconds', float('nan')):.1f} s ({fit.info.get('chain_method')} "
-        f"chains): max r-hat {d['max_r_hat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
-        f"{d['divergences']} divergences"
+        f"chains): {diagnostics_text(fit.diagnostics())}"
     )
     print(fit.review())
     print("national ROI:")
     print(national[["roi_mean", "roi_low", "roi_high", "mroi_mean"]].round(2).to_string())
     print(f"wrote {out / 'report.html'}, {out / 'roi.csv'} (national and per geo) and the "
           f"saved fit in {out}")  # fmt: skip
+    return report_convergence(fit, out)
