@@ -339,9 +339,9 @@ def report_convergence(fit, out: Path) -> int:
     if problem is None:
         return 0
     print(
-        f"mmmjax: NOT CONVERGED: {problem}. The outputs in {out} are written, but their ROI and "
-        "plan are not reliable: rerun with more --warmup and --draws (e.g. 2000 each), check "
-        f"the data, or simplify the model (exit status {EXIT_NOT_CONVERGED})",
+        f"mmmjax: NOT CONVERGED: {problem}. The outputs in {out} are written, but the ROI and "
+        "all that follows from it are not reliable: rerun with more --warmup and --draws (e.g. "
+        f"2000 each), check the data, or simplify the model (exit status {EXIT_NOT_CONVERGED})",
         file=sys.stderr,
     )
     return EXIT_NOT_CONVERGED

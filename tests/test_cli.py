@@ -222,7 +222,7 @@ def test_a_directory_or_binary_file_as_csv_is_one_line_naming_it(tmp_path, capsy
     if kind == "directory":
         path.mkdir()
     else:
-        path.write_bytes(bytes(range(256)) * 8)
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)  # an image, say
     out = tmp_path / "out"
     assert main(_fit_argv(path, out, "--chains", "1")) == 2
     _one_error_line(capsys.readouterr().err, str(path))

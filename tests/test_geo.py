@@ -418,13 +418,18 @@ def _cli_args(csv, out, *extra):
 
 @pytest.mark.slow
 def test_cli_fit_geo_writes_fit_roi_and_report(tmp_path, capsys):
-    from mmmjax.cli import main
+    from mmmjax.cli import EXIT_NOT_CONVERGED, main
 
     panel, _ = mmmjax.simulate_geo(**SMALL, seed=5)
     csv = tmp_path / "panel.csv"
     panel.to_frame().to_csv(csv, index=False)
     out = tmp_path / "out"
-    assert main(_cli_args(csv, out, "--population", "population")) == 0
+    status = main(_cli_args(csv, out, "--population", "population"))
+    # 2 x 20 draws, for speed: the CLI may well call that unconverged (exit 3), outputs written
+    assert status in (0, EXIT_NOT_CONVERGED)
+    printed = capsys.readouterr()
+    assert (status == EXIT_NOT_CONVERGED) == ("NOT CONVERGED" in printed.err)
+    assert "national ROI" in printed.out
     assert {"fit.nc", "fit.json", "roi.csv", "report.html"} <= {p.name for p in out.iterdir()}
     fit = mmmjax.load_geo_fit(out)
     assert fit.dataset == panel
@@ -435,7 +440,6 @@ def test_cli_fit_geo_writes_fit_roi_and_report(tmp_path, capsys):
     assert "Fit per geo" in html and "ROI per geo and channel" in html
     assert html.count("<img") == 1 and "http" not in html.replace("http-equiv", "")
     assert all(g in html for g in panel.geos)
-    assert "national ROI" in capsys.readouterr().out
     assert main(["optimize", str(out), "--budget", "1000"]) == 2  # no geo budget optimiser yet
     assert "holds a geo fit" in capsys.readouterr().err
 
