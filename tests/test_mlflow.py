@@ -16,7 +16,7 @@ import pytest
 
 import mmmjax
 import mmmjax.mlflow as mm
-from mmmjax.cli import main
+from mmmjax.cli import EXIT_NOT_CONVERGED, main
 
 # as in test_cli.py: the demo_fit fixture's sampler settings, so the compiled sampler is reused
 SAMPLER = ["--chains", "2", "--draws", "250", "--warmup", "250", "--no-progress"]
@@ -252,7 +252,8 @@ def test_cli_geo_fit_mlflow_logs_national_roi_and_the_geo_fit(store, tmp_path, c
             "--channels", ",".join(panel.channels), "--out", str(out), "--seasonality", "1",
             "--chains", "2", "--draws", "20", "--warmup", "20", "--no-progress",
             "--mlflow", str(where)]  # fmt: skip
-    assert main(args) == 0
+    # 2 x 20 draws, for speed: the CLI may call that unconverged (exit 3); it is logged anyway
+    assert main(args) in (0, EXIT_NOT_CONVERGED)
     (run,) = client.search_runs([client.get_experiment_by_name("Default").experiment_id])
     p, m = run.data.params, run.data.metrics
     assert p["model.kind"] == "geo" and p["data.n_geos"] == "3" and run.data.tags[
