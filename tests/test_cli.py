@@ -390,7 +390,8 @@ def test_diagnostics_text_says_one_chain_has_no_r_hat():
 
 def test_an_unconverged_fit_is_written_and_exits_3(demo_fit, monkeypatch, tmp_path, capsys):
     worst = {f"worst_{k}": "sigma" for k in ("r_hat", "ess_bulk", "ess_tail")}
-    frozen = {**GOOD, **worst, "max_r_hat": 1e16, "min_ess_bulk": 2.0, "min_ess_tail": 2.0}
+    frozen = {**demo_fit.diagnostics(), **worst, "max_r_hat": 1e16, "min_ess_bulk": 2.0,
+              "min_ess_tail": 2.0}  # fmt: skip
     monkeypatch.setattr(mmmjax.MMM, "fit", lambda self, dataset, **kw: demo_fit)
     monkeypatch.setattr(type(demo_fit), "diagnostics", lambda self: frozen)
     out = tmp_path / "out"
