@@ -607,7 +607,10 @@ def cmd_optimize(args) -> None:
 def cmd_fit_many(args) -> int:
     """Exit status 1 when some jobs failed (the others are saved; see summary.csv)."""
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (
+    # Hidden entries (".name.mmmjax-*" temporaries a killed save left beside a job's folder)
+    # do not make a folder foreign: the next save clears them.
+    entries = [p for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
+    if out.exists() and (not out.is_dir() or (entries and not (
             (out / "summary.csv").is_file() or any(out.glob("*/job.json"))))):  # fmt: skip
         raise UsageError(f"--out {out}: exists and is not a fit-many output; choose a new one")
     if args.backend == "local" and args.address:

@@ -439,3 +439,19 @@ def test_dollar_and_formula_names_through_fit_and_optimize(tmp_path, capsys):
     assert main(["optimize", str(out), "--budget", str(budget)]) == 0
     plan_rows = [line.split(",")[0] for line in (out / "plan.csv").read_text().splitlines()]
     assert {"'=tv", "'@social", "'-display"} <= set(plan_rows)
+
+
+def test_fit_many_out_with_only_a_killed_saves_temporaries_is_not_foreign(tmp_path, capsys):
+    """A first run killed mid-save leaves only a hidden ``.name.mmmjax-*`` temporary beside the
+    job's folder; the rerun must go on (here it stops later, at the empty manifest), not refuse
+    the folder as "not a fit-many output"."""
+    out = tmp_path / "fits"
+    (out / ".job0.mmmjax-12345-abcd").mkdir(parents=True)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("name,csv,date,target,channels\n")
+    assert main(["fit-many", str(manifest), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "not a fit-many output" not in err and "manifest" in err
+    (out / "stray.txt").write_text("x")  # a visible foreign file still makes it foreign
+    assert main(["fit-many", str(manifest), "--out", str(out)]) == 2
+    assert "not a fit-many output" in capsys.readouterr().err
