@@ -110,6 +110,8 @@ _LAZY: dict[str, str] = {
     "review_fit": "mmmjax.review",
     "DataReview": "mmmjax.review",
     "FitReview": "mmmjax.review",
+    "design_experiment": "mmmjax.experiment",
+    "roi_changes": "mmmjax.refresh",
 }
 
 __all__ = sorted(_LAZY)

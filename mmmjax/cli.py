@@ -187,6 +187,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="also log the fit as an MLflow run: URI a directory (file store) or "
                           "tracking URI, default $MLFLOW_TRACKING_URI or MLflow's own; needs "
                           "pip install 'mmmjax[mlflow]'")  # fmt: skip
+    fit.add_argument("--refresh", default=None, metavar="DIR",
+                     help="refresh the fit saved in DIR: this CSV holds its data plus new "
+                          "periods; keeps its model and scales, its posterior is the prior "
+                          "(mmmjax.Fit.refresh)")  # fmt: skip
     cal = fit.add_argument_group("calibration")
     cal.add_argument("--roi-priors", default=None, metavar="FILE",
                      help="CSV channel,low,high[,mass]: ROI beliefs (mass in [low, high], "
@@ -350,14 +354,16 @@ def report_convergence(fit, out: Path) -> int:
 # ----------------------------------------------------------------------------------------------
 # commands
 # ----------------------------------------------------------------------------------------------
-def sample_with_args(spec, dataset, args, **kwargs):
-    """``spec.fit(dataset, ...)`` with the sampler flags; sampler warnings printed as lines."""
+def sample_with_args(spec, dataset, args, *, previous=None, **kwargs):
+    """``spec.fit(dataset, ...)`` (or ``previous.refresh(dataset, ...)``) with the sampler
+    flags; sampler warnings printed as lines."""
     from mmmjax.errors import SamplerWarning
 
     review_data(dataset, spec, args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SamplerWarning)
-        fit = spec.fit(
+        run = spec.fit if previous is None else previous.refresh
+        fit = run(
             dataset,
             review="off",  # reviewed above
             chains=args.chains,
@@ -374,14 +380,17 @@ def sample_with_args(spec, dataset, args, **kwargs):
     return fit
 
 
-def _fit_and_write(spec, dataset, args, out: Path, *, truth=None, lift_tests=()) -> int:
-    """Fit, then write fit + report (+ ROI table, plan) into a temp dir moved onto ``out``;
-    returns the exit status (``EXIT_NOT_CONVERGED`` for a fit that has not converged)."""
+def _fit_and_write(
+    spec, dataset, args, out: Path, *, truth=None, lift_tests=(), previous=None
+) -> int:
+    """Fit (or refresh ``previous``), then write fit + report (+ ROI table, plan) into a temp
+    dir moved onto ``out``; returns the exit status (``EXIT_NOT_CONVERGED`` for a fit that has
+    not converged)."""
     import mmmjax
     from mmmjax.files import replace_dir, write_csv
     from mmmjax.report import write_report
 
-    fit = sample_with_args(spec, dataset, args, lift_tests=lift_tests)
+    fit = sample_with_args(spec, dataset, args, lift_tests=lift_tests, previous=previous)
     validation = None
     if args.holdout:
         print(f"out-of-sample check: refitting without the last {args.holdout} periods")
@@ -484,6 +493,8 @@ def cmd_fit(args) -> int:
 
         check_tracking(args.mlflow or None)
     if args.geo or args.population:
+        if args.refresh:
+            raise UsageError("--refresh works for national fits only (not with --geo)")
         if not args.geo:
             raise UsageError("--population needs --geo")
         from mmmjax.geo.cli import cmd_fit_geo
@@ -506,7 +517,20 @@ def cmd_fit(args) -> int:
     spec = spec_from_args(args)
     import mmmjax
 
-    priors = tests = None
+    priors = tests = previous = None
+    if args.refresh:
+        from mmmjax.refresh import check_extends
+
+        if args.roi_priors:
+            raise UsageError("--roi-priors cannot be combined with --refresh (the previous "
+                             "fit's posterior is the prior)")  # fmt: skip
+        previous = mmmjax.load_fit(args.refresh)
+        check_extends(previous.dataset, dataset)
+        spec = previous.spec
+        print(
+            f"refresh: {previous.dataset.n_periods} periods to {previous.dataset.dates[-1].date()}"
+            f" in {args.refresh}; now {dataset.n_periods} to {dataset.dates[-1].date()}"
+        )
     if args.roi_priors:
         with reading(args.roi_priors):
             priors = mmmjax.read_roi_priors(args.roi_priors, dataset.channels)
@@ -519,7 +543,7 @@ def cmd_fit(args) -> int:
             f"calibration: ROI priors for {len(priors or ())} channel(s), "
             f"{len(tests or ())} lift test(s)"
         )
-    status = _fit_and_write(spec, dataset, args, out, lift_tests=tests or ())
+    status = _fit_and_write(spec, dataset, args, out, lift_tests=tests or (), previous=previous)
     _log_mlflow(args, out)
     return status
 

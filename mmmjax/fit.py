@@ -104,9 +104,16 @@ def _spec_design(spec: MMM, dataset: Dataset, scales: Scales, axis: TimeAxis) ->
     )
 
 
-def training_design(spec: MMM, dataset: Dataset) -> tuple[Scales, TimeAxis, Design]:
-    """Scales, time axis and design of ``dataset`` as the training data of ``spec``."""
-    scales, axis = dataset.scales, TimeAxis.of(dataset)
+def training_design(
+    spec: MMM, dataset: Dataset, scales: Scales | None = None
+) -> tuple[Scales, TimeAxis, Design]:
+    """Scales, time axis and design of ``dataset`` as the training data of ``spec``.
+
+    ``scales`` default to ``dataset.scales`` (its own means); a refresh passes the previous
+    fit's (see :func:`mmmjax.refresh.refresh_fit`).
+    """
+    scales = dataset.scales if scales is None else scales
+    axis = TimeAxis.of(dataset)
     return scales, axis, _spec_design(spec, dataset, scales, axis)
 
 
@@ -140,6 +147,10 @@ class Fit:
         ``channel``, ``control``, ``event``, ``fourier``, ``changepoint``).
       info: how it was sampled (chain method, seconds, versions).
       lift_tests: the :class:`~mmmjax.LiftTest` s the fit was calibrated with (empty if none).
+      provenance: ``None``, or for a fit made by :meth:`refresh` where its priors came from:
+        ``{"first_date", "last_date", "n_periods"}`` of the previous fit's data, ``"widen"``,
+        and the previous ROI per channel ``"roi": {"channel", "mean", "low", "high"}`` (lists);
+        saved as the optional ``refresh`` key of ``fit.json``.
     """
 
     spec: MMM
@@ -149,6 +160,7 @@ class Fit:
     idata: az.InferenceData
     info: dict[str, Any] = field(default_factory=dict, compare=False)
     lift_tests: tuple[LiftTest, ...] = ()
+    provenance: dict[str, Any] | None = field(default=None, compare=False)
 
     # -- draws --------------------------------------------------------------------------------
     @property
@@ -242,6 +254,13 @@ class Fit:
 
         return review_fit(self, holdout=holdout)
 
+    def refresh(self, dataset: Dataset, *, widen: float = 2.0, **fit_kwargs: Any) -> Fit:
+        """Refit on ``dataset`` (this fit's data plus new periods) with this fit's scales and
+        its posterior as the prior: :func:`mmmjax.refresh.refresh_fit`."""
+        from mmmjax.refresh import refresh_fit
+
+        return refresh_fit(self, dataset, widen=widen, **fit_kwargs)
+
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fit to directory ``path`` as ``fit.nc`` (netCDF) and ``fit.json``.
@@ -274,6 +293,8 @@ class Fit:
             "info": jsonable(self.info),
             "lift_tests": [t.to_dict() for t in self.lift_tests],
         }
+        if self.provenance is not None:
+            meta["refresh"] = jsonable(self.provenance)
 
         def write_netcdf(file: Path) -> None:
             self.idata.to_netcdf(str(file), engine="h5netcdf")
@@ -367,6 +388,7 @@ def _fit_from_files(meta: Meta, idata: az.InferenceData) -> Fit:
         idata=idata,
         info=meta.get("info", dict, default={}),
         lift_tests=lift_tests_of(meta, dataset),
+        provenance=provenance_of(meta, channels),
     )
 
 
@@ -430,6 +452,25 @@ def time_axis(meta: Meta, dates: pd.DatetimeIndex) -> TimeAxis:
         n_train,
         float(meta.numbers("axis.periods_per_year", (), positive=True)),
     )
+
+
+def provenance_of(meta: Meta, channels: list[str]) -> dict[str, Any] | None:
+    """``fit.json``'s optional ``refresh`` key (see :attr:`Fit.provenance`), checked."""
+    if meta.get("refresh", (dict, type(None)), default=None) is None:
+        return None
+    for key in ("first_date", "last_date"):
+        try:
+            pd.Timestamp(meta.get(f"refresh.{key}", str))
+        except ValueError as exc:
+            raise meta.error(f"refresh.{key}", f"is not a date ({exc})") from None
+    if meta.get("refresh.n_periods", int) < 1:
+        raise meta.error("refresh.n_periods", "must be at least 1")
+    meta.numbers("refresh.widen", (), positive=True)
+    if meta.names("refresh.roi.channel") != channels:
+        raise meta.error("refresh.roi.channel", f"must be the fit's channels {channels}")
+    for key in ("mean", "low", "high"):
+        meta.numbers(f"refresh.roi.{key}", (len(channels),))
+    return meta.get("refresh", dict)
 
 
 def lift_tests_of(meta: Meta, dataset) -> tuple[LiftTest, ...]:
@@ -532,7 +573,9 @@ def _coords_dims(spec: MMM, dataset: Dataset, design: Design):
     return coords, dims
 
 
-def _prior_draws(spec: MMM, dataset: Dataset, design: Design, draws: int, seed: int):
+def _prior_draws(
+    spec: MMM, dataset: Dataset, design: Design, draws: int, seed: int, scales: Scales
+):
     """Prior parameter draws ``{name: (1, draws, ...)}`` and prior predictive target (money)."""
     priors = spec.resolved_priors(dataset.channels)
     rng = np.random.default_rng(seed)
@@ -542,13 +585,13 @@ def _prior_draws(spec: MMM, dataset: Dataset, design: Design, draws: int, seed: 
     }
     mu = np.asarray(_batched_components(spec, prior, jax.tree.map(jnp.asarray, design)).mu)
     y = mu + _observation_noise(spec, prior, seed + 1, mu.shape)
-    return {k: v[None] for k, v in prior.items()}, _to_money(spec, y, dataset.scales)[None]
+    return {k: v[None] for k, v in prior.items()}, _to_money(spec, y, scales)[None]
 
 
 def prior_predictive_idata(spec: MMM, dataset: Dataset, draws: int = 500, seed: int = 0):
     """Prior parameter draws and the prior predictive target (money) as ``InferenceData``."""
-    _, _, design = training_design(spec, dataset)
-    prior, y_money = _prior_draws(spec, dataset, design, draws, seed)
+    scales, _, design = training_design(spec, dataset)
+    prior, y_money = _prior_draws(spec, dataset, design, draws, seed, scales)
     coords, dims = _coords_dims(spec, dataset, design)
     return az.from_dict(
         prior=prior,
@@ -575,17 +618,17 @@ class Problem(NamedTuple):
     lift_tests: tuple[LiftTest, ...] = ()
 
 
-def prepare(spec: MMM, dataset: Dataset, lift_tests=None) -> Problem:
+def prepare(spec: MMM, dataset: Dataset, lift_tests=None, scales: Scales | None = None) -> Problem:
     """Check ``dataset`` (and ``lift_tests``) against ``spec`` and build the model's arguments.
 
-    No sampling. The lift tests become arrays among the model's arguments
-    (:class:`~mmmjax.design.LiftData`, zero-size when there are none), not constants of the
-    compiled program.
+    No sampling; ``scales`` default to ``dataset.scales``. The lift tests become arrays among
+    the model's arguments (:class:`~mmmjax.design.LiftData`, zero-size when there are none),
+    not constants of the compiled program.
     """
     if not isinstance(dataset, Dataset):
         raise TypeError(f"fit() needs an mmmjax.Dataset, got {type(dataset).__name__}")
     tests = check_lift_tests(lift_tests, dataset)
-    scales, axis, design = training_design(spec, dataset)
+    scales, axis, design = training_design(spec, dataset, scales)
     _check_length(spec, dataset, design)
     y = _scaled_target(spec, dataset, scales)
     priors = spec.resolved_priors(dataset.channels)
@@ -628,6 +671,7 @@ def fit_model(
     map_steps: int = 2000,
     lift_tests=None,
     review: str = "error",
+    scales: Scales | None = None,
 ) -> Fit:
     """Fit ``spec`` to ``dataset`` with NUTS (see :meth:`MMM.fit`).
 
@@ -652,9 +696,12 @@ def fit_model(
         :mod:`mmmjax.calibration`). Kept in the fit (``Fit.lift_tests``) and its saved files.
       review: what a data error found by :func:`mmmjax.review_data` does before sampling:
         "error" raises :class:`~mmmjax.DataError`, "warn" emits a warning, "off" skips the review.
+      scales: the units the data are scaled by (default ``dataset.scales``, its own means);
+        :meth:`Fit.refresh` passes the previous fit's so that its posterior, in those units,
+        can be the prior.
     """
     check_fit_options(chains, draws, warmup, init)
-    problem = prepare(spec, dataset, lift_tests=lift_tests)
+    problem = prepare(spec, dataset, lift_tests=lift_tests, scales=scales)
     if review != "off":
         from mmmjax.review import review_data
 
@@ -711,7 +758,7 @@ def assemble(
         **_data_groups(dataset),
     }
     if prior_draws:
-        prior, y_prior = _prior_draws(spec, dataset, design, prior_draws, seed + 2)
+        prior, y_prior = _prior_draws(spec, dataset, design, prior_draws, seed + 2, problem.scales)
         groups["prior"] = prior
         groups["prior_predictive"] = {"target": y_prior}
     idata = az.from_dict(**groups, coords=coords, dims=dims)

@@ -34,6 +34,7 @@ import pandas as pd
 
 from mmmjax import plots
 from mmmjax import validation as val
+from mmmjax.errors import DataError
 from mmmjax.files import atomic_write_text
 from mmmjax.fit import sampler_messages
 from mmmjax.insights import (
@@ -728,8 +729,84 @@ def _truth_section(fit, roi_frame, truth) -> str:
 # ----------------------------------------------------------------------------------------------
 # the page
 # ----------------------------------------------------------------------------------------------
+def _refresh_section(fit, roi_frame) -> str | None:
+    """Refreshed fits: ROI per channel before and after the refresh, with intervals."""
+    from mmmjax.refresh import roi_changes
+
+    moved = roi_changes(fit, roi_frame)
+    if moved is None:
+        return None
+    prov = fit.provenance
+    rows = [
+        (ch, _range(r.before_mean, r.before_low, r.before_high),
+         _range(r.after_mean, r.after_low, r.after_high), _pct(r.change))
+        for ch, r in moved.iterrows()
+    ]  # fmt: skip
+    first, last = (pd.Timestamp(prov[k]).date() for k in ("first_date", "last_date"))
+    lead = (
+        f"This fit refreshes one on {prov['n_periods']} periods ({first} to {last}): same "
+        f"scales, and that fit's posterior (spread widened {prov['widen']:g}x) as the prior for "
+        "the media, carryover, saturation, control, seasonality and noise parameters; the "
+        "baseline's level and trend were learned afresh. ROI per unit of spend, mean (94% "
+        "interval):"
+    )
+    header = ("channel", "before", "after", "change of the mean")
+    return _section("refresh", "What moved", [_p(lead), _table(rows, header)])
+
+
+def _next_test_section(experiments) -> str | None:
+    """The best candidate lift tests (:func:`mmmjax.design_experiment`), best first."""
+    if experiments is None or not len(experiments):
+        return None
+    top = experiments.head(5)
+    rows = [
+        (r.channel, _num(r.spend_change), int(r.duration), str(pd.Timestamp(r.start).date()),
+         _pct(r.narrowing), _num(r.roi_width), _num(r.roi_width_after),
+         _num(r.min_detectable_lift), _num(r.min_detectable_roi), _pct(r.power))
+        for r in top.itertuples()
+    ]  # fmt: skip
+    best = top.iloc[0]
+    lead = (
+        f"The most informative next experiment: raise {best.channel}'s spend by "
+        f"{_num(best.spend_change)} per period for {int(best.duration)} periods. Simulated from "
+        "the posterior (each draw's implied lift plus the model's noise), it would narrow that "
+        f"channel's 94% ROI interval by {_pct(best.narrowing)} on average, from width "
+        f"{_num(best.roi_width)} to {_num(best.roi_width_after)}. The smallest lift such a test "
+        f"detects (5% level, 80% power) is {_num(best.min_detectable_lift)}."
+    )
+    header = ("channel", "extra spend per period", "periods", "from", "interval narrows",
+              "ROI width now", "width after", "smallest detectable lift",
+              "as ROI", "power")  # fmt: skip
+    note = _p(
+        "Windows are the last periods of the data, standing in for the test's period; a test "
+        "with a control group is often noisier than the model's noise assumed here.",
+        "note",
+    )
+    return _section("next-test", "What to test next", [_p(lead), _table(rows, header), note])
+
+
+def _experiments(fit):
+    """:func:`mmmjax.design_experiment` for national fits (None for geo fits or on failure)."""
+    from mmmjax.data import Dataset
+    from mmmjax.experiment import design_experiment
+
+    if not isinstance(fit.dataset, Dataset) or "sigma" not in fit.sites:
+        return None
+    try:
+        return design_experiment(fit, n_outcomes=100)
+    except (DataError, ValueError):
+        return None
+
+
 def render_report(
-    fit, *, plan=None, validation=None, truth=None, title: str | None = None, health=None
+    fit,
+    *,
+    plan=None,
+    validation=None,
+    truth=None,
+    title: str | None = None,
+    health=None,
+    experiments=None,
 ) -> str:
     """The report as one HTML string (see :func:`write_report`)."""
     from mmmjax.review import review_data
@@ -761,11 +838,18 @@ def render_report(
         ("priors", "Priors", _prior_section(fit)),
         ("fit", "Fit", _fit_section(fit, metrics, validation, ridge, out)),
         ("channels", "Channels", _channel_section(fit, roi_frame, parts, spend, curves, shares)),
+        ("refresh", "What moved", _refresh_section(fit, roi_frame)),
+        (
+            "next-test",
+            "What to test next",
+            _next_test_section(_experiments(fit) if experiments is None else experiments),
+        ),
         ("calibration", "Calibration", _calibration_section(fit)),
         ("collinearity", "Collinearity", _collinearity_section(val.vif(fit.dataset))),
         ("sampler", "Sampler", _sampler_section(fit)),
     ]
-    sections = [s for s in sections if s[2] is not None]  # calibration only when calibrated
+    # calibration only when calibrated, what moved only for a refresh
+    sections = [s for s in sections if s[2] is not None]
     if plan is not None:
         sections.append(("budget", "Budget", _plan_section(plan)))
     if truth is not None:
@@ -799,6 +883,7 @@ def write_report(
     truth=None,
     title: str | None = None,
     health=None,
+    experiments=None,
 ) -> Path:
     """Write one self-contained HTML report of ``fit`` and return its path.
 
@@ -818,6 +903,8 @@ def write_report(
       title: page title (default names the target).
       health: the fit's :class:`~mmmjax.review.FitReview` (default: ``fit.review()``, out of
         sample when ``validation`` is a holdout); the page opens with its verdict.
+      experiments: the ranked candidate lift tests for the "What to test next" section
+        (default: :func:`mmmjax.design_experiment` of a national fit).
 
     Returns:
       The path of the written file.
@@ -826,6 +913,7 @@ def write_report(
     if path.is_dir():
         path = path / "report.html"
     text = render_report(
-        fit, plan=plan, validation=validation, truth=truth, title=title, health=health
-    )
+        fit, plan=plan, validation=validation, truth=truth, title=title, health=health,
+        experiments=experiments,
+    )  # fmt: skip
     return atomic_write_text(path, text)
