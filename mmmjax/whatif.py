@@ -1,0 +1,294 @@
+r"""What-if: what a budget split the user wrote returns, with uncertainty, against the current mix.
+
+For an allocation ``x`` (money per period per channel, sustained: the steady state of
+:func:`mmmjax.insights.steady_state_response`, a geo fit answering for the nation) and posterior
+draws ``s``::
+
+    R_sc        = response of channel c to x_c under draw s                (money per period)
+    T_s         = sum_c R_sc                                               (total response)
+    ROI_s       = T_s / sum_c x_c,        ROI_sc = R_sc / x_c              (money per money)
+    mROI_sc     = dR_sc / dx_c                                             (money per money)
+
+and each quantity is reported as its posterior mean and equal-tailed 94% interval (the 3% and
+97% quantiles of the per-draw values). The *current split* is the mix of the last
+``CURRENT_PERIODS`` periods of the data (their mean spend per channel) scaled to the same total
+``B = sum_c x_c``::
+
+    current_c   = B * m_c / sum_k m_k,    m_c = mean spend of channel c over the last periods
+
+and the uplift ``T_s(x) - T_s(current)`` is taken per draw, so its interval is that of the
+difference, not a difference of intervals.
+
+Example:
+    >>> plan = mmmjax.evaluate_budget(fit, {"tv": 20_000, "search": 15_000, "radio": 5_000})
+    >>> plan.expected_response, plan.response_interval     # total, money per period
+    >>> plan.to_frame()[["plan", "response", "response_low", "response_high", "roi"]]
+    >>> plan.uplift, plan.uplift_interval                  # vs the current mix at 40,000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmmjax.errors import DataError
+from mmmjax.insights import INTERVAL_QUANTILES, marginal_roi, response_curves
+from mmmjax.optimize import Plan
+
+__all__ = ["CURRENT_PERIODS", "WhatIf", "current_split", "evaluate_budget", "national_spend"]
+
+#: Periods at the end of the data whose mean spend mix is "the current split".
+CURRENT_PERIODS = 13
+
+
+def national_spend(fit) -> np.ndarray:
+    """``(T, C)`` spend per period and channel (money); a geo fit's summed over geos."""
+    spend = np.asarray(fit.dataset.spend, dtype=np.float64)
+    return spend.sum(axis=0) if spend.ndim == 3 else spend  # geo panels are (G, T, C)
+
+
+def current_split(fit, periods: int = CURRENT_PERIODS) -> np.ndarray:
+    """``(C,)`` mean spend per period of each channel over the last ``periods`` periods (money).
+
+    Falls back to the whole window when nothing was spent in the last ``periods``.
+    """
+    if int(periods) < 1:
+        raise ValueError(f"periods must be at least 1, got {periods}")
+    spend = national_spend(fit)
+    recent = spend[-int(periods) :].mean(axis=0)
+    return recent if recent.sum() > 0 else spend.mean(axis=0)
+
+
+def _summary(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior mean, 3% and 97% quantiles over axis 0."""
+    low, high = np.quantile(draws, INTERVAL_QUANTILES, axis=0)
+    return draws.mean(axis=0), low, high
+
+
+def _allocation(fit, allocation: Any) -> np.ndarray:
+    """``(C,)`` money per period in the fit's channel order, checked: every channel given once,
+    finite and >= 0, a positive total."""
+    channels = list(fit.channels)
+    if isinstance(allocation, pd.DataFrame):
+        raise NotImplementedError(
+            "evaluate_budget: a schedule (a DataFrame of periods x channels) needs "
+            "period-by-period responses, which mmmjax.optimize does not provide yet; give money "
+            "per period per channel (a dict or Series)"
+        )
+    if isinstance(allocation, pd.Series):
+        allocation = allocation.to_dict()
+    if not isinstance(allocation, Mapping):
+        values = np.asarray(allocation, dtype=np.float64)
+        if values.shape != (len(channels),):
+            raise DataError(
+                f"allocation must map each channel to money per period (or be {len(channels)} "
+                f"numbers in the order {', '.join(channels)}), got shape {values.shape}"
+            )
+        allocation = dict(zip(channels, values.tolist(), strict=True))
+    unknown = [str(k) for k in allocation if k not in channels]
+    if unknown:
+        raise DataError(
+            f"allocation: unknown channel {unknown[0]!r}; the fit's channels are "
+            f"{', '.join(channels)}"
+        )
+    missing = [c for c in channels if c not in allocation]
+    if missing:
+        raise DataError(
+            f"allocation: no spend given for channel {missing[0]!r} (give every channel, 0 to "
+            f"switch it off; channels: {', '.join(channels)})"
+        )
+    x = np.empty(len(channels))
+    for i, c in enumerate(channels):
+        try:
+            x[i] = float(allocation[c])
+        except (TypeError, ValueError):
+            raise DataError(
+                f"allocation: spend for channel {c!r} is {allocation[c]!r}, not a number"
+            ) from None
+        if not np.isfinite(x[i]) or x[i] < 0:
+            raise DataError(
+                f"allocation: spend for channel {c!r} must be finite and >= 0, got {x[i]:g}"
+            )
+    if x.sum() <= 0:
+        raise DataError("allocation: the total spend must be positive")
+    return x
+
+
+@dataclass(frozen=True)
+class WhatIf(Plan):
+    """A :class:`~mmmjax.optimize.Plan` for an allocation the user wrote (not optimised).
+
+    The :class:`~mmmjax.optimize.Plan` fields mean what they mean there, with ``allocation`` the
+    user's split, ``current_allocation`` the current mix scaled to the same total (see the
+    module docstring), ``lower = 0`` and ``upper = total_budget`` (no bounds),
+    ``objective = "mean"`` with ``objective_value = expected_response``, ``iterations = 0`` and
+    ``converged = True`` (nothing is solved: every number is an exact evaluation), and
+    ``mroi_spread`` the ``(max - min) / mean`` of the marginal ROI over channels with spend
+    (0 when the split equalises marginal returns, as an interior optimum does). Extra fields:
+
+    Attributes:
+      channel_interval: ``(C, 2)`` DataFrame ``low``/``high``, 94% interval of each channel's
+        response (money per period).
+      roi, roi_interval: total ROI ``T / B``, posterior mean and 94% interval.
+      channel_roi: ``DataFrame`` by channel with ``mean``, ``low``, ``high`` of ``R_c / x_c``
+        (NaN for a channel without spend).
+      marginal_roi_interval: ``(C, 2)`` DataFrame ``low``/``high`` of ``dR_c / dx_c``.
+      current_channel_response, current_marginal_roi: posterior means at the current split.
+      current_roi, current_roi_interval: total ROI of the current split.
+    """
+
+    channel_interval: pd.DataFrame | None = None
+    roi: float = float("nan")
+    roi_interval: tuple[float, float] = (float("nan"), float("nan"))
+    channel_roi: pd.DataFrame | None = None
+    marginal_roi_interval: pd.DataFrame | None = None
+    current_channel_response: pd.Series | None = None
+    current_marginal_roi: pd.Series | None = None
+    current_roi: float = float("nan")
+    current_roi_interval: tuple[float, float] = (float("nan"), float("nan"))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per channel: the plan's and the current split's spend, the plan's response
+        with its 94% interval, ROI and marginal ROI, and the current split's response."""
+        return pd.DataFrame(
+            {
+                "current": self.current_allocation,
+                "plan": self.allocation,
+                "change": self.allocation - self.current_allocation,
+                "response": self.channel_response,
+                "response_low": self.channel_interval["low"],
+                "response_high": self.channel_interval["high"],
+                "roi": self.channel_roi["mean"],
+                "roi_low": self.channel_roi["low"],
+                "roi_high": self.channel_roi["high"],
+                "marginal_roi": self.marginal_roi,
+                "current_response": self.current_channel_response,
+                "current_marginal_roi": self.current_marginal_roi,
+            }
+        ).rename_axis("channel")
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`Plan.to_dict` plus the what-if's intervals and ROI (JSON-able)."""
+        out = super().to_dict()
+        fl = lambda s: {k: (None if not np.isfinite(v) else float(v)) for k, v in s.items()}  # noqa: E731
+        out.update(
+            kind="what-if",
+            channel_response_interval={
+                k: [float(lo), float(hi)]
+                for k, lo, hi in zip(
+                    self.channel_interval.index,
+                    self.channel_interval["low"],
+                    self.channel_interval["high"],
+                    strict=True,
+                )
+            },
+            roi=float(self.roi),
+            roi_interval=[float(v) for v in self.roi_interval],
+            channel_roi=fl(self.channel_roi["mean"]),
+            current_channel_response=fl(self.current_channel_response),
+            current_roi=float(self.current_roi),
+            current_roi_interval=[float(v) for v in self.current_roi_interval],
+        )
+        return out
+
+
+def evaluate_budget(fit, allocation: Any, periods: int | None = None, by: str = "national") -> WhatIf:
+    r"""Expected response, 94% intervals, ROI and marginal ROI of a budget split the user wrote.
+
+    Evaluates the steady-state response ``R_sc(x_c)`` of every posterior draw ``s`` at the
+    allocation ``x`` and at the current mix scaled to the same total (module docstring), all
+    draws at once (:func:`mmmjax.response_curves`, :func:`mmmjax.marginal_roi`).
+    ``evaluate_budget(fit, optimize_budget(fit, B).allocation)`` reproduces that plan's
+    expected response, interval and marginal ROI.
+
+    Args:
+      fit: a :class:`~mmmjax.Fit`, or a :class:`~mmmjax.GeoFit` (answered for the nation: the
+        national spend is split over geos by their spend shares).
+      allocation: money per period per channel: a dict or ``pd.Series`` ``{channel: spend}``
+        naming every channel once, or ``C`` numbers in ``fit.channels`` order.
+      periods: reserved for schedules over the next ``periods`` periods; only ``None`` (the
+        steady state: ``allocation`` sustained every period) is supported now.
+      by: ``"national"`` (the only level supported now).
+
+    Returns:
+      A :class:`WhatIf` (a :class:`~mmmjax.optimize.Plan`), money per period.
+
+    Raises:
+      DataError: one line naming the channel: unknown or missing channel, spend that is not a
+        finite number >= 0, a total of 0.
+      NotImplementedError: ``periods`` given, a schedule ``DataFrame``, or ``by="geo"``.
+
+    Example:
+      >>> plan = mmmjax.evaluate_budget(fit, {"tv": 20_000, "search": 15_000, "radio": 5_000})
+      >>> plan.to_frame().round(2)
+    """
+    if periods is not None:
+        raise NotImplementedError(
+            "evaluate_budget(periods=...): period-by-period responses (optimize_budget(periods=N)) "
+            "are not available in mmmjax.optimize yet; use periods=None, the steady state of "
+            "the allocation sustained every period"
+        )
+    if by != "national":
+        raise NotImplementedError(f"evaluate_budget: by={by!r} is not supported; use 'national'")
+    x = _allocation(fit, allocation)
+    budget = float(x.sum())
+    mix = current_split(fit)
+    cur = budget * mix / mix.sum()
+    r = np.asarray(response_curves(fit, np.stack([x, cur])), dtype=np.float64)  # (S, 2, C)
+    m = np.asarray(marginal_roi(fit, spend=x), dtype=np.float64)  # (S, C)
+    m_cur = np.asarray(marginal_roi(fit, spend=cur), dtype=np.float64)
+    t, t_cur = r[:, 0].sum(-1), r[:, 1].sum(-1)  # (S,) per-draw totals
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_roi = np.where(x > 0, r[:, 0] / x, np.nan)  # (S, C)
+    idx = pd.Index(list(fit.channels), name="channel")
+    ser = lambda a, name: pd.Series(np.asarray(a, np.float64), index=idx, name=name)  # noqa: E731
+    band = lambda lo, hi: pd.DataFrame({"low": lo, "high": hi}, index=idx)  # noqa: E731
+    pair = lambda lo, hi: (float(lo), float(hi))  # noqa: E731
+    mean, low, high = _summary(t)
+    cmean, clow, chigh = _summary(t_cur)
+    umean, ulow, uhigh = _summary(t - t_cur)
+    rmean, rlow, rhigh = _summary(t / budget)
+    crmean, crlow, crhigh = _summary(t_cur / budget)
+    ch_mean, ch_low, ch_high = _summary(r[:, 0])
+    roi_mean, roi_low, roi_high = _summary(per_roi)
+    m_mean, m_low, m_high = _summary(m)
+    spent = m_mean[x > 0]
+    spread = (
+        float((spent.max() - spent.min()) / abs(spent.mean()))
+        if spent.size >= 2 and spent.mean() != 0
+        else float("nan")
+    )
+    return WhatIf(
+        allocation=ser(x, "allocation"),
+        total_budget=budget,
+        expected_response=float(mean),
+        response_interval=pair(low, high),
+        current_allocation=ser(cur, "current"),
+        current_response=float(cmean),
+        current_interval=pair(clow, chigh),
+        uplift=float(umean),
+        uplift_interval=pair(ulow, uhigh),
+        channel_response=ser(ch_mean, "response"),
+        marginal_roi=ser(m_mean, "marginal_roi"),
+        mroi_spread=spread,
+        lower=ser(np.zeros_like(x), "lower"),
+        upper=ser(np.full_like(x, budget), "upper"),
+        objective="mean",
+        objective_value=float(mean),
+        iterations=0,
+        converged=True,
+        channel_interval=band(ch_low, ch_high),
+        roi=float(rmean),
+        roi_interval=pair(rlow, rhigh),
+        channel_roi=pd.DataFrame({"mean": roi_mean, "low": roi_low, "high": roi_high}, index=idx),
+        marginal_roi_interval=band(m_low, m_high),
+        current_channel_response=ser(r[:, 1].mean(0), "current_response"),
+        current_marginal_roi=ser(m_cur.mean(0), "current_marginal_roi"),
+        current_roi=float(crmean),
+        current_roi_interval=pair(crlow, crhigh),
+    )
+
