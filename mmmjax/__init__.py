@@ -96,6 +96,8 @@ _LAZY: dict[str, str] = {
     "optimize_budget": "mmmjax.optimize",
     "budget_frontier": "mmmjax.optimize",
     "Plan": "mmmjax.optimize",
+    "evaluate_budget": "mmmjax.whatif",
+    "write_planner": "mmmjax.planner",
     "fit_many": "mmmjax.many",
     "Job": "mmmjax.many",
     "ManyFits": "mmmjax.many",

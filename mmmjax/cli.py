@@ -1,4 +1,4 @@
-"""The ``mmmjax`` command line: ``demo``, ``fit``, ``optimize``, ``fit-many`` and ``bench``.
+"""The ``mmmjax`` command line: ``demo``, ``fit``, ``optimize``, ``plan``, ``fit-many``, ``bench``.
 
 Bad input (a missing column, a bad date, an unknown channel, an impossible budget, a file that
 is not a CSV, a broken saved fit, an ``--out`` that cannot be written) prints one line naming the
@@ -138,10 +138,10 @@ def _command(sub, name: str, *, help: str, usage: str, epilog: str | None = None
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="mmmjax", description="Bayesian marketing-mix modelling on JAX.",
-                usage="mmmjax {demo,fit,optimize,fit-many,bench} ... ('mmmjax COMMAND --help' "
+                usage="mmmjax {demo,fit,optimize,plan,fit-many,bench} ... ('mmmjax COMMAND --help' "
                       "for its options)", formatter_class=_Help, epilog=_EXIT_HELP)  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                           metavar="{demo,fit,optimize,fit-many,bench}")  # fmt: skip
+                           metavar="{demo,fit,optimize,plan,fit-many,bench}")  # fmt: skip
 
     demo = _command(sub, "demo", help="fit the embedded demo dataset and write a report",
                     usage="mmmjax demo [--out DIR] [--holdout N] [sampler options]",
@@ -215,6 +215,14 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--cvar-level", type=float, default=0.1, help="tail share for cvar")
     opt.add_argument("--out", default=None, metavar="DIR",
                      help="where to write plan.csv and plan.json (default: DIR)")  # fmt: skip
+
+    plan = _command(sub, "plan", help="write a self-contained planner page from a saved fit",
+                    usage="mmmjax plan DIR [--out FILE] [--draws N]")  # fmt: skip
+    plan.add_argument("dir", help="directory written by 'mmmjax fit' or 'mmmjax demo'")
+    plan.add_argument("--out", default=None, metavar="FILE",
+                      help="the HTML file to write (default: DIR/planner.html)")  # fmt: skip
+    plan.add_argument("--draws", type=int, default=200, metavar="N",
+                      help="posterior draws in the page (default 200; 0: all)")  # fmt: skip
 
     many = _command(sub, "fit-many", help="fit every job of a manifest CSV (locally or on Ray)",
                     usage="mmmjax fit-many MANIFEST.csv --out DIR [options]")  # fmt: skip
@@ -628,6 +636,29 @@ def cmd_optimize(args) -> None:
     print(f"wrote {out / 'plan.csv'} and {out / 'plan.json'}")
 
 
+def cmd_plan(args) -> None:
+    if args.draws < 0:
+        raise UsageError(f"--draws must be >= 0 (0: every draw), got {args.draws}")
+    src = Path(args.dir)
+    out = Path(args.out) if args.out else src / "planner.html"
+    check_writable(out.parent, inside=True)
+    from mmmjax.fit import is_fit_dir
+    from mmmjax.geo.fit import is_geo_fit_dir
+
+    if not is_fit_dir(src):
+        raise UsageError(f"{src}: not a saved fit (run 'mmmjax fit' or 'mmmjax demo' first)")
+    if is_geo_fit_dir(src):  # planned for the nation
+        from mmmjax.geo import load_geo_fit
+
+        fit = load_geo_fit(src)
+    else:
+        fit = _load_saved_fit(src)
+    from mmmjax.planner import write_planner
+
+    path = write_planner(fit, out, draws=args.draws or None)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB; open it in a browser)")
+
+
 def cmd_fit_many(args) -> int:
     """Exit status 1 when some jobs failed (the others are saved; see summary.csv)."""
     out = Path(args.out)
@@ -664,8 +695,8 @@ def cmd_bench(args) -> None:
     run_bench(quick=args.quick, out=args.out)
 
 
-COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "optimize": cmd_optimize, "fit-many": cmd_fit_many,
-            "bench": cmd_bench}  # fmt: skip
+COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "optimize": cmd_optimize, "plan": cmd_plan,
+            "fit-many": cmd_fit_many, "bench": cmd_bench}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
