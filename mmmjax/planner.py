@@ -54,7 +54,8 @@ def _b64(a: np.ndarray) -> str:
 
 def _tops(fit, max_spend: Mapping[str, float] | None) -> np.ndarray:
     """``(C,)`` the largest tabulated level per channel: ``max(3 x mean, 3 x current,
-    1.5 x busiest period)`` of the channel's spend, unless ``max_spend`` names it."""
+    1.5 x busiest period)`` of the channel's spend (money per period), unless ``max_spend``
+    names it."""
     spend = national_spend(fit)
     top = np.maximum.reduce([3 * spend.mean(0), 3 * current_split(fit), 1.5 * spend.max(0)])
     top = np.where(top > 0, top, max(float(top.max()), 1.0))
@@ -84,8 +85,9 @@ def planner_data(
       fit: a :class:`~mmmjax.Fit` or :class:`~mmmjax.GeoFit` (national curves).
       draws: posterior draws kept, evenly spaced over the chains (``None``: all).
       levels: ``G``, tabulated spend levels per channel (>= 3).
-      max_spend: ``{channel: money per period}``, the top tabulated level (default in
-        :func:`_tops`).
+      max_spend: ``{channel: money per period}``, the top tabulated level (default: the
+        largest of 3x the channel's mean spend, 3x its current spend and 1.5x its busiest
+        period). The sliders span 0 to that level; beyond it the page extrapolates and says so.
 
     Returns:
       ``channels``, ``draws`` (``S``), ``levels`` (``G``), ``top`` ``(C,)``, ``current``
@@ -227,6 +229,7 @@ const spend = D.current.slice();
 const $ = (id) => document.getElementById(id);
 const money = (v) => isFinite(v) ? Math.round(v).toLocaleString("en-US") : "-";
 const ratio = (v) => isFinite(v) ? v.toFixed(3) : "-";
+const percent = (v) => isFinite(v) ? v.toFixed(1) + "%" : "-";
 function show(id, v, fmt) { const e = $(id); e.dataset.value = String(v); e.textContent = fmt(v); }
 function level(c, g) { const u = g / (G - 1); return D.top[c] * u * u; }
 // segment and weight of x on channel c's grid (linear; the last segment extrapolates)
@@ -251,7 +254,7 @@ function draws(x) {
   return out;
 }
 function quantile(sorted, q) {  // numpy's "linear" rule
-  const pos = q * (sorted.length - 1), lo = Math.floor(pos), hi = Math.min(lo + 1, sorted.length - 1);
+  const n = sorted.length, pos = q * (n - 1), lo = Math.floor(pos), hi = Math.min(lo + 1, n - 1);
   return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
 }
 function summary(a) {
@@ -274,7 +277,7 @@ function update() {
     show("resp-" + c, m, money); show("low-" + c, lo, money); show("high-" + c, hi, money);
     show("roi-" + c, spend[c] > 0 ? m / spend[c] : NaN, ratio);
     show("mroi-" + c, DMEAN[c * G + g] * (1 - w) + DMEAN[c * G + g + 1] * w, ratio);
-    show("share-" + c, B > 0 ? 100 * spend[c] / B : NaN, (v) => isFinite(v) ? v.toFixed(1) + "%" : "-");
+    show("share-" + c, B > 0 ? 100 * spend[c] / B : NaN, percent);
     $("bar-" + c).style.width = (B > 0 ? 100 * spend[c] / B : 0) + "%";
     if (spend[c] > D.top[c] * (1 + 1e-9)) out.push(D.channels[c]);
   }
@@ -311,18 +314,23 @@ function build() {
   const rows = $("rows");
   for (let c = 0; c < C; c++) {
     const tr = document.createElement("tr");
-    const name = document.createElement("th"); name.textContent = D.channels[c]; tr.appendChild(name);
+    const name = document.createElement("th");
+    name.textContent = D.channels[c];
+    tr.appendChild(name);
     tr.insertAdjacentHTML("beforeend",
       `<td><input type="number" class="spend" id="spend-${c}" min="0" step="any"></td>` +
-      `<td class="slider"><input type="range" id="slider-${c}" min="0" max="${D.top[c]}" step="any">` +
+      `<td class="slider">` +
+      `<input type="range" id="slider-${c}" min="0" max="${D.top[c]}" step="any">` +
       `<div class="bar" id="bar-${c}"></div></td><td id="share-${c}"></td>` +
-      `<td id="resp-${c}"></td><td><span id="low-${c}"></span> to <span id="high-${c}"></span></td>` +
+      `<td id="resp-${c}"></td>` +
+      `<td><span id="low-${c}"></span> to <span id="high-${c}"></span></td>` +
       `<td id="roi-${c}"></td><td id="mroi-${c}"></td>`);
     rows.appendChild(tr);
   }
   for (let c = 0; c < C; c++) {
-    $("slider-" + c).addEventListener("input", (e) => { setSpend(c, e.target.value, "slider"); update(); });
-    $("spend-" + c).addEventListener("input", (e) => { setSpend(c, e.target.value, "box"); update(); });
+    const on = (from) => (e) => { setSpend(c, e.target.value, from); update(); };
+    $("slider-" + c).addEventListener("input", on("slider"));
+    $("spend-" + c).addEventListener("input", on("box"));
   }
   $("budget").addEventListener("change", (e) => setBudget(e.target.value, false));
   $("reset").addEventListener("click", () => setBudget($("budget").value, true));

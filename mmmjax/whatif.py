@@ -196,7 +196,9 @@ class WhatIf(Plan):
         return out
 
 
-def evaluate_budget(fit, allocation: Any, periods: int | None = None, by: str = "national") -> WhatIf:
+def evaluate_budget(
+    fit, allocation: Any, periods: int | None = None, by: str = "national"
+) -> WhatIf:
     r"""Expected response, 94% intervals, ROI and marginal ROI of a budget split the user wrote.
 
     Evaluates the steady-state response ``R_sc(x_c)`` of every posterior draw ``s`` at the
@@ -291,4 +293,3 @@ def evaluate_budget(fit, allocation: Any, periods: int | None = None, by: str = 
         current_roi=float(crmean),
         current_roi_interval=pair(crlow, crhigh),
     )
-

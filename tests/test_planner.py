@@ -19,6 +19,7 @@ import mmmjax
 from mmmjax.cli import main
 from mmmjax.insights import response_curves
 from mmmjax.planner import planner_data, render_planner
+from mmmjax.whatif import current_split
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,9 @@ def _decode(b64: str, shape) -> np.ndarray:
 
 
 def _data(page: str) -> dict:
-    blob = re.search(r'<script type="application/json" id="planner-data">(.*?)</script>', page, re.S)
+    blob = re.search(
+        r'<script type="application/json" id="planner-data">(.*?)</script>', page, re.S
+    )
     return json.loads(blob.group(1))
 
 
@@ -106,8 +109,8 @@ def test_moving_the_sliders_changes_the_numbers_and_they_agree_with_evaluate_bud
     url = path.resolve().as_uri()
 
     opened = _dom(browser, url, tmp_path / "p0")  # as opened: the current mix
-    budget = float(np.asarray(mmmjax.whatif.current_split(fit)).sum())
-    start = mmmjax.evaluate_budget(fit, mmmjax.whatif.current_split(fit))
+    budget = float(np.asarray(current_split(fit)).sum())
+    start = mmmjax.evaluate_budget(fit, current_split(fit))
     _agrees(opened, start)
     assert opened["uplift"] == pytest.approx(0.0, abs=1e-6 * start.expected_response)
 
@@ -125,7 +128,7 @@ def test_moving_the_sliders_changes_the_numbers_and_they_agree_with_evaluate_bud
     _agrees(mine, mmmjax.evaluate_budget(fit, own))
 
     bigger = _dom(browser, url + f"#budget={1.5 * budget}", tmp_path / "p3")  # budget field
-    _agrees(bigger, mmmjax.evaluate_budget(fit, 1.5 * mmmjax.whatif.current_split(fit)))
+    _agrees(bigger, mmmjax.evaluate_budget(fit, 1.5 * current_split(fit)))
 
 
 def test_the_plan_command_writes_the_page_and_bad_input_is_one_line_exit_2(fit, tmp_path, capsys):

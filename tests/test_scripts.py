@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "scripts").glob("*.py"))
@@ -27,3 +28,11 @@ def test_script_runs(script, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert any(tmp_path.iterdir()), f"{script.name} wrote nothing to --out"
+    if script.name == "plan_budget.py":  # the what-if and the planner page
+        assert "what-if: move 20% of" in proc.stdout and "vs the current mix" in proc.stdout
+        whatif = pd.read_csv(tmp_path / "whatif.csv", index_col="channel")
+        assert whatif["plan"].sum() == pytest.approx(whatif["current"].sum(), rel=1e-9)
+        assert (whatif["response_low"] <= whatif["response"]).all()
+        assert (whatif["response"] <= whatif["response_high"]).all()
+        page = (tmp_path / "planner.html").read_text(encoding="utf-8")
+        assert 'id="planner-data"' in page and "https://" not in page

@@ -101,7 +101,9 @@ def test_a_user_plan_totals_are_sums_over_channels_and_the_current_mix_has_the_s
     recent = hill_fit.dataset.spend[-CURRENT_PERIODS:].mean(0)
     np.testing.assert_allclose(current_split(hill_fit), recent)
     np.testing.assert_allclose(w.current_allocation, 17_500.0 * recent / recent.sum())
-    assert not np.allclose(recent / recent.sum(), hill_fit.scales.spend / hill_fit.scales.spend.sum())
+    assert not np.allclose(
+        recent / recent.sum(), hill_fit.scales.spend / hill_fit.scales.spend.sum()
+    )
     frame = w.to_frame()
     assert {"plan", "current", "response_low", "response_high", "roi", "marginal_roi"} <= set(frame)
     d = json.loads(json.dumps(w.to_dict()))
@@ -142,3 +144,23 @@ def test_schedules_are_not_available_yet_and_say_so(hill_fit):
         mmmjax.evaluate_budget(hill_fit, pd.DataFrame([x] * 3))
     with pytest.raises(NotImplementedError, match="national"):
         mmmjax.evaluate_budget(hill_fit, x, by="geo")
+
+
+def test_a_geo_fit_is_evaluated_for_the_nation():
+    panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=40, n_channels=2, n_controls=0,
+                                   seasonality=1, seed=5)  # fmt: skip
+    fit = mmmjax.GeoMMM().fit(panel, chains=1, draws=40, warmup=40, seed=0, progress=False,
+                              warn=False)  # fmt: skip
+    recent = panel.spend.sum(0)[-CURRENT_PERIODS:].mean(0)  # national: summed over geos
+    np.testing.assert_allclose(current_split(fit), recent)
+    x = np.array([1.2, 0.7]) * recent
+    w = mmmjax.evaluate_budget(fit, x)
+    r = mmmjax.geo.response_curves(fit, x[None], by="national")[:, 0]
+    assert w.expected_response == pytest.approx(r.sum(-1).mean(), rel=1e-6)
+    assert w.response_interval == pytest.approx(
+        tuple(np.quantile(r.sum(-1), INTERVAL_QUANTILES)), rel=1e-6
+    )
+    np.testing.assert_allclose(w.current_allocation, x.sum() * recent / recent.sum())
+    from mmmjax.planner import planner_data
+
+    assert planner_data(fit, draws=None, levels=11)["draws"] == 40
