@@ -206,6 +206,7 @@ h1 { font-size: 1.4em; }
 .budget input { width: 10em; font-size: 1em; }
 table { border-collapse: collapse; width: 100%; }
 th, td { padding: 0.3em 0.6em; text-align: right; border-bottom: 1px solid #ddd; }
+td { white-space: nowrap; }
 th:first-child { text-align: left; }
 td.slider { width: 28%; }
 td.slider input { width: 100%; }
