@@ -215,6 +215,8 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--cvar-level", type=float, default=0.1, help="tail share for cvar")
     opt.add_argument("--out", default=None, metavar="DIR",
                      help="where to write plan.csv and plan.json (default: DIR)")  # fmt: skip
+    opt.add_argument("--report", action="store_true",
+                     help="also write the plan into the report (report.html in --out)")  # fmt: skip
 
     plan = _command(sub, "plan", help="write a self-contained planner page from a saved fit",
                     usage="mmmjax plan DIR [--out FILE] [--draws N]")  # fmt: skip
@@ -625,15 +627,45 @@ def cmd_optimize(args) -> None:
     )  # fmt: skip
     frame = plan.to_frame()
     print(frame.round(2).to_string())
-    print(
-        f"expected response {plan.expected_response:,.2f} per period "
-        f"(current split: {plan.current_response:,.2f}); converged={plan.converged}"
-    )
+    print(plan_summary(plan, mmmjax.evaluate_budget(fit, plan.allocation)))
     plan_json = dumps_json(plan.to_dict(), what=str(out / "plan.json"), indent=2)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(frame, out / "plan.csv")
     atomic_write_text(out / "plan.json", plan_json)
     print(f"wrote {out / 'plan.csv'} and {out / 'plan.json'}")
+    if args.report:
+        print("writing the report with the plan ...", flush=True)
+        print(f"wrote {mmmjax.write_report(fit, out / 'report.html', plan=plan)}")
+
+
+def _money(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
+
+
+def plan_summary(plan, same_budget) -> str:
+    """The plan against the current mix at the SAME budget, with 94% intervals, in words.
+
+    ``same_budget`` is :func:`mmmjax.evaluate_budget` of the plan's allocation: its current
+    split is the recent mix (last periods' mean spend) scaled to the plan's total, so a plan
+    smaller than historical spend is not shown as a loss.
+    """
+    lo, hi = plan.response_interval
+    clo, chi = same_budget.current_interval
+    ulo, uhi = same_budget.uplift_interval
+    lines = [
+        f"plan: expected response {_money(plan.expected_response)} per period "
+        f"(94% interval {_money(lo)} to {_money(hi)}) for {_money(plan.total_budget)} of spend",
+        f"current mix at the same budget: {_money(same_budget.current_response)} "
+        f"({_money(clo)} to {_money(chi)}); uplift {_money(same_budget.uplift)} "
+        f"({_money(ulo)} to {_money(uhi)})",
+    ]
+    if not plan.converged:
+        lines.append(
+            "warning: the optimizer did not converge, so this split may not be the best one; "
+            "try --objective mean, looser --bounds, or another --budget, and compare the "
+            "expected responses"
+        )
+    return "\n".join(lines)
 
 
 def cmd_plan(args) -> None:

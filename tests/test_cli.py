@@ -133,6 +133,35 @@ def test_optimize_command(demo_out, capsys, tmp_path):
     frame = pd.read_csv(tmp_path / "plan.csv", index_col=0)
     assert set(fit.channels) <= set(frame.index)
     assert plan
+    assert "current mix at the same budget" in capsys.readouterr().out
+
+
+def test_optimize_compares_with_the_current_mix_at_the_same_budget(demo_out, capsys, tmp_path):
+    """Half the historical budget: the plan is compared with the recent mix scaled to that same
+    half (not with historical spend, which made a smaller plan look like a loss), with 94%
+    intervals; --report writes the plan into the report."""
+    import dataclasses
+
+    from mmmjax.cli import plan_summary
+
+    fit = mmmjax.load_fit(demo_out)
+    budget = 0.5 * float(fit.scales.spend.sum())
+    code = main(["optimize", str(demo_out), "--budget", str(budget), "--out", str(tmp_path),
+                 "--report"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    plan = mmmjax.optimize_budget(fit, budget)
+    same = mmmjax.evaluate_budget(fit, plan.allocation)
+    assert abs(same.allocation.sum() - budget) < 1e-6 * budget
+    assert abs(same.current_allocation.sum() - budget) < 1e-6 * budget
+    assert plan.current_response > plan.expected_response  # historical spend is twice the plan
+    assert same.uplift > 0  # ... but at the same budget the optimal split beats the recent mix
+    assert plan_summary(plan, same) in out
+    assert "94% interval" in out and "warning" not in out
+    html = (tmp_path / "report.html").read_text()
+    assert "Budget" in html or "budget" in html
+    stuck = dataclasses.replace(plan, converged=False)
+    assert "did not converge" in plan_summary(stuck, same)
 
 
 @pytest.mark.parametrize(
