@@ -72,6 +72,7 @@ _LAZY: dict[str, str] = {
     "datasets": "mmmjax.datasets",
     "Dataset": "mmmjax.data",
     "Scales": "mmmjax.data",
+    "holiday_events": "mmmjax.events",
     "simulate": "mmmjax.simulation",
     "Truth": "mmmjax.simulation",
     "MMM": "mmmjax.model",

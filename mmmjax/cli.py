@@ -165,9 +165,15 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--controls", default="", metavar="X,Y,...", help="comma-separated control columns"
     )
-    fit.add_argument(
-        "--events", default="", metavar="E,F,...", help="comma-separated event dummy columns"
-    )
+    fit.add_argument("--events", default="", metavar="E,F,...",
+                     help="comma-separated event columns: 0/1 dummies, or text labels (one "
+                          "indicator per label; 'na', 'none', '' mean no event)")  # fmt: skip
+    fit.add_argument("--holidays", default=None, metavar="CODES",
+                     help="national holidays as events, by country code (e.g. US or US,CA); "
+                          "needs pip install 'mmmjax[holidays]'")  # fmt: skip
+    fit.add_argument("--holiday-window", default="0,0", metavar="BEFORE,AFTER",
+                     help="periods before and after each holiday that count as it (default "
+                          "0,0)")  # fmt: skip
     fit.add_argument("--date-format", default=None, metavar="FORMAT",
                      help="strftime format, e.g. %%d-%%m-%%y (default: detected)")  # fmt: skip
     fit.add_argument("--out", required=True, metavar="DIR", help="output directory")
@@ -361,6 +367,30 @@ def report_convergence(fit, out: Path) -> int:
     return EXIT_NOT_CONVERGED
 
 
+@contextlib.contextmanager
+def _needs_extra() -> Iterator[None]:
+    """An ``ImportError`` of an optional extra (``--holidays`` without the holidays package) as
+    a :class:`UsageError`: its message says what to install."""
+    try:
+        yield
+    except ImportError as exc:
+        raise UsageError(_one_line(exc)) from None
+
+
+def holiday_window(text: str) -> tuple[int, int]:
+    """``--holiday-window BEFORE,AFTER`` as two non-negative integers."""
+    parts = split_names(text)
+    try:
+        before, after = (int(p) for p in parts)
+    except ValueError:
+        raise UsageError(
+            f"--holiday-window must be BEFORE,AFTER (two whole numbers of periods), got {text!r}"
+        ) from None
+    if before < 0 or after < 0:
+        raise UsageError(f"--holiday-window must not be negative, got {text!r}")
+    return before, after
+
+
 # ----------------------------------------------------------------------------------------------
 # commands
 # ----------------------------------------------------------------------------------------------
@@ -514,7 +544,7 @@ def cmd_fit(args) -> int:
         return status
     from mmmjax.data import Dataset  # NumPy and pandas only: the columns are checked first
 
-    with reading(args.csv):
+    with reading(args.csv), _needs_extra():
         dataset = Dataset.from_csv(
             args.csv,
             date=args.date,
@@ -523,6 +553,8 @@ def cmd_fit(args) -> int:
             controls=split_names(args.controls),
             events=split_names(args.events),
             date_format=args.date_format,
+            holidays=split_names(args.holidays) if args.holidays else None,
+            holiday_window=holiday_window(args.holiday_window),
         )
     spec = spec_from_args(args)
     import mmmjax

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from mmmjax.errors import DataError
+from mmmjax.events import holiday_events, label_indicators
 
 __all__ = [
     "DATE_FORMATS",
@@ -509,6 +510,8 @@ class Dataset(_Calendar):
         controls: Sequence[str] = (),
         events: Sequence[str] = (),
         date_format: str | None = None,
+        holidays: str | Sequence[str] | None = None,
+        holiday_window: tuple[int, int] = (0, 0),
     ) -> Dataset:
         """Validate a DataFrame and build a Dataset from it.
 
@@ -522,7 +525,15 @@ class Dataset(_Calendar):
             target: name of the target column (money per period).
             channels: spend columns, money per period, ``>= 0``; each must have some spend.
             controls: other numeric columns (standardised by the model).
-            events: numeric dummy columns (used as they are).
+            events: event columns: numeric dummies (used as they are) or text labels, which
+                become one 0/1 indicator per label named ``"{column}={label}"`` (the "no
+                event" labels ``"na"``, ``""``, ``"none"``, ``"0"`` and missing values get
+                none; :func:`mmmjax.events.label_indicators`).
+            holidays: a country code (``"US"``) or several: national holidays become event
+                indicators named ``"{country}: {holiday}"`` (:func:`mmmjax.events.
+                holiday_events`; needs ``pip install 'mmmjax[holidays]'``).
+            holiday_window: ``(before, after)`` periods around each holiday's period that
+                also count as the holiday.
             date_format: a ``strftime`` format such as ``"%d-%m-%y"``, applied strictly. If
                 omitted the format is detected (see :data:`DATE_FORMATS`) and ambiguous dates
                 (e.g. all days <= 12 in a day/month file) are refused.
@@ -549,6 +560,8 @@ class Dataset(_Calendar):
             controls=_as_list(controls),
             events=_as_list(events),
             date_format=date_format,
+            holidays=holidays,
+            holiday_window=holiday_window,
         )
 
     @classmethod
@@ -561,6 +574,8 @@ class Dataset(_Calendar):
         controls: Sequence[str] = (),
         events: Sequence[str] = (),
         date_format: str | None = None,
+        holidays: str | Sequence[str] | None = None,
+        holiday_window: tuple[int, int] = (0, 0),
     ) -> Dataset:
         """Read a CSV file (:func:`read_table`) and validate it like :meth:`from_frame`.
 
@@ -581,6 +596,8 @@ class Dataset(_Calendar):
             controls=_as_list(controls),
             events=_as_list(events),
             date_format=date_format,
+            holidays=holidays,
+            holiday_window=holiday_window,
         )
 
 
@@ -1185,6 +1202,45 @@ def _round_up(x: float) -> float:
     return math.ceil(x / e) * e
 
 
+def _event_columns(
+    df: pd.DataFrame, events: list[str], dates: pd.DatetimeIndex, rows: Rows, decimal: str
+) -> tuple[np.ndarray, list[str]]:
+    """``(T, E)`` event dummies and their names: numeric columns as they are, text labels as one
+    indicator per label (:func:`mmmjax.events.label_indicators`)."""
+    cols, names = [np.zeros((len(df), 0))], []
+    for c in events:
+        raw = df[c]
+        text = not (pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw))
+        if text:
+            blank = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
+            text = bool((np.isnan(numbers_from_text(raw, decimal)) & ~blank).any())
+        if text:
+            values, labels = label_indicators(raw, c)
+        else:
+            values, labels = _numeric(raw, c, dates, rows, decimal)[:, None], [c]
+        cols.append(values)
+        names += labels
+    return np.concatenate(cols, axis=1), names
+
+
+def _with_holidays(e, names, dates, holidays, window, taken):
+    """Append :func:`mmmjax.events.holiday_events` columns to the event dummies ``e``."""
+    before, after = _window(window)
+    extra = holiday_events(dates, holidays, before=before, after=after)
+    clash = [c for c in extra.columns if c in set(names) | set(taken)]
+    if clash:
+        raise DataError(f"column {clash[0]!r}: a holiday has this name; rename the column")
+    return np.concatenate([e, extra.to_numpy()], axis=1), [*names, *extra.columns]
+
+
+def _window(window) -> tuple[int, int]:
+    try:
+        before, after = (int(v) for v in window)
+    except (TypeError, ValueError):
+        raise ValueError(f"holiday_window must be (before, after), not {window!r}") from None
+    return before, after
+
+
 def _from_frame(
     table: Table,
     *,
@@ -1194,6 +1250,8 @@ def _from_frame(
     controls: list[str],
     events: list[str],
     date_format: str | None,
+    holidays: str | Sequence[str] | None = None,
+    holiday_window: tuple[int, int] = (0, 0),
 ) -> Dataset:
     groups = {
         "date": [date],
@@ -1218,17 +1276,20 @@ def _from_frame(
     y = numeric(target)
     x = np.column_stack([numeric(c) for c in channels])
     z = np.column_stack([numeric(c) for c in controls] or [np.zeros((len(df), 0))])
-    e = np.column_stack([numeric(c) for c in events] or [np.zeros((len(df), 0))])
+    e, event_names = _event_columns(df, events, dates, rows, table.decimal)
 
     pos = np.argsort(dates.asi8, kind="stable")  # the row (as read) of each sorted period
     dates, y, x, z, e = dates[pos], y[pos], x[pos], z[pos], e[pos]
+    if holidays is not None and len(dates) >= 2:
+        e, event_names = _with_holidays(e, event_names, dates, holidays, holiday_window,
+                                        [date, target, *channels, *controls])  # fmt: skip
 
-    need = min_periods(len(channels), len(controls), len(events))
+    need = min_periods(len(channels), len(controls), len(event_names))
     if len(dates) < need:
         raise DataError(
             f"column {date!r}: only {len(dates)} periods ({_fmt_date(dates[0])} to "
             f"{_fmt_date(dates[-1])}); at least {need} are needed for {len(channels)} "
-            f"channel(s), {len(controls)} control(s) and {len(events)} event(s)"
+            f"channel(s), {len(controls)} control(s) and {len(event_names)} event(s)"
         )
     freq = _check_spacing(dates, pos, date, rows)
 
@@ -1256,7 +1317,7 @@ def _from_frame(
         controls=z,
         control_names=controls,
         events=e,
-        event_names=events,
+        event_names=event_names,
         freq=freq,
         date_name=date,
     )
