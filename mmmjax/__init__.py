@@ -114,6 +114,7 @@ _LAZY: dict[str, str] = {
     "DataReview": "mmmjax.review",
     "FitReview": "mmmjax.review",
     "design_experiment": "mmmjax.experiment",
+    "reweighted_roi": "mmmjax.experiment",
     "roi_changes": "mmmjax.refresh",
 }
 

@@ -767,14 +767,15 @@ def _next_test_section(experiments) -> str | None:
     ]  # fmt: skip
     best = top.iloc[0]
     lead = (
-        f"The most informative next experiment: raise {best.channel}'s spend by "
-        f"{_num(best.spend_change)} per period for {int(best.duration)} periods. Simulated from "
+        f"The most informative next experiment: {'raise' if best.spend_change > 0 else 'cut'} "
+        f"{best.channel}'s spend by {_num(abs(best.spend_change))} per period for "
+        f"{int(best.duration)} periods. Simulated from "
         "the posterior (each draw's implied lift plus the model's noise), it would narrow that "
         f"channel's 94% ROI interval by {_pct(best.narrowing)} on average, from width "
         f"{_num(best.roi_width)} to {_num(best.roi_width_after)}. The smallest lift such a test "
         f"detects (5% level, 80% power) is {_num(best.min_detectable_lift)}."
     )
-    header = ("channel", "extra spend per period", "periods", "from", "interval narrows",
+    header = ("channel", "spend change per period", "periods", "from", "interval narrows",
               "ROI width now", "width after", "smallest detectable lift",
               "as ROI", "power")  # fmt: skip
     note = _p(

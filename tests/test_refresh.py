@@ -1,4 +1,4 @@
-"""Refreshing a fit (mmmjax.refresh) and ranking the next experiment (mmmjax.experiment)."""
+"""Refreshing a fit (mmmjax.refresh); the next experiment is in test_experiment.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 import mmmjax
 from mmmjax import cli
 from mmmjax.design import fourier_terms
-from mmmjax.experiment import design_experiment, weighted_interval
 from mmmjax.fit import fit_from_draws
 from mmmjax.refresh import _rotate_season, check_extends, posterior_priors
 
@@ -138,37 +137,6 @@ def test_cli_refresh_refuses_data_that_do_not_extend(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "after the previous fit's last date" in err[0]
     assert not (tmp_path / "new").exists()
-
-
-def test_weighted_interval_uniform_weights_is_the_empirical_quantile():
-    x = np.random.default_rng(0).normal(size=1001)
-    lo, hi = weighted_interval(x, np.ones_like(x))
-    assert lo == np.sort(x)[int(np.ceil(0.03 * 1001)) - 1]
-    assert hi == np.sort(x)[int(np.ceil(0.97 * 1001)) - 1]
-    w = (x > 0).astype(float)  # all weight on the positive half
-    lo, _ = weighted_interval(x, w)
-    assert lo > 0
-
-
-def test_design_experiment_ranks_the_uncertain_channel_first():
-    """One channel's ROI draws are wide, the other's narrow; with every other parameter fixed
-    the implied lift is proportional to the ROI, so a test of the wide channel narrows it a lot
-    and one of the narrow channel hardly at all."""
-    data, _ = _data(120)
-    spec = mmmjax.MMM(seasonality=1)
-    rng = np.random.default_rng(0)
-    draws = {k: np.broadcast_to(np.median(v, 0), v.shape).copy()
-             for k, v in _draws(spec, data, rng).items()}  # fmt: skip
-    draws["media_roi"] = np.exp(rng.normal(0.5, [0.8, 0.02], (S, 2)))
-    fit = fit_from_draws(spec, data, draws)
-    d = design_experiment(fit, spend_changes=(1.0,), durations=(8,))
-    assert d.iloc[0]["channel"] == data.channels[0]
-    assert d.iloc[0]["narrowing"] > 0.3 and abs(d.iloc[1]["narrowing"]) < 0.1
-    assert (d["min_detectable_lift"] > 2.7 * d["lift_se"]).all()
-    with pytest.raises(mmmjax.DataError, match="candidate 1, column 'channel'"):
-        design_experiment(fit, [{"channel": "radio", "spend_change": 1.0, "duration": 4}])
-    with pytest.raises(mmmjax.DataError, match="column 'spend_change'"):
-        design_experiment(fit, [{"channel": "tv", "spend_change": -1e9, "duration": 4}])
 
 
 @pytest.mark.slow
