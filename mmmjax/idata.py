@@ -35,6 +35,7 @@ __all__ = [
     "ARVIZ_1",
     "IData",
     "add_groups",
+    "deep_copy",
     "ess",
     "from_datasets",
     "from_dict",
@@ -104,6 +105,12 @@ def add_groups(
             idata[name] = xr.DataTree(ds)
         else:
             idata.add_groups({name: ds})
+
+
+def deep_copy(idata: IData) -> IData:
+    """A copy of ``idata`` that shares no array with it (``DataTree.copy()`` is shallow by
+    default, ``InferenceData.copy()`` always deep)."""
+    return idata.copy(deep=True) if ARVIZ_1 else idata.copy()
 
 
 def group_names(idata: IData) -> list[str]:

@@ -232,7 +232,7 @@ def test_posterior_draws_that_do_not_fit_the_spec_are_refused(tmp_path, fit):
 
 
 def test_non_finite_draws_are_refused(tmp_path, fit):
-    idata = fit.idata.copy(deep=True)  # DataTree.copy() is shallow: the fixture would change
+    idata = azc.deep_copy(fit.idata)  # DataTree.copy() is shallow: the fixture would change
     idata.posterior["sigma"][0, 3] = np.nan
     broken = type(fit)(fit.spec, fit.dataset, fit.scales, fit.axis, idata, fit.info)
     path = broken.save(tmp_path / "f")

@@ -108,6 +108,9 @@ def test_groups_are_built_listed_added_and_read_alike(demo_fit):
     assert azc.group_names(bare) == ["posterior", "posterior_predictive"]
     assert bare.posterior_predictive["x"].dims == ("chain", "draw", "k")
     assert azc.group(bare, "missing") is None
+    copy = azc.deep_copy(bare)
+    copy.posterior["sigma"][0, 0] = -1.0
+    assert float(bare.posterior["sigma"][0, 0]) > 0  # the copy shares no array
     ds = azc.group(bare, "posterior")
     assert ds.equals(azc.group(demo_fit.idata, "posterior"))
     worst = azc.ess(ds, method="bulk")["sigma"]
