@@ -35,6 +35,7 @@ __all__ = [
     "ARVIZ_1",
     "IData",
     "add_groups",
+    "assign_coords",
     "deep_copy",
     "ess",
     "from_datasets",
@@ -111,6 +112,16 @@ def deep_copy(idata: IData) -> IData:
     """A copy of ``idata`` that shares no array with it (``DataTree.copy()`` is shallow by
     default, ``InferenceData.copy()`` always deep)."""
     return idata.copy(deep=True) if ARVIZ_1 else idata.copy()
+
+
+def assign_coords(idata: IData, coords: Mapping[str, Sequence[Any]]) -> IData:
+    """A new data object with the labels of each dim in ``coords`` replaced, in every group that
+    has that dim (the arrays are shared, not copied)."""
+    out = {}
+    for name in group_names(idata):
+        ds = group(idata, name)
+        out[name] = ds.assign_coords({d: list(v) for d, v in coords.items() if d in ds.dims})
+    return from_datasets(out)
 
 
 def group_names(idata: IData) -> list[str]:

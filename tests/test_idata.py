@@ -108,6 +108,12 @@ def test_groups_are_built_listed_added_and_read_alike(demo_fit):
     assert azc.group_names(bare) == ["posterior", "posterior_predictive"]
     assert bare.posterior_predictive["x"].dims == ("chain", "draw", "k")
     assert azc.group(bare, "missing") is None
+    names = [f"c{i}" for i in range(len(demo_fit.channels))]
+    relabelled = azc.assign_coords(demo_fit.idata, {"channel": names})
+    assert azc.group_names(relabelled) == azc.group_names(demo_fit.idata)
+    assert list(relabelled.posterior["channel"].values) == names
+    assert list(relabelled.constant_data["channel"].values) == names
+    assert list(demo_fit.idata.posterior["channel"].values) == demo_fit.channels  # unchanged
     copy = azc.deep_copy(bare)
     copy.posterior["sigma"][0, 0] = -1.0
     assert float(bare.posterior["sigma"][0, 0]) > 0  # the copy shares no array
