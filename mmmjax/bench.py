@@ -344,14 +344,15 @@ def _sample(prob: _Problem, cfg: BenchConfig, *, warmup: int, seed: int, init=No
 
 
 def _diagnose(res) -> dict[str, Any]:
-    import arviz as az
-
     from mmmjax.fit import diagnose
+    from mmmjax.idata import from_dict
 
     return diagnose(
-        az.from_dict(
-            posterior={k: np.asarray(v) for k, v in res.posterior.items()},
-            sample_stats={"diverging": np.asarray(res.sample_stats["diverging"])},
+        from_dict(
+            {
+                "posterior": {k: np.asarray(v) for k, v in res.posterior.items()},
+                "sample_stats": {"diverging": np.asarray(res.sample_stats["diverging"])},
+            }
         )
     )
 

@@ -1,7 +1,8 @@
 """Fitting an :class:`~mmmjax.MMM` and the :class:`Fit` that holds the result.
 
-``Fit`` is a small immutable record (specification, training data, scales, time axis, and an
-``arviz.InferenceData``) with methods that *derive* things from it: diagnostics, predictions in
+``Fit`` is a small immutable record (specification, training data, scales, time axis, and the
+installed ArviZ's data object: ``arviz.InferenceData`` on ArviZ 0.x, ``xarray.DataTree`` on 1.x,
+see :mod:`mmmjax.idata`) with methods that *derive* things from it: diagnostics, predictions in
 money, and a lossless save to netCDF + JSON (no pickle). Insights and the budget optimizer are
 separate modules that read a ``Fit``.
 """
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,6 +27,7 @@ from mmmjax.calibration import LiftTest, check_lift_tests, lift_data
 from mmmjax.data import Dataset, Scales
 from mmmjax.design import Design, TimeAxis, build_design
 from mmmjax.errors import DataError, SamplerWarning
+from mmmjax.idata import IData, add_groups, ess, from_dict, rhat, summary, to_netcdf
 from mmmjax.model import MMM, Components, components, numpyro_model, site_shapes
 from mmmjax.sampling import SamplerResult, map_initial_values, run_nuts
 from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, read_fit_dir, write_fit_dir
@@ -65,6 +66,48 @@ def _observation_noise(spec: MMM, params, seed: int, shape) -> np.ndarray:
     if spec.likelihood == "student_t":
         return sigma * rng.standard_t(np.asarray(params["nu"], np.float64)[:, None], shape)
     return sigma * rng.standard_normal(shape)
+
+
+def _predictive(spec: MMM, mu: np.ndarray, params, scales: Scales, seed: int) -> np.ndarray:
+    """Posterior predictive target (money) ``(S, T)`` from the mean function ``mu`` (scaled)."""
+    return _to_money(spec, mu + _observation_noise(spec, params, seed, mu.shape), scales)
+
+
+def observation_log_density(
+    likelihood: str, z: np.ndarray, mu: np.ndarray, sigma: np.ndarray, nu: np.ndarray | None = None
+) -> np.ndarray:
+    """Log density of observations ``z`` under the model's noise, float64, NumPy.
+
+    ``"normal"``: ``log N(z; mu, sigma) = -log(sigma) - log(2 pi) / 2 - r**2 / 2`` with
+    ``r = (z - mu) / sigma``; ``"student_t"``: ``log Gamma((nu + 1) / 2) - log Gamma(nu / 2)
+    - log(nu pi) / 2 - log(sigma) - (nu + 1) / 2 * log1p(r**2 / nu)``. Arguments broadcast
+    (e.g. ``z`` ``(T,)``, ``mu`` ``(S, T)``, ``sigma`` and ``nu`` ``(S, 1)``).
+    """
+    z, mu, sigma = (np.asarray(a, dtype=np.float64) for a in (z, mu, sigma))
+    r = (z - mu) / sigma
+    if likelihood == "student_t":
+        nu = np.asarray(nu, dtype=np.float64)
+        lgamma = np.frompyfunc(math.lgamma, 1, 1)  # over the draws' nu only, not over time
+        norm = (lgamma((nu + 1) / 2) - lgamma(nu / 2)).astype(np.float64) - 0.5 * np.log(nu * np.pi)
+        return norm - np.log(sigma) - (nu + 1) / 2 * np.log1p(r * r / nu)
+    return -np.log(sigma) - 0.5 * np.log(2 * np.pi) - 0.5 * r * r
+
+
+def _target_log_likelihood(
+    spec: MMM, mu: np.ndarray, params, dataset: Dataset, scales: Scales
+) -> np.ndarray:
+    """Pointwise log-likelihood of the observed target in money, ``(S, T)``, float64.
+
+    The model's density of the scaled target ``z`` (``y / s``, or ``log(y / s)`` in the
+    multiplicative form) times the Jacobian ``|dz/dy|`` (``1 / s``, or ``1 / y``), so that fits
+    of one data set in different forms are compared on the same scale by ``arviz.loo``.
+    """
+    y = np.asarray(dataset.target, dtype=np.float64)
+    z = np.log(y / scales.target) if spec.multiplicative else y / scales.target
+    log_jac = -np.log(y) if spec.multiplicative else -math.log(scales.target)
+    nu = np.asarray(params["nu"])[:, None] if spec.likelihood == "student_t" else None
+    sigma = np.asarray(params["sigma"])[:, None]
+    return observation_log_density(spec.likelihood, z, mu, sigma, nu) + log_jac
 
 
 def _to_money(spec: MMM, scaled: np.ndarray, scales: Scales) -> np.ndarray:
@@ -141,8 +184,11 @@ class Fit:
       dataset: the training :class:`~mmmjax.Dataset` (original units).
       scales: the :class:`~mmmjax.Scales` used to scale it.
       axis: the time axis (origin, period) for trend and seasonality.
-      idata: ``arviz.InferenceData`` with ``posterior``, ``sample_stats``, ``observed_data``,
-        ``posterior_predictive`` (target in money), ``constant_data`` and, when sampled,
+      idata: the installed ArviZ's data object (:data:`mmmjax.idata.IData`) with
+        ``posterior``, ``sample_stats``, ``observed_data``,
+        ``posterior_predictive`` (target in money), ``log_likelihood`` (``target``: each
+        period's pointwise log-likelihood of the observed target in money, for ``arviz.loo`` and
+        ``arviz.compare``; lift-test terms are not in it), ``constant_data`` and, when sampled,
         ``prior`` and ``prior_predictive``. Dims are named (``chain``, ``draw``, ``date``,
         ``channel``, ``control``, ``event``, ``fourier``, ``changepoint``).
       info: how it was sampled (chain method, seconds, versions).
@@ -157,7 +203,7 @@ class Fit:
     dataset: Dataset
     scales: Scales
     axis: TimeAxis
-    idata: az.InferenceData
+    idata: IData
     info: dict[str, Any] = field(default_factory=dict, compare=False)
     lift_tests: tuple[LiftTest, ...] = ()
     provenance: dict[str, Any] | None = field(default=None, compare=False)
@@ -234,8 +280,7 @@ class Fit:
             raise ValueError(f"kind must be 'predictive' or 'mean', got {kind!r}")
         mu = self.components(dataset).mu
         if kind == "predictive":
-            params = self.draws()
-            mu = mu + _observation_noise(self.spec, params, seed, mu.shape)
+            return _predictive(self.spec, mu, self.draws(), self.scales, seed)
         return _to_money(self.spec, mu, self.scales)
 
     # -- diagnostics --------------------------------------------------------------------------
@@ -246,7 +291,7 @@ class Fit:
 
     def summary(self, **kwargs: Any) -> pd.DataFrame:
         """``arviz.summary`` of the sampled parameters."""
-        return az.summary(self.idata, var_names=self.sites, **kwargs)
+        return summary(self.idata, var_names=self.sites, **kwargs)
 
     def review(self, *, holdout=None):
         """Health checks and a 0-100 score: :func:`mmmjax.review.review_fit` (``FitReview``)."""
@@ -297,7 +342,7 @@ class Fit:
             meta["refresh"] = jsonable(self.provenance)
 
         def write_netcdf(file: Path) -> None:
-            self.idata.to_netcdf(str(file), engine="h5netcdf")
+            to_netcdf(self.idata, file)
 
         return write_fit_dir(path, write_netcdf, meta)
 
@@ -346,7 +391,7 @@ def load_fit(path: str | os.PathLike) -> Fit:
         raise meta.error("", f"does not describe the fit in {DATA} ({exc})") from None
 
 
-def _fit_from_files(meta: Meta, idata: az.InferenceData) -> Fit:
+def _fit_from_files(meta: Meta, idata: IData) -> Fit:
     """The :class:`Fit` of a checked ``fit.json`` and ``fit.nc`` (see :func:`load_fit`)."""
     nc = meta.file.with_name(DATA)
     channels = meta.names("dataset.channels", nonempty=True)
@@ -393,7 +438,7 @@ def _fit_from_files(meta: Meta, idata: az.InferenceData) -> Fit:
 
 
 # checks of a saved fit's parts, shared with mmmjax.geo.fit
-def coords_match(meta: Meta, idata: az.InferenceData, names: dict[str, list[str]]) -> None:
+def coords_match(meta: Meta, idata: IData, names: dict[str, list[str]]) -> None:
     """Each coordinate of ``idata`` named in ``names`` must hold exactly those names."""
     for dim, want in names.items():
         for group in ("posterior", "constant_data"):
@@ -487,17 +532,16 @@ def lift_tests_of(meta: Meta, dataset) -> tuple[LiftTest, ...]:
 # ----------------------------------------------------------------------------------------------
 # diagnostics in plain words
 # ----------------------------------------------------------------------------------------------
-def diagnose(idata: az.InferenceData) -> dict[str, Any]:
+def diagnose(idata: IData) -> dict[str, Any]:
     """Convergence summary over the sampled parameters of ``idata.posterior``."""
     post = idata.posterior
     out: dict[str, Any] = {}
     if post.sizes["chain"] > 1:
-        rhat = az.rhat(post)
-        out["max_r_hat"], out["worst_r_hat"] = _extreme(rhat, max)
+        out["max_r_hat"], out["worst_r_hat"] = _extreme(rhat(post), max)
     else:
         out["max_r_hat"], out["worst_r_hat"] = float("nan"), ""
-    out["min_ess_bulk"], out["worst_ess_bulk"] = _extreme(az.ess(post, method="bulk"), min)
-    out["min_ess_tail"], out["worst_ess_tail"] = _extreme(az.ess(post, method="tail"), min)
+    out["min_ess_bulk"], out["worst_ess_bulk"] = _extreme(ess(post, method="bulk"), min)
+    out["min_ess_tail"], out["worst_ess_tail"] = _extreme(ess(post, method="tail"), min)
     div = idata.sample_stats.get("diverging")
     out["divergences"] = int(np.asarray(div).sum()) if div is not None else 0
     out["draws"] = int(post.sizes["chain"] * post.sizes["draw"])
@@ -589,17 +633,17 @@ def _prior_draws(
 
 
 def prior_predictive_idata(spec: MMM, dataset: Dataset, draws: int = 500, seed: int = 0):
-    """Prior parameter draws and the prior predictive target (money) as ``InferenceData``."""
+    """Prior parameter draws and the prior predictive target (money) as the installed ArviZ's
+    data object (:data:`mmmjax.idata.IData`)."""
     scales, _, design = training_design(spec, dataset)
     prior, y_money = _prior_draws(spec, dataset, design, draws, seed, scales)
     coords, dims = _coords_dims(spec, dataset, design)
-    return az.from_dict(
-        prior=prior,
-        prior_predictive={"target": y_money},
-        observed_data=_data_groups(dataset)["observed_data"],
-        coords=coords,
-        dims=dims,
-    )
+    groups = {
+        "prior": prior,
+        "prior_predictive": {"target": y_money},
+        "observed_data": _data_groups(dataset)["observed_data"],
+    }
+    return from_dict(groups, coords=coords, dims=dims)
 
 
 class Problem(NamedTuple):
@@ -761,12 +805,16 @@ def assemble(
         prior, y_prior = _prior_draws(spec, dataset, design, prior_draws, seed + 2, problem.scales)
         groups["prior"] = prior
         groups["prior_predictive"] = {"target": y_prior}
-    idata = az.from_dict(**groups, coords=coords, dims=dims)
+    idata = from_dict(groups, coords=coords, dims=dims)
     info = sampler_info(result, seed, info)
     fit = Fit(spec=spec, dataset=dataset, scales=problem.scales, axis=problem.axis, idata=idata,
               info=info, lift_tests=problem.lift_tests)  # fmt: skip
-    y_pp = fit.predict(seed=seed + 1).reshape(chains, draws, -1)  # money
-    idata.add_groups(posterior_predictive={"target": y_pp}, coords=coords, dims=dims)
+    mu, params = fit.components().mu, fit.draws()
+    y_pp = _predictive(spec, mu, params, problem.scales, seed + 1)  # money, as fit.predict()
+    log_lik = _target_log_likelihood(spec, mu, params, dataset, problem.scales)
+    new = {"posterior_predictive": y_pp, "log_likelihood": log_lik}  # (S, T) each
+    new = {g: {"target": v.reshape(chains, draws, -1)} for g, v in new.items()}
+    add_groups(idata, new, coords=coords, dims=dims)
     if warn:
         for msg in sampler_messages(fit.diagnostics()):
             warnings.warn(msg, SamplerWarning, stacklevel=4)
@@ -815,13 +863,12 @@ def fit_from_draws(
         posterior[k] = a[None] if a.ndim == len(shape) + 1 else a
     coords, dims = _coords_dims(spec, dataset, design)
     shape = next(iter(posterior.values())).shape[:2]
-    idata = az.from_dict(
-        posterior=posterior,
-        sample_stats={"diverging": np.zeros(shape, dtype=bool)},
+    groups = {
+        "posterior": posterior,
+        "sample_stats": {"diverging": np.zeros(shape, dtype=bool)},
         **_data_groups(dataset),
-        coords=coords,
-        dims=dims,
-    )
+    }
+    idata = from_dict(groups, coords=coords, dims=dims)
     return Fit(spec=spec, dataset=dataset, scales=scales, axis=axis, idata=idata,
                info=dict(info or {}),
                lift_tests=check_lift_tests(lift_tests, dataset))  # fmt: skip

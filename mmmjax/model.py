@@ -176,7 +176,11 @@ class MMM:
                          **kwargs)  # fmt: skip
 
     def sample_prior_predictive(self, dataset, draws: int = 500, seed: int = 0):
-        """Prior draws and prior predictive target (money) as an ``arviz.InferenceData``."""
+        """Prior draws and prior predictive target (money) as ArviZ's data object.
+
+        An ``arviz.InferenceData`` on ArviZ 0.x, an ``xarray.DataTree`` on 1.x
+        (:data:`mmmjax.idata.IData`); groups ``prior``, ``prior_predictive``, ``observed_data``.
+        """
         from mmmjax.fit import prior_predictive_idata
 
         return prior_predictive_idata(self, dataset, draws=draws, seed=seed)

@@ -23,6 +23,7 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+import numpyro  # noqa: F401  # first, whole: see mmmjax.idata
 import numpyro.distributions as dist
 
 __all__ = ["DEFAULT_PRIORS", "Prior", "PriorSet", "resolve_priors"]

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro  # noqa: F401  # first, whole: see mmmjax.idata
 from jax import lax
 from jax.flatten_util import ravel_pytree
 from numpyro.distributions import biject_to, constraints

@@ -1,6 +1,7 @@
 """Saved fits on disk: the format national and geo fits share, and the checks made on load.
 
-A saved fit is a directory holding ``fit.nc`` (the ``arviz.InferenceData`` as netCDF-4/HDF5)
+A saved fit is a directory holding ``fit.nc`` (ArviZ's data object as netCDF-4/HDF5, read and
+written by :mod:`mmmjax.idata` under either ArviZ line)
 and ``fit.json`` (specification, scales, time axis, names, sampler info, lift tests and, since
 format 2, the size and SHA-256 of ``fit.nc``). :func:`write_fit_dir` writes the two together
 (:func:`mmmjax.files.write_files`: one rename, or one swap, of a directory); :func:`read_fit_dir`
@@ -19,11 +20,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import arviz as az
 import numpy as np
 
 from mmmjax.errors import DataError
 from mmmjax.files import dumps_json, write_files
+from mmmjax.idata import IData, from_netcdf, group_names
 
 __all__ = [
     "DATA",
@@ -199,7 +200,7 @@ def _all_numbers(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def read_fit_dir(path: str | os.PathLike, *, geo: bool) -> tuple[Meta, az.InferenceData]:
+def read_fit_dir(path: str | os.PathLike, *, geo: bool) -> tuple[Meta, IData]:
     """``fit.json`` (as a :class:`Meta`) and ``fit.nc`` of the saved fit in ``path``, checked:
 
     - ``fit.json`` is a UTF-8 JSON object (no NaN) of a known ``format``, of the right kind
@@ -261,17 +262,16 @@ def read_fit_dir(path: str | os.PathLike, *, geo: bool) -> tuple[Meta, az.Infere
                 f"file copied from another fit); {_DAMAGED}"
             )
     idata = read_netcdf(nc_file)
-    missing = [g for g in GROUPS if g not in idata.groups()]
+    missing = [g for g in GROUPS if g not in group_names(idata)]
     if missing:
         raise DataError(f"{nc_file}: has no {', '.join(missing)} group; {_DAMAGED}")
     return meta, idata
 
 
-def read_netcdf(nc_file: Path) -> az.InferenceData:
+def read_netcdf(nc_file: Path) -> IData:
     """``fit.nc`` read eagerly (the file is closed after), any failure a :class:`DataError`."""
     try:
-        with az.rc_context({"data.load": "eager"}):  # nothing left open: the directory
-            return az.from_netcdf(str(nc_file), engine="h5netcdf")  # can be overwritten later
+        return from_netcdf(nc_file)  # nothing left open: the directory can be overwritten later
     except Exception as exc:  # h5py, h5netcdf and xarray raise many kinds for a damaged file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(

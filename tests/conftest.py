@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import mmmjax
+from mmmjax import idata as azc
 
 HAMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "MMM_test_data.csv"
 HAMS_CHANNELS = [f"spend_channel_{i}" for i in range(1, 8)]
@@ -34,8 +35,7 @@ def dollar_fit(demo_fit):
     """``demo_fit`` with channels named ``tv$ spend``, ``search $x^$`` ... (no new sampling):
     matplotlib's mathtext reads text holding two ``$`` as a formula."""
     names = ["tv$ spend", "search $x^$", "social", "display", "radio$"]
-    groups = [g for g in demo_fit.idata.groups() if "channel" in demo_fit.idata[g].dims]
-    idata = demo_fit.idata.assign_coords(channel=names, groups=groups)
+    idata = azc.assign_coords(demo_fit.idata, {"channel": names})
     dataset = dataclasses.replace(demo_fit.dataset, channels=names)
     return dataclasses.replace(demo_fit, dataset=dataset, idata=idata)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import mmmjax
 from mmmjax import geo
@@ -302,6 +303,12 @@ def test_idata_and_predictions(recovery):
     lo, hi = np.quantile(ppc, [0.03, 0.97], axis=0)
     assert 0.85 < np.mean((panel.target >= lo) & (panel.target <= hi)) < 0.995
     assert set(fit.diagnostics()) >= {"max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences"}
+    # pointwise log-likelihood: each geo's normal density of the target in money
+    ll = fit.idata.log_likelihood["target"]
+    assert ll.dims == ("chain", "draw", "geo", "date") and ll.dtype == np.float64
+    s = fit.scales.target[:, None]
+    want = stats.norm.logpdf(panel.target, loc=mean, scale=fit.draws()["sigma"][:, :, None] * s)
+    np.testing.assert_allclose(ll.values.reshape(want.shape), want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ import pytest
 
 import mmmjax
 import mmmjax.mlflow as mm
+from mmmjax import idata as azc
 from mmmjax.cli import EXIT_NOT_CONVERGED, main
 
 # as in test_cli.py: the demo_fit fixture's sampler settings, so the compiled sampler is reused
@@ -43,8 +44,8 @@ def _artifact(client, run_id: str, path: str, dst: Path) -> Path:
 
 def _assert_same_fit(back, fit) -> None:
     assert back.spec == fit.spec and back.dataset == fit.dataset and back.scales == fit.scales
-    for group in fit.idata.groups():
-        assert getattr(back.idata, group).equals(getattr(fit.idata, group)), group
+    for name in azc.group_names(fit.idata):
+        assert azc.group(back.idata, name).equals(azc.group(fit.idata, name)), name
 
 
 def test_log_fit_records_spec_sampler_diagnostics_metrics_roi_and_artifacts(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import io
 
-import arviz as az
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ from matplotlib.text import Text
 
 import mmmjax
 from mmmjax import plots, validation
+from mmmjax.idata import from_datasets
 
 
 def _has_data(fig: Figure) -> bool:
@@ -88,8 +88,8 @@ def test_prior_posterior_grid_and_rank_panels(demo_fit):
 
 
 def test_prior_predictive_needs_prior_draws(demo_fit):
-    idata = az.InferenceData(
-        posterior=demo_fit.idata.posterior, observed_data=demo_fit.idata.observed_data
+    idata = from_datasets(
+        {"posterior": demo_fit.idata.posterior, "observed_data": demo_fit.idata.observed_data}
     )
     bare = dataclasses.replace(demo_fit, idata=idata)
     with pytest.raises(ValueError, match="prior predictive"):

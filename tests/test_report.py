@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 import mmmjax
 from mmmjax import report, validation
+from mmmjax.idata import add_groups
 
 IMG = '<img alt="'
 PNG = 'src="data:image/png;base64,'
@@ -179,7 +180,7 @@ def test_calibration_section_only_for_a_calibrated_fit(demo_fit, demo, page):
         (k, demo_fit.idata.posterior[k].values) for k in demo_fit.sites)}  # fmt: skip
     fit = mmmjax.fit.fit_from_draws(spec, dataset, draws, lift_tests=tests)
     prior = spec.sample_prior_predictive(dataset, draws=100, seed=1).prior
-    fit.idata.add_groups(prior=prior)
+    add_groups(fit.idata, {"prior": prior})
     text = report.render_report(fit)
     section = text[text.index('<section id="calibration">') :]
     section = section[: section.index("</section>")]

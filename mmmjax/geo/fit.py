@@ -1,10 +1,10 @@
 """Fitting a :class:`~mmmjax.geo.GeoMMM` and the :class:`GeoFit` that holds the result.
 
 ``GeoFit`` mirrors :class:`mmmjax.Fit`: an immutable record (specification, panel, scales, time
-axis, ``arviz.InferenceData`` with dims ``geo``, ``date``, ``channel``, ...) whose methods derive
-diagnostics, predictions in money and a lossless netCDF + JSON save (no pickle). Sampling goes
-through :func:`mmmjax.sampling.run_nuts`, with the panel's arrays as *arguments* of the compiled
-program, so a second fit of the same shape does not compile again.
+axis, ArviZ's data object :data:`mmmjax.idata.IData` with dims ``geo``, ``date``, ``channel``,
+...) whose methods derive diagnostics, predictions in money and a lossless netCDF + JSON save
+(no pickle). Sampling goes through :func:`mmmjax.sampling.run_nuts`, with the panel's arrays as
+*arguments* of the compiled program, so a second fit of the same shape does not compile again.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,6 +31,7 @@ from mmmjax.fit import (
     diagnose,
     finite_values,
     lift_tests_of,
+    observation_log_density,
     sampler_info,
     sampler_messages,
     time_axis,
@@ -48,6 +48,14 @@ from mmmjax.geo.model import (
     geo_numpyro_model,
     no_geo_lift_data,
     site_shapes,
+)
+from mmmjax.idata import (
+    IData,
+    add_groups,
+    from_datasets,
+    from_dict,
+    summary,
+    to_netcdf,
 )
 from mmmjax.sampling import SamplerResult, run_nuts
 from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, read_fit_dir, write_fit_dir
@@ -105,11 +113,14 @@ class GeoFit:
       dataset: the training :class:`~mmmjax.geo.GeoDataset` (original units).
       scales: its :class:`~mmmjax.geo.GeoScales`.
       axis: the time axis (origin, period) of trend and seasonality.
-      idata: ``arviz.InferenceData`` with ``posterior`` (sampled sites plus the derived per-geo
-        ``media_roi`` ``(geo, channel)``, ``trend_slope``, ``season``, ``control_coef``),
+      idata: ArviZ's data object (:data:`mmmjax.idata.IData`) with ``posterior`` (sampled
+        sites plus the derived per-geo ``media_roi`` ``(geo, channel)``, ``trend_slope``,
+        ``season``, ``control_coef``),
         ``sample_stats``, ``observed_data`` (``target`` ``(geo, date)``, money),
-        ``constant_data`` (``spend``, ``controls``, ``population``) and
-        ``posterior_predictive`` (``target`` in money).
+        ``constant_data`` (``spend``, ``controls``, ``population``),
+        ``posterior_predictive`` (``target`` in money) and ``log_likelihood`` (``target``
+        ``(geo, date)``: pointwise log-likelihood of the observed target in money, lift-test
+        terms not included).
       info: how it was sampled.
     """
 
@@ -117,7 +128,7 @@ class GeoFit:
     dataset: GeoDataset
     scales: GeoScales
     axis: TimeAxis
-    idata: az.InferenceData
+    idata: IData
     info: dict[str, Any] = field(default_factory=dict, compare=False)
     lift_tests: tuple[LiftTest, ...] = ()
 
@@ -164,7 +175,13 @@ class GeoFit:
         """
         if kind not in ("predictive", "mean"):
             raise ValueError(f"kind must be 'predictive' or 'mean', got {kind!r}")
-        mu = over_draws(_mu, self.spec.model, self.draws(), self.design()).astype(np.float64)
+        return self._in_money(self._mean_scaled(), kind, seed)
+
+    def _mean_scaled(self) -> np.ndarray:
+        """The mean function for every draw, ``(S, G, T)``, each geo's scaled units, float64."""
+        return over_draws(_mu, self.spec.model, self.draws(), self.design()).astype(np.float64)
+
+    def _in_money(self, mu: np.ndarray, kind: str, seed: int) -> np.ndarray:
         if kind == "predictive":
             mu = mu + _noise(self.spec, self.draws(), seed, mu.shape)
         return mu * self.scales.target[:, None]
@@ -175,6 +192,16 @@ class GeoFit:
 
         return review_fit(self, holdout=holdout)
 
+    def _log_likelihood(self, mu: np.ndarray) -> np.ndarray:
+        """Pointwise log-likelihood ``(S, G, T)`` of the observed target in money, float64,
+        from the mean function ``mu`` ``(S, G, T)`` (each geo's scaled units): the density of
+        ``y / s_g`` minus ``log s_g`` (the Jacobian to money)."""
+        draws, s = self.draws(), self.scales.target[:, None]
+        nu = draws["nu"][:, None, None] if self.spec.model.likelihood == "student_t" else None
+        z = np.asarray(self.dataset.target, np.float64) / s
+        sigma = draws["sigma"][:, :, None]
+        return observation_log_density(self.spec.model.likelihood, z, mu, sigma, nu) - np.log(s)
+
     def diagnostics(self) -> dict[str, Any]:
         """``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences`` (as
         :meth:`mmmjax.Fit.diagnostics`) over every posterior variable."""
@@ -182,7 +209,7 @@ class GeoFit:
 
     def summary(self, **kwargs: Any) -> pd.DataFrame:
         """``arviz.summary`` of the posterior."""
-        return az.summary(self.idata, **kwargs)
+        return summary(self.idata, **kwargs)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write to directory ``path`` as ``fit.nc`` and ``fit.json`` (``"kind": "geo"``);
@@ -213,12 +240,12 @@ class GeoFit:
         }
 
         def write_netcdf(file: Path) -> None:
-            self.idata.to_netcdf(str(file), engine="h5netcdf")
+            to_netcdf(self.idata, file)
 
         return write_fit_dir(path, write_netcdf, meta)
 
 
-def _one_dim(idata: az.InferenceData) -> az.InferenceData:
+def _one_dim(idata: IData) -> IData:
     """``posterior`` and ``sample_stats`` with each variable's dims flattened into one, whose
     labels name every coordinate (``"geo_01, tv"``): :func:`mmmjax.fit.diagnose` names the worst
     parameter from a single dim."""
@@ -232,7 +259,7 @@ def _one_dim(idata: az.InferenceData) -> az.InferenceData:
             da = da.stack(_k=dims).drop_vars(["_k", *dims]).rename(_k="__".join(dims))
             da = da.assign_coords({"__".join(dims): labels})
         flat[name] = da
-    return az.InferenceData(posterior=xr.Dataset(flat), sample_stats=idata.sample_stats)
+    return from_datasets({"posterior": xr.Dataset(flat), "sample_stats": idata.sample_stats})
 
 
 def _noise(spec: GeoMMM, draws, seed: int, shape) -> np.ndarray:
@@ -277,7 +304,7 @@ def load_geo_fit(path: str | os.PathLike) -> GeoFit:
         raise meta.error("", f"does not describe the fit in {DATA} ({exc})") from None
 
 
-def _geo_fit_from_files(meta: Meta, idata: az.InferenceData) -> GeoFit:
+def _geo_fit_from_files(meta: Meta, idata: IData) -> GeoFit:
     """The :class:`GeoFit` of a checked ``fit.json`` and ``fit.nc``."""
     nc = meta.file.with_name(DATA)
     geos = meta.names("dataset.geos", nonempty=True)
@@ -510,23 +537,25 @@ def assemble_geo(
     posterior = {k: v.astype(np.float32) for k, v in posterior.items()}
     chains, draws = result.sample_stats["diverging"].shape
     coords, dims = _coords_dims(spec, panel, problem.design)
-    idata = az.from_dict(
-        posterior=posterior,
-        sample_stats=result.sample_stats,
-        observed_data={"target": np.asarray(panel.target, np.float64)},
-        constant_data={
+    groups = {
+        "posterior": posterior,
+        "sample_stats": result.sample_stats,
+        "observed_data": {"target": np.asarray(panel.target, np.float64)},
+        "constant_data": {
             "spend": np.asarray(panel.spend, np.float64),
             "controls": np.asarray(panel.controls, np.float64),
             "population": np.asarray(panel.population, np.float64),
         },
-        coords=coords,
-        dims=dims,
-    )
+    }
+    idata = from_dict(groups, coords=coords, dims=dims)
     info = sampler_info(result, seed, info)
     fit = GeoFit(spec=spec, dataset=panel, scales=problem.scales, axis=problem.axis,
                  idata=idata, info=info, lift_tests=problem.lift_tests)  # fmt: skip
-    y_pp = fit.predict(seed=seed + 1).reshape(chains, draws, *panel.target.shape)
-    idata.add_groups(posterior_predictive={"target": y_pp}, coords=coords, dims=dims)
+    mu = fit._mean_scaled()
+    y_pp = fit._in_money(mu, "predictive", seed + 1)  # as fit.predict(seed=seed + 1)
+    new = {"posterior_predictive": y_pp, "log_likelihood": fit._log_likelihood(mu)}
+    new = {g: {"target": v.reshape(chains, draws, *panel.target.shape)} for g, v in new.items()}
+    add_groups(idata, new, coords=coords, dims=dims)
     if warn:
         for msg in sampler_messages(fit.diagnostics()):
             warnings.warn(msg, SamplerWarning, stacklevel=3)
