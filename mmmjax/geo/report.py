@@ -248,6 +248,7 @@ def geo_highlights(fit: GeoFit, per_geo: pd.DataFrame, fit_rows: list[tuple]) ->
         for g, ch in width.index[:N_WIDEST]
     ]
     out = ["Least certain geo ROIs (widest 94% intervals): " + "; ".join(widest) + "."]
+    out = out if widest else []  # no geo spends on any channel: nothing to rank
     mean = frame["roi_mean"].unstack("channel")  # (geo, channel), NaN where no spend
     spread = [
         f"{ch} highest in {mean[ch].idxmax()} ({_num(mean[ch].max())}), lowest in "
