@@ -49,7 +49,14 @@ from mmmjax.insights import (
 from mmmjax.model import ADSTOCK_PARAMS
 from mmmjax.priors import DEFAULT_PRIORS, resolve_priors
 
-__all__ = ["render_report", "write_report"]
+__all__ = [
+    "data_review_section",
+    "health_section",
+    "html_page",
+    "render_report",
+    "summary_section",
+    "write_report",
+]
 
 DPI = 80
 _CSS = """
@@ -613,8 +620,22 @@ def _plan_sentence(plan) -> str | None:
     return text + "."
 
 
-def _summary_section(fit, health, data_review, roi_frame, parts, plan) -> str:
-    """What an executive reads first: the verdict, ROI by channel, media vs baseline, the plan."""
+def summary_section(
+    fit, health, data_review, roi_frame: pd.DataFrame, parts, plan=None, *, extra=()
+) -> str:
+    """What an executive reads first: the verdict, ROI by channel, media vs baseline, the plan.
+
+    For national and geo fits alike (a geo fit's numbers are national).
+
+    Args:
+      fit: a :class:`~mmmjax.Fit` or :class:`~mmmjax.GeoFit`.
+      health: its :class:`~mmmjax.review.FitReview`; data_review: the
+        :class:`~mmmjax.review.DataReview` of its data.
+      roi_frame: national ROI by channel (columns of :func:`mmmjax.roi`).
+      parts: national contributions ``(draw, date, component)`` (:func:`mmmjax.contributions`).
+      plan: an optional budget plan (its recommendation is shown).
+      extra: more HTML blocks (already escaped), placed before the caveats.
+    """
     cls = "ok" if health.verdict == "good" else "warn"
     reasons = health.reasons()
     head = f"Health {health.score:.0f}/100: {health.verdict}."
@@ -658,6 +679,7 @@ def _summary_section(fit, health, data_review, roi_frame, parts, plan) -> str:
     sentence = _plan_sentence(plan) if plan is not None else None
     if sentence:
         body.append(f'<p class="key" id="recommendation">{_e(sentence)}</p>')
+    body += list(extra)
     caveats = reasons[3:] + [f.message for f in data_review.errors + data_review.warnings]
     caveats += list(health.notes)
     if caveats:
@@ -665,7 +687,8 @@ def _summary_section(fit, health, data_review, roi_frame, parts, plan) -> str:
     return _section("summary", "Summary", body)
 
 
-def _data_review_section(data_review) -> str:
+def data_review_section(data_review) -> str:
+    """The findings of :func:`mmmjax.review_data`: severity, check and advice."""
     rows = [(f.severity, f.check.replace("_", " "), f.message) for f in data_review.findings]
     body = [
         _p(
@@ -677,7 +700,8 @@ def _data_review_section(data_review) -> str:
     return _section("data-review", "Data review", body)
 
 
-def _health_section(health) -> str:
+def health_section(health) -> str:
+    """The health checks of a :class:`~mmmjax.review.FitReview` and how the score is made."""
     rows = [(c.label, c.status, _num(c.value, 3), c.threshold, c.message) for c in health.checks]
     body = [
         _p(
@@ -799,6 +823,22 @@ def _experiments(fit):
         return None
 
 
+def html_page(
+    title: str, summary: str, model: str, sections: Sequence[tuple[str, str, str]]
+) -> str:
+    """The whole page: the title, the summary (first screen), a note on the model, links to the
+    sections and the sections, each ``(anchor, link text, HTML)``; inline CSS, no script."""
+    nav = "".join(f'<a href="#{a}">{_e(n)}</a>' for a, n, _ in sections)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
+        f"<h1>{_e(title)}</h1>{summary}{_p(model, 'note')}<nav>{nav}</nav>"
+        + "".join(s for _, _, s in sections)
+        + "</main></body></html>\n"
+    )
+
+
 def render_report(
     fit,
     *,
@@ -832,8 +872,8 @@ def render_report(
         fit.dataset, n_test=n_test, seasonality=fit.spec.seasonality, trend=fit.spec.trend != "none"
     )
     sections = [
-        ("health", "Health", _health_section(health)),
-        ("data-review", "Data review", _data_review_section(data_review)),
+        ("health", "Health", health_section(health)),
+        ("data-review", "Data review", data_review_section(data_review)),
         ("data", "Data", _data_section(fit)),
         ("carryover", "Carryover", _carryover_section(fit, weights)),
         ("priors", "Priors", _prior_section(fit)),
@@ -857,22 +897,13 @@ def render_report(
         sections.append(("truth", "Truth", _truth_section(fit, roi_frame, truth)))
     spec = fit.spec
     title = title or f"Marketing-mix model report: {fit.dataset.target_name}"
-    nav = "".join(f'<a href="#{a}">{_e(n)}</a>' for a, n, _ in sections)
     model = (
         f"{spec.form} model, {spec.adstock} adstock, {spec.saturation} saturation, "
         f"{spec.trend} trend, Fourier order {spec.seasonality}, {spec.likelihood} "
         "likelihood."
     )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
-        f"<h1>{_e(title)}</h1>"
-        + _summary_section(fit, health, data_review, roi_frame, parts, plan)
-        + f"{_p(model, 'note')}<nav>{nav}</nav>"
-        + "".join(s for _, _, s in sections)
-        + "</main></body></html>\n"
-    )
+    summary = summary_section(fit, health, data_review, roi_frame, parts, plan)
+    return html_page(title, summary, model, sections)
 
 
 def write_report(

@@ -54,3 +54,37 @@ def hams(hams_path):
     return mmmjax.Dataset.from_csv(
         hams_path, date="start_of_week", target="revenue", channels=HAMS_CHANNELS
     )
+
+
+@pytest.fixture
+def first_screen(tmp_path):
+    """``shot(html, css="")``: the first screen (1366 x 768, ``(768, 1366, 3)`` int RGB) of the
+    page ``html`` with ``css`` appended to its style, painted by headless Chromium; the test is
+    skipped when Chromium is not installed (.ci/run installs it)."""
+    import shutil
+    import subprocess
+
+    import numpy as np
+    from matplotlib.image import imread
+
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+    browser = next((shutil.which(n) for n in names if shutil.which(n)), None)
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium) - browser check")
+
+    def shot(html: str, css: str = "") -> np.ndarray:
+        page = tmp_path / "first_screen.html"
+        page.write_text(html.replace("</style>", css + "</style>", 1), encoding="utf-8")
+        png = tmp_path / "first_screen.png"
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars"]  # fmt: skip
+        run = subprocess.run(
+            [browser, *flags, f"--screenshot={png}", "--window-size=1366,768", page.as_uri()],
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-2000:]
+        px = (imread(str(png))[..., :3] * 255).round().astype(int)
+        assert px.shape[:2] == (768, 1366)
+        return px
+
+    return shot

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -287,40 +286,12 @@ def test_report_opens_with_summary_verdict_and_plan(report_page, demo_fit):
     assert 'id="health"' in text and 'id="data-review"' in text
 
 
-def _chromium():
-    import shutil
-
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-def test_verdict_and_recommendation_are_on_the_first_screen(report_page, tmp_path):
+def test_verdict_and_recommendation_are_on_the_first_screen(report_page, first_screen):
     """Paint the verdict and the plan in marker colours; both must show in a 1366x768 shot."""
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium) - browser check")
     _, text = report_page
-    marked = text.replace(
-        "</style>",
-        "#verdict{background:#ff00ff!important}#recommendation{background:#00ffff!important}"
-        "</style>",
+    px = first_screen(
+        text, "#verdict{background:#ff00ff!important}#recommendation{background:#00ffff!important}"
     )
-    page = tmp_path / "marked.html"
-    page.write_text(marked, encoding="utf-8")
-    shot = tmp_path / "shot.png"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars"]  # fmt: skip
-    run = subprocess.run(
-        [browser, *flags, f"--screenshot={shot}", "--window-size=1366,768", page.as_uri()],
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-2000:]
-    from matplotlib.image import imread
-
-    px = (imread(str(shot))[..., :3] * 255).round().astype(int)
-    assert px.shape[:2] == (768, 1366)
 
     def painted(rgb) -> int:
         return int(np.all(px == np.array(rgb), axis=-1).sum())

@@ -84,12 +84,14 @@ def cmd_fit_geo(args, out: Path) -> int:
     table = roi_table(fit)
     national = table[table.level == "national"].set_index("channel")
     per_geo = table[table.level == "geo"].set_index([panel.geo_name, "channel"])
+    health = fit.review()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         fit.save(tmp)
         write_csv(table, tmp / "roi.csv", index=False)
-        write_geo_report(fit, tmp / "report.html", roi_national=national, roi_geo=per_geo)
+        write_geo_report(fit, tmp / "report.html", roi_national=national, roi_geo=per_geo,
+                         health=health)  # fmt: skip
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -99,7 +101,7 @@ def cmd_fit_geo(args, out: Path) -> int:
         f"in {fit.info.get('seconds', float('nan')):.1f} s ({fit.info.get('chain_method')} "
         f"chains): {diagnostics_text(fit.diagnostics())}"
     )
-    print(fit.review())
+    print(health)
     print("national ROI:")
     print(national[["roi_mean", "roi_low", "roi_high", "mroi_mean"]].round(2).to_string())
     print(f"wrote {out / 'report.html'}, {out / 'roi.csv'} (national and per geo) and the "

@@ -1,10 +1,15 @@
-"""A self-contained HTML report of a geo fit: the data, the fit of every geo (actual vs
+"""A self-contained HTML report of a geo fit. It opens, like the national report, with a summary
+an executive reads in a minute: the health verdict of :meth:`GeoFit.review` and its reasons,
+national ROI and marginal ROI per channel with 94% intervals, spend share against share of the
+media effect, media against baseline, per-geo highlights (the least certain geo ROIs, the
+highest and lowest ROI geo per channel, the worst-fitting geo) and the caveats. Then the health
+checks, the data review (:func:`mmmjax.review_data`), the data, the fit of every geo (actual vs
 predicted figures and in-sample metrics per geo), ROI and marginal ROI nationally and per geo,
-and sampler health.
+calibration and sampler health.
 
-It reuses the page pieces of :mod:`mmmjax.report` (CSS, escaped tables, embedded PNG figures),
-so it opens offline like the national report: no JavaScript, no external URL, all text from the
-data HTML-escaped.
+It reuses the page and its pieces from :mod:`mmmjax.report` (summary, health and data-review
+sections, CSS, escaped tables, embedded PNG figures), so it opens offline like the national
+report: no JavaScript, no external URL, all text from the data HTML-escaped.
 
 Example:
     >>> from mmmjax.geo.report import write_geo_report
@@ -28,20 +33,26 @@ from mmmjax.geo import insights
 from mmmjax.geo.fit import GeoFit
 from mmmjax.insights import INTERVAL_QUANTILES
 from mmmjax.report import (
-    _CSS,
-    _e,
     _fmt,
     _img,
     _interval,
+    _num,
     _p,
+    _range,
     _section,
     _table,
+    data_review_section,
+    health_section,
+    html_page,
     lift_test_rows,
+    summary_section,
 )
+from mmmjax.review import FitReview, review_data
 
 __all__ = ["render_geo_report", "write_geo_report"]
 
 MAX_PANELS = 60  # geos drawn in the actual-vs-predicted grid (the table lists every geo)
+N_WIDEST = 3  # (geo, channel) ROI intervals named in the summary as the least certain
 
 
 def _data_section(fit: GeoFit) -> str:
@@ -66,15 +77,23 @@ def _data_section(fit: GeoFit) -> str:
     return _section("data", "Data", [_p(text), _table(rows, header)])
 
 
-def _fit_section(fit: GeoFit, predictive: np.ndarray) -> str:
+def _geo_fit_rows(fit: GeoFit, predictive: np.ndarray) -> list[tuple]:
+    """Per geo ``(name, R², MAPE %, % of periods inside the 94% predictive interval)`` from the
+    ``(S, G, T)`` posterior predictive draws."""
     ds = fit.dataset
     mean = predictive.mean(axis=0)
     lo, hi = np.quantile(predictive, INTERVAL_QUANTILES, axis=0)
-    rows = []
-    for g, name in enumerate(ds.geos):
-        inside = float(np.mean((ds.target[g] >= lo[g]) & (ds.target[g] <= hi[g])))
-        rows.append((name, val.r2(ds.target[g], mean[g]), 100 * val.mape(ds.target[g], mean[g]),
-                     100 * inside))  # fmt: skip
+    inside = ((ds.target >= lo) & (ds.target <= hi)).mean(axis=1)  # (G,)
+    return [
+        (name, val.r2(ds.target[g], mean[g]), 100 * val.mape(ds.target[g], mean[g]),
+         100 * float(inside[g]))
+        for g, name in enumerate(ds.geos)
+    ]  # fmt: skip
+
+
+def _fit_section(fit: GeoFit, predictive: np.ndarray, rows: list[tuple]) -> str:
+    ds = fit.dataset
+    rows = list(rows)
     nat_draws = predictive.sum(axis=1)
     nat = ds.target.sum(axis=0)
     nat_lo, nat_hi = np.quantile(nat_draws, INTERVAL_QUANTILES, axis=0)
@@ -217,16 +236,61 @@ def _calibration_section(fit: GeoFit) -> str | None:
     return _section("calibration", "Calibration: prior, lift tests and posterior ROI", body)
 
 
-def render_geo_report(fit: GeoFit, *, truth=None, roi_national=None, roi_geo=None,
-                      title: str | None = None) -> str:  # fmt: skip
+def geo_highlights(fit: GeoFit, per_geo: pd.DataFrame, fit_rows: list[tuple]) -> list[str]:
+    """The per-geo lines of the summary, as sentences: the ``N_WIDEST`` (geo, channel) pairs with
+    the widest 94% ROI interval (``roi_high - roi_low``, the least certain), the geos with the
+    highest and lowest mean ROI per channel (geos without spend on it left out), and the geo
+    with the lowest in-sample R² (``fit_rows`` of :func:`_geo_fit_rows`)."""
+    frame = per_geo.dropna(subset=["roi_mean"])
+    width = (frame["roi_high"] - frame["roi_low"]).sort_values(ascending=False)
+    widest = [
+        f"{g} / {ch} {_range(*frame.loc[(g, ch), ['roi_mean', 'roi_low', 'roi_high']])}"
+        for g, ch in width.index[:N_WIDEST]
+    ]
+    out = ["Least certain geo ROIs (widest 94% intervals): " + "; ".join(widest) + "."]
+    out = out if widest else []  # no geo spends on any channel: nothing to rank
+    mean = frame["roi_mean"].unstack("channel")  # (geo, channel), NaN where no spend
+    spread = [
+        f"{ch} highest in {mean[ch].idxmax()} ({_num(mean[ch].max())}), lowest in "
+        f"{mean[ch].idxmin()} ({_num(mean[ch].min())})"
+        for ch in fit.channels
+        if ch in mean and mean[ch].notna().sum() > 1
+    ]
+    if spread:
+        out.append("ROI by geo: " + "; ".join(spread) + ".")
+    worst = min(fit_rows, key=lambda r: r[1])
+    out.append(
+        f"Weakest fit: {worst[0]} (in-sample R² {worst[1]:.2f}, {worst[3]:.0f}% of periods "
+        "inside the 94% interval); every geo's fit is under Fit per geo."
+    )
+    return out
+
+
+def render_geo_report(
+    fit: GeoFit,
+    *,
+    truth=None,
+    roi_national=None,
+    roi_geo=None,
+    title: str | None = None,
+    health: FitReview | None = None,
+) -> str:
     """The report as one HTML string (see :func:`write_geo_report`)."""
     national = insights.roi(fit, by="national") if roi_national is None else roi_national
     per_geo = insights.roi(fit, by="geo") if roi_geo is None else roi_geo
+    health = fit.review() if health is None else health
+    data_review = review_data(fit.dataset, fit.spec)
     predictive = fit.idata.posterior_predictive["target"].values
     predictive = predictive.reshape(-1, *predictive.shape[2:])
+    fit_rows = _geo_fit_rows(fit, predictive)
+    highlights = [_p(t) for t in geo_highlights(fit, per_geo, fit_rows)]
+    parts = insights.contributions(fit, by="national")
+    summary = summary_section(fit, health, data_review, national, parts, extra=highlights)
     sections = [
+        ("health", "Health", health_section(health)),
+        ("data-review", "Data review", data_review_section(data_review)),
         ("data", "Data", _data_section(fit)),
-        ("fit", "Fit", _fit_section(fit, predictive)),
+        ("fit", "Fit", _fit_section(fit, predictive, fit_rows)),
         ("roi", "ROI", _roi_section(fit, national, per_geo)),
         ("calibration", "Calibration", _calibration_section(fit)),
         ("sampler", "Sampler", _sampler_section(fit)),
@@ -242,18 +306,12 @@ def render_geo_report(fit: GeoFit, *, truth=None, roi_national=None, roi_geo=Non
         f"seasonality (Fourier order {m.seasonality}) and control effects per geo, partially "
         f"pooled toward national values; {m.likelihood} likelihood."
     )
-    nav = "".join(f'<a href="#{a}">{_e(n)}</a>' for a, n, _ in sections)
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
-        f"<h1>{_e(title)}</h1>{_p(model, 'note')}<nav>{nav}</nav>"
-        + "".join(s for _, _, s in sections)
-        + "</main></body></html>\n"
-    )
+    return html_page(title, summary, model, sections)
 
 
 def write_geo_report(fit: GeoFit, path: str | os.PathLike, **kwargs) -> Path:
     """Write the report of ``fit`` to ``path`` (one HTML file); keywords as
-    :func:`render_geo_report` (``truth`` adds a true-vs-estimated section for simulated data)."""
+    :func:`render_geo_report`: ``truth`` adds a true-vs-estimated section for simulated data,
+    ``health`` is the fit's :class:`~mmmjax.review.FitReview` (default ``fit.review()``) whose
+    verdict opens the page, ``roi_national`` / ``roi_geo`` reuse ROI tables already computed."""
     return atomic_write_text(path, render_geo_report(fit, **kwargs))
