@@ -28,7 +28,7 @@ from mmmjax.data import Dataset, Scales
 from mmmjax.design import Design, TimeAxis, build_design
 from mmmjax.errors import DataError, SamplerWarning
 from mmmjax.model import MMM, Components, components, numpyro_model, site_shapes
-from mmmjax.sampling import SamplerResult, map_initial_values, run_nuts
+from mmmjax.sampling import SamplerResult, map_initial_values, run_nuts, status
 from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, read_fit_dir, write_fit_dir
 
 __all__ = [
@@ -727,6 +727,7 @@ def fit_model(
         init_values=init_values,
     )
     info = {"target_accept": target_accept, "init": init}
+    status("assembling the fit (prior draws, posterior predictive, diagnostics)", progress)
     return assemble(problem, result, seed=seed, prior_draws=prior_draws, warn=warn, info=info)
 
 

@@ -15,7 +15,8 @@ compile), mapped to the unconstrained space.
 from __future__ import annotations
 
 import functools
-import threading
+import math
+import sys
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -24,7 +25,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.flatten_util import ravel_pytree
 from numpyro.distributions import biject_to, constraints
 from numpyro.infer.util import potential_energy
 
@@ -33,6 +33,7 @@ from mmmjax.nuts import NutsSettings, nuts_kernel
 __all__ = [
     "CHAIN_METHODS",
     "SamplerResult",
+    "chain_groups",
     "choose_chain_method",
     "map_initial_values",
     "run_nuts",
@@ -40,7 +41,6 @@ __all__ = [
 ]
 
 CHAIN_METHODS = ("auto", "parallel", "vectorized", "sequential")
-PROGRESS_TICKS = 50  # progress-bar updates per chain
 
 
 class SamplerResult(NamedTuple):
@@ -57,117 +57,152 @@ class SamplerResult(NamedTuple):
 
 
 def choose_chain_method(chains: int, requested: str = "auto") -> str:
-    """Resolve ``"auto"``: parallel over CPU devices when there are enough, else vectorised."""
+    """Resolve ``"auto"``: ``"parallel"`` on CPU, ``"vectorized"`` on an accelerator.
+
+    The choice depends on the backend only, never on the number of cores or JAX devices, so
+    the same seed gives the same draws on CPUs with different core counts: parallel chains
+    that outnumber the devices run in rounds of the same per-chain program
+    (:func:`chain_groups`). Vectorised and parallel chains take the same steps up to
+    floating-point rounding (the batched program rounds differently), which a long NUTS run
+    amplifies into different, equally valid draws.
+    """
     if requested not in CHAIN_METHODS:
         raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, got {requested!r}")
     if chains == 1:
         return "sequential"
-    if requested == "parallel" and jax.local_device_count() < chains:
-        raise ValueError(
-            f"chain_method='parallel' needs {chains} devices but JAX sees "
-            f"{jax.local_device_count()}; set MMMJAX_HOST_DEVICES={chains} before importing "
-            "mmmjax, or use chain_method='vectorized'"
-        )
     if requested != "auto":
         return requested
-    if jax.default_backend() == "cpu" and jax.local_device_count() >= chains:
-        return "parallel"
-    return "vectorized"
+    return "parallel" if jax.default_backend() == "cpu" else "vectorized"
+
+
+def chain_groups(chains: int, devices: int | None = None) -> list[np.ndarray]:
+    """Rounds of parallel chains: the chain indices each ``pmap`` call runs, one per device.
+
+    Every round has ``size = min(chains, devices)`` chains (``devices``: JAX's local device
+    count by default, at least 2 where there are 2 devices); the last round is padded with
+    copies of the last chain, whose draws are dropped. A chain's draws then do not depend on
+    how many devices there are: the ``pmap``-ed program is the same per chain whatever the
+    round's size (checked bit for bit in ``tests/test_nuts.py``); only one device (``pmap``
+    over a single device compiles differently) rounds differently.
+    ``chain_groups(5, 4) == [array([0, 1, 2, 3]), array([4, 4, 4, 4])]``.
+    """
+    devices = jax.local_device_count() if devices is None else int(devices)
+    size = max(1, min(chains, devices))
+    rounds = -(-chains // size)
+    index = np.minimum(np.arange(rounds * size), chains - 1)
+    return list(index.reshape(rounds, size))
 
 
 # ----------------------------------------------------------------------------------------------
-# progress
+# the compiled runner: two programs, driven in chunks from Python
 # ----------------------------------------------------------------------------------------------
-class _Progress:
-    """A tqdm bar fed from inside compiled code through ``jax.debug.callback``."""
-
-    lock = threading.Lock()
-    bar = None
-
-    @classmethod
-    def tick(cls, n) -> None:
-        with cls.lock:
-            if cls.bar is not None:
-                if cls.bar.n == 0:
-                    cls.bar.set_description("NUTS")
-                cls.bar.update(int(np.size(n)) * int(np.max(n)))
-
-
-def _maybe_tick(i: jax.Array, every: int, enabled: bool) -> None:
-    if not enabled:
-        return
-    lax.cond(
-        (i + 1) % every == 0,
-        lambda: jax.debug.callback(_Progress.tick, jnp.asarray(every)),
-        lambda: None,
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# the compiled runner
-# ----------------------------------------------------------------------------------------------
+CHUNK = 100  # NUTS iterations per compiled call (see _sample)
 _TRACES = [0]  # how many times a chain program was traced (compiled); read by tests
 _STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "potential_energy", "energy")
 
 
 _MODELS: dict[Hashable, Callable[..., Any]] = {}  # model_key -> model (first one seen)
 
+Layout = tuple[tuple[str, tuple[int, ...]], ...]  # ((site, shape), ...) in flat-vector order
+
+
+class _Programs(NamedTuple):
+    """The two compiled programs of one runner (see :func:`_programs`)."""
+
+    init: Callable  # (keys, x0, args) -> state
+    chunk: Callable  # (state, start, total, args) -> (state, trace)
+
+
+def _unravel(layout: Layout, x):
+    """``{site: x[..., a:b].reshape(..., *shape)}``: a flat vector back to sites (jnp or np)."""
+    out, at = {}, 0
+    for name, shape in layout:
+        n = math.prod(shape)
+        out[name] = x[..., at : at + n].reshape((*x.shape[:-1], *shape))
+        at += n
+    return out
+
+
+def _ravel(layout: Layout, z: Mapping[str, np.ndarray], lead: int) -> np.ndarray:
+    """Sites ``{site: (*lead_dims, *shape)}`` to one flat ``(*lead_dims, dim)`` NumPy array."""
+    parts = []
+    for name, _ in layout:
+        a = np.asarray(z[name])
+        parts.append(a.reshape((*a.shape[:lead], -1)))
+    return np.concatenate(parts, axis=-1)
+
 
 @functools.lru_cache(maxsize=32)
-def _runner(
+def _programs(
     key: Hashable,
     *,
+    layout: Layout,
     method: str,
-    draws: int,
     settings: NutsSettings,
-    progress: bool,
+    chunk: int,
     batched: bool = False,
-) -> Callable:
-    """Compiled ``run(keys (chains,), z0 {site: (chains, ...)}, model_args)`` for model ``key``.
+) -> _Programs:
+    """Compiled NUTS for model ``key`` on the flat vector of ``layout``, as two programs.
 
-    Each chain ravels its sites into one flat vector, runs :func:`mmmjax.nuts.nuts_kernel` over
-    warm-up and sampling in one ``lax.scan``, and returns the kept draws unravelled to sites,
-    their statistics, and the leapfrog steps of every warm-up iteration.
+    * ``init(keys (chains,), x0 (chains, dim), model_args) -> state``: each chain's NUTS state
+      at its start (:func:`mmmjax.nuts.nuts_kernel`'s ``init``).
+    * ``chunk(state, start, total, model_args) -> (state, trace)``: iterations
+      ``start, ..., start + chunk - 1`` of every chain in one ``lax.scan``; iterations at or past
+      ``total`` (warm-up + draws) leave the state as it is. ``trace`` holds, per chain and
+      iteration, the position ``(chunk, dim)``, the statistics of ``_STAT_FIELDS`` and the step
+      size ``(chunk,)``.
+
+    The whole state (position, step size, dual averaging, Welford metric estimate, RNG key)
+    is carried from one chunk to the next, so a run cut into chunks takes exactly the steps of
+    one long scan, whatever Python does between chunks (a progress bar). Nothing in the
+    programs calls back to Python, so JAX keeps them in its persistent compilation cache, and
+    ``start`` and ``total`` are arguments: one program serves every number of draws.
 
     With ``batched=True`` every argument has a models axis after the chain axis (``keys``
-    ``(chains, M)``, ``z0`` ``(chains, M, ...)``) and ``model_args`` a leading models axis: the
-    M models run in lockstep inside each chain's program (``vmap``), one compiled program for
-    all of them.
+    ``(chains, M)``, ``x0`` ``(chains, M, dim)``) and ``model_args`` a leading models axis: the
+    M models run in lockstep inside each chain's program (``vmap``).
     """
     model = _MODELS[key]
-    warmup = settings.warmup
-    every = max(1, (warmup + draws) // PROGRESS_TICKS)
 
-    def one_chain(rng_key, z0, args):
+    def kernel(args):
+        def potential(x):
+            return potential_energy(model, args, {}, _unravel(layout, x))
+
+        return nuts_kernel(potential, settings)
+
+    def chain_init(rng_key, x0, args):
         _TRACES[0] += 1  # runs only while tracing: counts compilations
-        x0, unravel = ravel_pytree(z0)
-        init, step = nuts_kernel(lambda x: potential_energy(model, args, {}, unravel(x)), settings)
+        return kernel(args)[0](x0, rng_key)
+
+    def chain_chunk(state, start, total, args):
+        _TRACES[0] += 1
+        step = kernel(args)[1]
 
         def body(state, i):
-            _maybe_tick(i, every, progress)
-            state = step(state, i)
+            state = lax.cond(i < total, lambda s: step(s, i), lambda s: s, state)
             stats = tuple(getattr(state, f) for f in _STAT_FIELDS)
             return state, (state.z, *stats, state.adapt_state.step_size)
 
-        # One scan over warm-up and sampling: the kernel adapts while the iteration is below
-        # `warmup`, so one traced step serves both phases (two scans traced and compiled the
-        # NUTS step twice).
-        _, trace = lax.scan(body, init(x0, rng_key), jnp.arange(warmup + draws))
-        x, *stats, step_size = jax.tree.map(lambda a: a[warmup:], trace)
-        warmup_steps = trace[1 + _STAT_FIELDS.index("num_steps")][:warmup]
-        return (jax.vmap(unravel)(x), *stats, step_size, warmup_steps)
+        return lax.scan(body, state, start + jnp.arange(chunk))
 
-    # keys and initial values differ per chain; the model's data are shared by every chain
-    chain = jax.vmap(one_chain) if batched else one_chain
+    if batched:
+        chain_init = jax.vmap(chain_init)
+        chain_chunk = jax.vmap(chain_chunk, in_axes=(0, None, None, 0))
+    # keys, initial values and states differ per chain; start, total and data are shared
     if method == "parallel":
-        return jax.pmap(chain, in_axes=(0, 0, None))
+        return _Programs(jax.pmap(chain_init, in_axes=(0, 0, None)),
+                         jax.pmap(chain_chunk, in_axes=(0, None, None, None)))  # fmt: skip
     if method == "vectorized":
-        return jax.jit(jax.vmap(chain, in_axes=(0, 0, None)))
+        return _Programs(jax.jit(jax.vmap(chain_init, in_axes=(0, 0, None))),
+                         jax.jit(jax.vmap(chain_chunk, in_axes=(0, None, None, None))))  # fmt: skip
 
-    def sequential(keys, z0, args):
-        return lax.map(lambda kz: chain(kz[0], kz[1], args), (keys, z0))
+    def sequential_init(keys, x0, args):
+        return lax.map(lambda kx: chain_init(kx[0], kx[1], args), (keys, x0))
 
-    return jax.jit(sequential)
+    def sequential_chunk(state, start, total, args):
+        return lax.map(lambda s: chain_chunk(s, start, total, args), state)
+
+    return _Programs(jax.jit(sequential_init), jax.jit(sequential_chunk))
 
 
 def _bijection(prior: Any) -> tuple[Callable, Callable]:
@@ -378,9 +413,7 @@ def run_nuts_batched(
     args = jax.tree.map(lambda *a: jnp.stack(a), *[tuple(a) for a in model_args])
     settings = NutsSettings(int(warmup), float(target_accept), int(max_tree_depth),
                             bool(dense_mass), init_depth, metric_init)  # fmt: skip
-    options = dict(
-        method=method, draws=int(draws), settings=settings, progress=bool(progress), batched=True
-    )
+    options = dict(method=method, draws=int(draws), settings=settings, progress=bool(progress))
     return _sample(model, model_key, args, keys, z0, priors, shapes, options, batch=n)
 
 
@@ -393,27 +426,67 @@ def _start(priors, shapes, chains, seed, init_values) -> dict[str, np.ndarray]:
 
 
 def _sample(model, model_key, args, keys, z0, priors, shapes, options, batch: int | None = None):
-    """Run the cached runner; split the trace into one :class:`SamplerResult` per model."""
+    """Run the cached programs chunk by chunk; one :class:`SamplerResult` per model.
+
+    The chunks are dispatched from Python; with ``progress`` each is waited for and advances a
+    tqdm bar, without it they are queued at once (JAX runs them asynchronously). Either way the
+    same programs run on the same arguments, so the draws are the same bit for bit.
+    """
     _MODELS.setdefault(model_key, model)
-    run = _runner(model_key, **options)
-    chains, warmup, draws = keys.shape[0], options["settings"].warmup, options["draws"]
+    settings, draws, progress = options["settings"], options["draws"], options["progress"]
+    batched = batch is not None
+    layout = tuple((k, tuple(int(d) for d in s)) for k, s in shapes.items())
+    chunk = CHUNK
+    programs = _programs(model_key, layout=layout, method=options["method"], settings=settings,
+                         chunk=chunk, batched=batched)  # fmt: skip
+    keys = np.asarray(keys)  # raw uint32 keys: sliced on the host, no eager JAX op
+    chains, warmup, total = keys.shape[0], settings.warmup, settings.warmup + draws
+    lead = 2 if batched else 1
     traces_before = _TRACES[0]
-    start = time.perf_counter()
-    if options["progress"]:
+    bar = None
+    if progress:
         from tqdm.auto import tqdm
 
-        total = chains * (warmup + draws) * (batch or 1)
-        _Progress.bar = tqdm(total=total, desc="NUTS (compiling)", unit="step", leave=False)
+        bar = tqdm(total=total, desc="NUTS warm-up", unit="it", leave=False)
+        bar.set_postfix_str(f"{chains} chains" + (f" x {batch} models" if batched else ""))
+    start = time.perf_counter()
     try:
-        trace = jax.block_until_ready(run(keys, z0, args))
+        # parallel chains that outnumber the devices run in rounds (groups) of one program
+        parallel = options["method"] == "parallel"
+        groups = chain_groups(chains) if parallel else [np.arange(chains)]
+        x0 = _ravel(layout, z0, lead)
+        states = [programs.init(keys[g], x0[g], args) for g in groups]
+        chunks: list[list] = [[] for _ in groups]  # per group, per chunk: the trace
+        for begin in range(0, total, chunk):
+            for j in range(len(groups)):
+                states[j], trace = programs.chunk(states[j], np.int32(begin), np.int32(total),
+                                                  args)  # fmt: skip
+                chunks[j].append(trace)
+            if bar is not None:
+                jax.block_until_ready(states)
+                done = min(begin + chunk, total)
+                if done > warmup and begin <= warmup:
+                    bar.set_description("NUTS sampling")
+                bar.update(done - bar.n)
+        jax.block_until_ready(chunks)
     finally:
-        if _Progress.bar is not None:
-            _Progress.bar.close()
-            _Progress.bar = None
+        if bar is not None:
+            bar.close()
     seconds = time.perf_counter() - start
     compiled = _TRACES[0] != traces_before
 
-    z, *stats, step_size, warmup_steps = jax.tree.map(np.asarray, trace)
+    # on the host: each field's chunks joined along the iteration axis (after chain [, model]),
+    # then the groups along the chain axis
+    def iterations(j: int, first: int, stop: int) -> np.ndarray:
+        cut = (slice(None),) * lead + (slice(first, stop),)
+        joined = [np.concatenate([np.asarray(c[j]) for c in group], axis=lead)[cut]
+                  for group in chunks]  # fmt: skip
+        return np.concatenate(joined)[:chains]  # without the copies that padded the last round
+
+    n_fields = len(chunks[0][0])
+    x, *stats, step_size = (iterations(j, warmup, total) for j in range(n_fields))
+    z = _unravel(layout, x)
+    warmup_steps = iterations(1 + _STAT_FIELDS.index("num_steps"), 0, warmup)
     results = []
     for m in range(batch or 1):
         pick = (lambda a: a) if batch is None else (lambda a, m=m: a[:, m])
@@ -435,3 +508,9 @@ def _sample(model, model_key, args, keys, z0, priors, shapes, options, batch: in
                                      compiled, warmup, batch or 1,
                                      pick(warmup_steps).astype(np.int64)))  # fmt: skip
     return results
+
+
+def status(message: str, enabled: bool = True) -> None:
+    """Print one line about what a long step is doing (to stderr, when ``enabled``)."""
+    if enabled:
+        print(f"mmmjax: {message}", file=sys.stderr, flush=True)
