@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import os
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -728,7 +729,10 @@ def fit_model(
     )
     info = {"target_accept": target_accept, "init": init}
     status("assembling the fit (prior draws, posterior predictive, diagnostics)", progress)
-    return assemble(problem, result, seed=seed, prior_draws=prior_draws, warn=warn, info=info)
+    start = time.perf_counter()
+    fit = assemble(problem, result, seed=seed, prior_draws=prior_draws, warn=warn, info=info)
+    fit.info["phases"]["assemble_s"] = time.perf_counter() - start
+    return fit
 
 
 def initial_map(problem: Problem, chains: int, seed: int, steps: int) -> dict[str, np.ndarray]:
@@ -781,6 +785,7 @@ def sampler_info(result: SamplerResult, seed: int, extra: dict[str, Any] | None 
         "chain_method": result.chain_method,
         "seconds": result.seconds_warmup_and_sampling,
         "compiled": result.compiled,
+        "phases": dict(result.phases or {}),  # seconds: see SamplerResult.phases
         "chains": chains,
         "draws": draws,
         "warmup": result.warmup,

@@ -14,7 +14,6 @@ compile), mapped to the unconstrained space.
 
 from __future__ import annotations
 
-import functools
 import math
 import sys
 import time
@@ -25,9 +24,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from numpyro.distributions import biject_to, constraints
 from numpyro.infer.util import potential_energy
 
+from mmmjax import programs
 from mmmjax.nuts import NutsSettings, nuts_kernel
 
 __all__ = [
@@ -54,6 +56,11 @@ class SamplerResult(NamedTuple):
     warmup: int
     batch_size: int = 1  # models sampled together in one program
     warmup_steps: np.ndarray | None = None  # (chains, warmup) leapfrog steps of each warm-up step
+    # seconds of this call's phases: "trace_lower_s" (tracing and lowering the programs to
+    # StableHLO) or "load_s" (reading them from mmmjax.programs' store), "lower_s" (the stored
+    # programs to XLA), "compile_s" (XLA's compile, or its load from JAX's persistent cache),
+    # "sample_s"; only "sample_s" when the programs were already compiled in this process
+    phases: dict[str, float] | None = None
 
 
 def choose_chain_method(chains: int, requested: str = "auto") -> str:
@@ -109,8 +116,10 @@ Layout = tuple[tuple[str, tuple[int, ...]], ...]  # ((site, shape), ...) in flat
 class _Programs(NamedTuple):
     """The two compiled programs of one runner (see :func:`_programs`)."""
 
-    init: Callable  # (keys, x0, args) -> state
-    chunk: Callable  # (state, start, total, args) -> (state, trace)
+    init: Callable  # (keys, x0, arg_leaves) -> state_leaves
+    chunk: Callable  # (state_leaves, start, total, arg_leaves) -> (state_leaves, trace)
+    phases: dict[str, float]  # seconds spent getting them: see SamplerResult.phases
+    compiled: bool  # whether getting them traced the chain functions (no stored program)
 
 
 def _unravel(layout: Layout, x):
@@ -132,7 +141,45 @@ def _ravel(layout: Layout, z: Mapping[str, np.ndarray], lead: int) -> np.ndarray
     return np.concatenate(parts, axis=-1)
 
 
-@functools.lru_cache(maxsize=32)
+def _chain_functions(model, layout: Layout, settings: NutsSettings, chunk: int, args_tree):
+    """One chain's ``init(key, x0, arg_leaves)`` and ``chunk(state, start, total, arg_leaves)``.
+
+    States and arguments cross the function boundary as flat lists of arrays (what
+    ``jax.export`` stores without knowing NumPyro's or mmmjax's NamedTuples); ``chunk`` rebuilds
+    the state with the structure that tracing ``init`` found (``init`` is traced first).
+    """
+    state_tree: list = []
+
+    def kernel(arg_leaves):
+        args = jax.tree.unflatten(args_tree, arg_leaves)
+
+        def potential(x):
+            return potential_energy(model, args, {}, _unravel(layout, x))
+
+        return nuts_kernel(potential, settings)
+
+    def chain_init(rng_key, x0, arg_leaves):
+        _TRACES[0] += 1  # runs only while tracing: counts compilations
+        leaves, tree = jax.tree.flatten(kernel(arg_leaves)[0](x0, rng_key))
+        state_tree[:] = [tree]
+        return [jnp.asarray(v) for v in leaves]  # a Python float among them, too
+
+    def chain_chunk(state_leaves, start, total, arg_leaves):
+        _TRACES[0] += 1
+        step = kernel(arg_leaves)[1]
+
+        def body(state, i):
+            state = lax.cond(i < total, lambda s: step(s, i), lambda s: s, state)
+            stats = tuple(getattr(state, f) for f in _STAT_FIELDS)
+            return state, (state.z, *stats, state.adapt_state.step_size)
+
+        state = jax.tree.unflatten(state_tree[0], state_leaves)
+        state, trace = lax.scan(body, state, start + jnp.arange(chunk))
+        return jax.tree.leaves(state), trace
+
+    return chain_init, chain_chunk
+
+
 def _programs(
     key: Hashable,
     *,
@@ -140,13 +187,16 @@ def _programs(
     method: str,
     settings: NutsSettings,
     chunk: int,
+    keys: np.ndarray,
+    x0: np.ndarray,
+    args: Any,
     batched: bool = False,
 ) -> _Programs:
     """Compiled NUTS for model ``key`` on the flat vector of ``layout``, as two programs.
 
-    * ``init(keys (chains,), x0 (chains, dim), model_args) -> state``: each chain's NUTS state
-      at its start (:func:`mmmjax.nuts.nuts_kernel`'s ``init``).
-    * ``chunk(state, start, total, model_args) -> (state, trace)``: iterations
+    * ``init(keys (chains, 2), x0 (chains, dim), arg_leaves) -> state``: each chain's NUTS
+      state at its start (:func:`mmmjax.nuts.nuts_kernel`'s ``init``), as a list of arrays.
+    * ``chunk(state, start, total, arg_leaves) -> (state, trace)``: iterations
       ``start, ..., start + chunk - 1`` of every chain in one ``lax.scan``; iterations at or past
       ``total`` (warm-up + draws) leave the state as it is. ``trace`` holds, per chain and
       iteration, the position ``(chunk, dim)``, the statistics of ``_STAT_FIELDS`` and the step
@@ -155,54 +205,108 @@ def _programs(
     The whole state (position, step size, dual averaging, Welford metric estimate, RNG key)
     is carried from one chunk to the next, so a run cut into chunks takes exactly the steps of
     one long scan, whatever Python does between chunks (a progress bar). Nothing in the
-    programs calls back to Python, so JAX keeps them in its persistent compilation cache, and
-    ``start`` and ``total`` are arguments: one program serves every number of draws.
+    programs calls back to Python, so XLA's compile lands in JAX's persistent cache, and each
+    program is traced and lowered once per machine: it is stored with ``jax.export``
+    (:mod:`mmmjax.programs`) and later processes load it. ``start`` and ``total`` are
+    arguments: one program serves every number of draws.
+
+    ``keys`` and ``x0`` are one call's arguments (one round of chains for ``"parallel"``,
+    :func:`chain_groups`): their shapes, and those of ``args`` (the model's arguments), fix the
+    programs'. Parallel chains are ``shard_map``-ed over as many CPU devices, one chain each;
+    vectorised ones ``vmap``-ed; sequential ones ``lax.map``-ped.
 
     With ``batched=True`` every argument has a models axis after the chain axis (``keys``
-    ``(chains, M)``, ``x0`` ``(chains, M, dim)``) and ``model_args`` a leading models axis: the
+    ``(chains, M, 2)``, ``x0`` ``(chains, M, dim)``) and ``args`` a leading models axis: the
     M models run in lockstep inside each chain's program (``vmap``).
     """
+    arg_leaves, args_tree = jax.tree.flatten(args)
+    n = keys.shape[0]
+    cache_key = (key, layout, method, settings, chunk, batched, n, str(args_tree),
+                 tuple((a.shape, str(a.dtype)) for a in arg_leaves),
+                 keys.shape[1:], x0.shape[1:], str(x0.dtype))  # fmt: skip
+    hit = _COMPILED.get(cache_key)
+    if hit is not None:  # nothing to trace, load or compile this time
+        return hit._replace(phases={}, compiled=False)
     model = _MODELS[key]
-
-    def kernel(args):
-        def potential(x):
-            return potential_energy(model, args, {}, _unravel(layout, x))
-
-        return nuts_kernel(potential, settings)
-
-    def chain_init(rng_key, x0, args):
-        _TRACES[0] += 1  # runs only while tracing: counts compilations
-        return kernel(args)[0](x0, rng_key)
-
-    def chain_chunk(state, start, total, args):
-        _TRACES[0] += 1
-        step = kernel(args)[1]
-
-        def body(state, i):
-            state = lax.cond(i < total, lambda s: step(s, i), lambda s: s, state)
-            stats = tuple(getattr(state, f) for f in _STAT_FIELDS)
-            return state, (state.z, *stats, state.adapt_state.step_size)
-
-        return lax.scan(body, state, start + jnp.arange(chunk))
-
+    chain_init, chain_chunk = _chain_functions(model, layout, settings, chunk, args_tree)
     if batched:
         chain_init = jax.vmap(chain_init)
         chain_chunk = jax.vmap(chain_chunk, in_axes=(0, None, None, 0))
     # keys, initial values and states differ per chain; start, total and data are shared
+    shard = share = None
     if method == "parallel":
-        return _Programs(jax.pmap(chain_init, in_axes=(0, 0, None)),
-                         jax.pmap(chain_chunk, in_axes=(0, None, None, None)))  # fmt: skip
-    if method == "vectorized":
-        return _Programs(jax.jit(jax.vmap(chain_init, in_axes=(0, 0, None))),
-                         jax.jit(jax.vmap(chain_chunk, in_axes=(0, None, None, None))))  # fmt: skip
+        mesh = Mesh(np.array(jax.local_devices()[:n]), ("chain",))
+        shard, share = NamedSharding(mesh, P("chain")), NamedSharding(mesh, P())
 
-    def sequential_init(keys, x0, args):
-        return lax.map(lambda kx: chain_init(kx[0], kx[1], args), (keys, x0))
+        def one(f, chain_args):  # each device: one chain, its block of 1 squeezed away
+            def block(*a):
+                pairs = zip(a, chain_args, strict=True)
+                a = [jax.tree.map(lambda v: v[0], x) if c else x for x, c in pairs]
+                return jax.tree.map(lambda v: v[None], f(*a))
 
-    def sequential_chunk(state, start, total, args):
-        return lax.map(lambda s: chain_chunk(s, start, total, args), state)
+            specs = tuple(P("chain") if c else P() for c in chain_args)
+            return jax.shard_map(block, mesh=mesh, in_specs=specs, out_specs=P("chain"),
+                                 check_vma=False)  # fmt: skip
 
-    return _Programs(jax.jit(sequential_init), jax.jit(sequential_chunk))
+        init_fn = one(chain_init, (True, True, False))
+        chunk_fn = one(chain_chunk, (True, False, False, False))
+    elif method == "vectorized":
+        init_fn = jax.vmap(chain_init, in_axes=(0, 0, None))
+        chunk_fn = jax.vmap(chain_chunk, in_axes=(0, None, None, None))
+    else:
+
+        def init_fn(keys, x0, arg_leaves):
+            return lax.map(lambda kx: chain_init(kx[0], kx[1], arg_leaves), (keys, x0))
+
+        def chunk_fn(state, start, total, arg_leaves):
+            return lax.map(lambda s: chain_chunk(s, start, total, arg_leaves), state)
+
+    def spec(a, sharding=None):
+        return jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding)
+
+    scalar = spec(np.int32(0), share)
+    init_specs = (spec(keys, shard), spec(x0, shard), [spec(a, share) for a in arg_leaves])
+    what = {"model": key, "of": _qualname(model), "layout": layout, "method": method,
+            "settings": settings, "chunk": chunk, "batched": batched}  # fmt: skip
+    phases: dict[str, float] = {}
+    traced = _TRACES[0]
+    t0 = time.perf_counter()
+    init_x, init_loaded = programs.exported(
+        "nuts-init", what, _jit(init_fn, init_specs, shard), init_specs
+    )
+    state_specs = [spec(a, shard) for a in init_x.out_avals]
+    chunk_specs = (state_specs, scalar, scalar, init_specs[2])
+    chunk_x, chunk_loaded = programs.exported(
+        "nuts-chunk", what, _jit(chunk_fn, chunk_specs, shard), chunk_specs
+    )
+    phases["trace_lower_s" if traced != _TRACES[0] else "load_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lowered = [_jit(x.call, s, shard).lower(*s) for x, s in ((init_x, init_specs),
+                                                             (chunk_x, chunk_specs))]  # fmt: skip
+    phases["lower_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    init_c, chunk_c = (lo.compile() for lo in lowered)
+    phases["compile_s"] = time.perf_counter() - t0  # or the persistent cache's load
+    out = _Programs(init_c, chunk_c, phases, not (init_loaded and chunk_loaded))
+    if len(_COMPILED) >= 32:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    _COMPILED[cache_key] = out
+    return out
+
+
+_COMPILED: dict[tuple, _Programs] = {}  # in-process cache of _programs' results
+
+
+def _jit(f: Callable, specs: tuple, shard: Any) -> Callable:
+    """``jax.jit(f)``; with shardings (parallel chains) pinned on inputs and outputs."""
+    if shard is None:
+        return jax.jit(f)
+    return jax.jit(f, in_shardings=jax.tree.map(lambda s: s.sharding, specs), out_shardings=shard)
+
+
+def _qualname(model: Callable) -> str:
+    f = getattr(model, "func", model)  # a functools.partial: the function it wraps
+    return f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', repr(f))}"
 
 
 def _bijection(prior: Any) -> tuple[Callable, Callable]:
@@ -437,30 +541,33 @@ def _sample(model, model_key, args, keys, z0, priors, shapes, options, batch: in
     batched = batch is not None
     layout = tuple((k, tuple(int(d) for d in s)) for k, s in shapes.items())
     chunk = CHUNK
-    programs = _programs(model_key, layout=layout, method=options["method"], settings=settings,
-                         chunk=chunk, batched=batched)  # fmt: skip
     keys = np.asarray(keys)  # raw uint32 keys: sliced on the host, no eager JAX op
     chains, warmup, total = keys.shape[0], settings.warmup, settings.warmup + draws
     lead = 2 if batched else 1
-    traces_before = _TRACES[0]
+    x0 = _ravel(layout, z0, lead)
+    # parallel chains that outnumber the devices run in rounds (groups) of one program
+    parallel = options["method"] == "parallel"
+    groups = chain_groups(chains) if parallel else [np.arange(chains)]
+    arg_leaves = jax.tree.leaves(args)
+    start = time.perf_counter()
+    run = _programs(model_key, layout=layout, method=options["method"], settings=settings,
+                    chunk=chunk, keys=keys[groups[0]], x0=x0[groups[0]], args=args,
+                    batched=batched)  # fmt: skip
+    phases = dict(run.phases)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc="NUTS warm-up", unit="it", leave=False)
         bar.set_postfix_str(f"{chains} chains" + (f" x {batch} models" if batched else ""))
-    start = time.perf_counter()
+    sampling_start = time.perf_counter()
     try:
-        # parallel chains that outnumber the devices run in rounds (groups) of one program
-        parallel = options["method"] == "parallel"
-        groups = chain_groups(chains) if parallel else [np.arange(chains)]
-        x0 = _ravel(layout, z0, lead)
-        states = [programs.init(keys[g], x0[g], args) for g in groups]
+        states = [run.init(keys[g], x0[g], arg_leaves) for g in groups]
         chunks: list[list] = [[] for _ in groups]  # per group, per chunk: the trace
         for begin in range(0, total, chunk):
             for j in range(len(groups)):
-                states[j], trace = programs.chunk(states[j], np.int32(begin), np.int32(total),
-                                                  args)  # fmt: skip
+                states[j], trace = run.chunk(states[j], np.int32(begin), np.int32(total),
+                                             arg_leaves)  # fmt: skip
                 chunks[j].append(trace)
             if bar is not None:
                 jax.block_until_ready(states)
@@ -472,8 +579,9 @@ def _sample(model, model_key, args, keys, z0, priors, shapes, options, batch: in
     finally:
         if bar is not None:
             bar.close()
+    phases["sample_s"] = time.perf_counter() - sampling_start
     seconds = time.perf_counter() - start
-    compiled = _TRACES[0] != traces_before
+    compiled = run.compiled
 
     # on the host: each field's chunks joined along the iteration axis (after chain [, model]),
     # then the groups along the chain axis
@@ -506,7 +614,7 @@ def _sample(model, model_key, args, keys, z0, priors, shapes, options, batch: in
         sample_stats["tree_depth"] = depth
         results.append(SamplerResult(posterior, sample_stats, options["method"], seconds,
                                      compiled, warmup, batch or 1,
-                                     pick(warmup_steps).astype(np.int64)))  # fmt: skip
+                                     pick(warmup_steps).astype(np.int64), phases))  # fmt: skip
     return results
 
 
