@@ -242,8 +242,14 @@ class Fit:
     # -- diagnostics --------------------------------------------------------------------------
     def diagnostics(self) -> dict[str, float]:
         """``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail`` over sampled parameters, and
-        ``divergences`` (count after warmup); also where the worst r-hat / ESS occurred."""
-        return diagnose(self.idata)
+        ``divergences`` (count after warmup); also where the worst r-hat / ESS occurred.
+
+        Computed once per fit (r-hat and two ESS over every parameter: the fit, the CLI's
+        summary and the report all ask) and copied on each call."""
+        cached = self.__dict__.get("_diagnostics")
+        if cached is None:  # a frozen dataclass: the cache goes straight into __dict__
+            cached = self.__dict__["_diagnostics"] = diagnose(self.idata)
+        return dict(cached)
 
     def summary(self, **kwargs: Any) -> pd.DataFrame:
         """``arviz.summary`` of the sampled parameters."""
