@@ -1,12 +1,18 @@
-"""NUTS, in three small layers: choose how chains run, build a compiled runner, run it.
+"""NUTS, in three small layers: choose how chains run, build the compiled programs, run them.
 
 The runner is :func:`mmmjax.nuts.nuts_kernel` (NumPyro's tree builder and warm-up adapter on one
-flat parameter vector) driven by our own loop: warm-up and sampling are one ``lax.scan`` inside
-one compiled program per chain, chains are
-``pmap``-ed over host devices (CPU) or ``vmap``-ed (one accelerator), and the model's data are
-*arguments* of that program, not constants baked into it. The compiled runner is cached per
-model shape, so a second fit of the same shape (new data, new seed, same sizes) starts sampling
-at once instead of compiling again.
+flat parameter vector) in two compiled programs: ``init`` and ``chunk``, a ``lax.scan`` over
+:data:`CHUNK` iterations of the combined warm-up/sampling step. Python calls ``chunk`` until
+warm-up and sampling are done, carrying the whole NUTS state from call to call, and advances the
+progress bar in between: no host callback inside the compiled code, so the programs land in
+JAX's persistent compilation cache, and the draws are the same with the bar on or off.
+Chains are ``shard_map``-ed over CPU devices (``"parallel"``, the CPU default, in rounds when
+there are more chains than devices), ``vmap``-ed (``"vectorized"``, the accelerator default) or
+``lax.map``-ped; the model's data are *arguments* of the programs, not constants baked in.
+
+The programs are cached per model shape in the process, and stored traced and lowered on disk
+(:mod:`mmmjax.programs`) for later processes: a fit of a shape seen before neither traces,
+lowers nor (with JAX's cache) compiles its sampler again.
 
 Initial values are the median of 15 prior draws per chain (NumPy; no JAX PRNG program to
 compile), mapped to the unconstrained space.
@@ -52,7 +58,7 @@ class SamplerResult(NamedTuple):
     sample_stats: dict[str, np.ndarray]
     chain_method: str
     seconds_warmup_and_sampling: float  # of the whole batch when several models ran together
-    compiled: bool  # whether this call had to compile the runner
+    compiled: bool  # whether this call built the programs (traced them, or loaded them)
     warmup: int
     batch_size: int = 1  # models sampled together in one program
     warmup_steps: np.ndarray | None = None  # (chains, warmup) leapfrog steps of each warm-up step
@@ -119,7 +125,7 @@ class _Programs(NamedTuple):
     init: Callable  # (keys, x0, arg_leaves) -> state_leaves
     chunk: Callable  # (state_leaves, start, total, arg_leaves) -> (state_leaves, trace)
     phases: dict[str, float]  # seconds spent getting them: see SamplerResult.phases
-    compiled: bool  # whether getting them traced the chain functions (no stored program)
+    compiled: bool  # whether this call built them (False: from the in-process cache)
 
 
 def _unravel(layout: Layout, x):
@@ -271,12 +277,10 @@ def _programs(
     phases: dict[str, float] = {}
     traced = _TRACES[0]
     t0 = time.perf_counter()
-    init_x, init_loaded = programs.exported(
-        "nuts-init", what, _jit(init_fn, init_specs, shard), init_specs
-    )
+    init_x, _ = programs.exported("nuts-init", what, _jit(init_fn, init_specs, shard), init_specs)
     state_specs = [spec(a, shard) for a in init_x.out_avals]
     chunk_specs = (state_specs, scalar, scalar, init_specs[2])
-    chunk_x, chunk_loaded = programs.exported(
+    chunk_x, _ = programs.exported(
         "nuts-chunk", what, _jit(chunk_fn, chunk_specs, shard), chunk_specs
     )
     phases["trace_lower_s" if traced != _TRACES[0] else "load_s"] = time.perf_counter() - t0
@@ -287,7 +291,7 @@ def _programs(
     t0 = time.perf_counter()
     init_c, chunk_c = (lo.compile() for lo in lowered)
     phases["compile_s"] = time.perf_counter() - t0  # or the persistent cache's load
-    out = _Programs(init_c, chunk_c, phases, not (init_loaded and chunk_loaded))
+    out = _Programs(init_c, chunk_c, phases, True)
     if len(_COMPILED) >= 32:
         _COMPILED.pop(next(iter(_COMPILED)))
     _COMPILED[cache_key] = out
