@@ -7,6 +7,11 @@ trajectory, so ``compile_s = first - second`` and every throughput figure comes 
 second call. Reported per configuration:
 
 * ``compile_s``, ``sampling_s`` (warm-up + sampling wall time, no compile);
+* the first call's phases: ``trace_lower_s`` (tracing and lowering the NUTS programs; 0 when
+  a stored program was loaded instead, in ``load_s``: :mod:`mmmjax.programs`), ``lower_s``
+  (the exported programs to XLA) and ``xla_compile_s`` (XLA's compile, or its load from JAX's
+  persistent cache);
+* ``peak_rss_mb``: the process's peak resident memory after the configuration;
 * ``grad_evals_per_s``: leapfrog steps (each one potential-and-gradient evaluation) per second,
   warm-up and sampling; the runner records every iteration's steps
   (:attr:`~mmmjax.sampling.SamplerResult.warmup_steps` for warm-up);
@@ -406,6 +411,14 @@ def run_config(cfg: BenchConfig) -> dict[str, Any]:
     row["compiled_first"] = bool(first.compiled)
     row["compiled_second"] = bool(second.compiled)
     row["compile_s"] = first.seconds_warmup_and_sampling - second.seconds_warmup_and_sampling
+    # the first call's phases (SamplerResult.phases): tracing and lowering, or loading the
+    # stored programs; lowering those to XLA; XLA's compile or its persistent-cache load
+    phases = first.phases or {}
+    row["phases_first"] = dict(phases)
+    row["trace_lower_s"] = phases.get("trace_lower_s", 0.0)
+    row["load_s"] = phases.get("load_s", 0.0)
+    row["lower_s"] = phases.get("lower_s", 0.0)
+    row["xla_compile_s"] = phases.get("compile_s", 0.0)
     row.update(_throughput(cfg, second, cfg.warmup))
     z = _unconstrained(prob, second.posterior)
     grad_s = _grad_seconds(prob, z)
@@ -418,7 +431,16 @@ def run_config(cfg: BenchConfig) -> dict[str, Any]:
         batch_s = _grad_seconds(prob, z, batch=cfg.chains)
         row["batch_grad_us"] = batch_s * 1e6
         row["overhead_ratio_lockstep"] = row["sampling_s"] / (row["lockstep_steps"] * batch_s)
+    row["peak_rss_mb"] = peak_rss_mb()
     return row
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, MB (``getrusage``; in a sweep, cumulative)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux, bytes on macOS
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 def _in_subprocess(task: dict[str, Any], *, x64: bool, env: dict | None = None) -> Any:
@@ -687,10 +709,12 @@ _COLUMNS = (
     ("T", "T", "{}"), ("C", "C", "{}"), ("chains", "chains", "{}"),
     ("chain_method", "method", "{}"), ("dtype", "dtype", "{}"),
     ("adstock_method", "adstock", "{}"), ("compile_s", "compile s", "{:.1f}"),
+    ("trace_lower_s", "trace s", "{:.1f}"), ("load_s", "load s", "{:.2f}"),
+    ("lower_s", "lower s", "{:.1f}"), ("xla_compile_s", "XLA s", "{:.1f}"),
     ("sampling_s", "sample s", "{:.1f}"), ("grad_evals_per_s", "grads/s", "{:,.0f}"),
     ("draws_per_s", "draws/s", "{:,.0f}"), ("ess_bulk_per_s", "ESS/s", "{:.1f}"),
     ("grad_us", "grad us", "{:.0f}"), ("overhead_ratio", "overhead", "{:.2f}"),
-    ("overhead_ratio_lockstep", "lockstep", "{:.2f}"),
+    ("overhead_ratio_lockstep", "lockstep", "{:.2f}"), ("peak_rss_mb", "peak MB", "{:.0f}"),
 )  # fmt: skip
 
 

@@ -429,6 +429,7 @@ def _fit_and_write(
     import mmmjax
     from mmmjax.files import replace_dir, write_csv
     from mmmjax.report import write_report
+    from mmmjax.sampling import status
 
     fit = sample_with_args(spec, dataset, args, lift_tests=lift_tests, previous=previous)
     validation = None
@@ -444,6 +445,7 @@ def _fit_and_write(
         )  # fmt: skip
     roi = mmmjax.roi(fit)
     plan = None
+    status("optimising the budget for the report", not args.no_progress)
     try:
         plan = mmmjax.optimize_budget(fit, float(dataset.spend.mean(axis=0).sum()))
     except Exception as exc:  # the report is still useful without a plan
@@ -455,6 +457,7 @@ def _fit_and_write(
     try:
         fit.save(tmp)
         write_csv(roi, tmp / "roi.csv")
+        status("writing the report", not args.no_progress)
         write_report(
             fit, tmp / "report.html", plan=plan, validation=validation, truth=truth, health=health
         )

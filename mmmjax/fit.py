@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import os
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from mmmjax.design import Design, TimeAxis, build_design
 from mmmjax.errors import DataError, SamplerWarning
 from mmmjax.idata import IData, add_groups, ess, from_dict, rhat, summary, to_netcdf
 from mmmjax.model import MMM, Components, components, numpyro_model, site_shapes
-from mmmjax.sampling import SamplerResult, map_initial_values, run_nuts
+from mmmjax.sampling import SamplerResult, map_initial_values, run_nuts, status
 from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, read_fit_dir, write_fit_dir
 
 __all__ = [
@@ -286,8 +287,14 @@ class Fit:
     # -- diagnostics --------------------------------------------------------------------------
     def diagnostics(self) -> dict[str, float]:
         """``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail`` over sampled parameters, and
-        ``divergences`` (count after warmup); also where the worst r-hat / ESS occurred."""
-        return diagnose(self.idata)
+        ``divergences`` (count after warmup); also where the worst r-hat / ESS occurred.
+
+        Computed once per fit (r-hat and two ESS over every parameter: the fit, the CLI's
+        summary and the report all ask) and copied on each call."""
+        cached = self.__dict__.get("_diagnostics")
+        if cached is None:  # a frozen dataclass: the cache goes straight into __dict__
+            cached = self.__dict__["_diagnostics"] = diagnose(self.idata)
+        return dict(cached)
 
     def summary(self, **kwargs: Any) -> pd.DataFrame:
         """``arviz.summary`` of the sampled parameters."""
@@ -771,7 +778,11 @@ def fit_model(
         init_values=init_values,
     )
     info = {"target_accept": target_accept, "init": init}
-    return assemble(problem, result, seed=seed, prior_draws=prior_draws, warn=warn, info=info)
+    status("assembling the fit (prior draws, posterior predictive, diagnostics)", progress)
+    start = time.perf_counter()
+    fit = assemble(problem, result, seed=seed, prior_draws=prior_draws, warn=warn, info=info)
+    fit.info["phases"]["assemble_s"] = time.perf_counter() - start
+    return fit
 
 
 def initial_map(problem: Problem, chains: int, seed: int, steps: int) -> dict[str, np.ndarray]:
@@ -828,6 +839,7 @@ def sampler_info(result: SamplerResult, seed: int, extra: dict[str, Any] | None 
         "chain_method": result.chain_method,
         "seconds": result.seconds_warmup_and_sampling,
         "compiled": result.compiled,
+        "phases": dict(result.phases or {}),  # seconds: see SamplerResult.phases
         "chains": chains,
         "draws": draws,
         "warmup": result.warmup,

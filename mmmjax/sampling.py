@@ -1,12 +1,18 @@
-"""NUTS, in three small layers: choose how chains run, build a compiled runner, run it.
+"""NUTS, in three small layers: choose how chains run, build the compiled programs, run them.
 
 The runner is :func:`mmmjax.nuts.nuts_kernel` (NumPyro's tree builder and warm-up adapter on one
-flat parameter vector) driven by our own loop: warm-up and sampling are one ``lax.scan`` inside
-one compiled program per chain, chains are
-``pmap``-ed over host devices (CPU) or ``vmap``-ed (one accelerator), and the model's data are
-*arguments* of that program, not constants baked into it. The compiled runner is cached per
-model shape, so a second fit of the same shape (new data, new seed, same sizes) starts sampling
-at once instead of compiling again.
+flat parameter vector) in two compiled programs: ``init`` and ``chunk``, a ``lax.scan`` over
+:data:`CHUNK` iterations of the combined warm-up/sampling step. Python calls ``chunk`` until
+warm-up and sampling are done, carrying the whole NUTS state from call to call, and advances the
+progress bar in between: no host callback inside the compiled code, so the programs land in
+JAX's persistent compilation cache, and the draws are the same with the bar on or off.
+Chains are ``shard_map``-ed over CPU devices (``"parallel"``, the CPU default, in rounds when
+there are more chains than devices), ``vmap``-ed (``"vectorized"``, the accelerator default) or
+``lax.map``-ped; the model's data are *arguments* of the programs, not constants baked in.
+
+The programs are cached per model shape in the process, and stored traced and lowered on disk
+(:mod:`mmmjax.programs`) for later processes: a fit of a shape seen before neither traces,
+lowers nor (with JAX's cache) compiles its sampler again.
 
 Initial values are the median of 15 prior draws per chain (NumPy; no JAX PRNG program to
 compile), mapped to the unconstrained space.
@@ -14,8 +20,8 @@ compile), mapped to the unconstrained space.
 
 from __future__ import annotations
 
-import functools
-import threading
+import math
+import sys
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -25,15 +31,18 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro  # noqa: F401  # first, whole: see mmmjax.idata
 from jax import lax
-from jax.flatten_util import ravel_pytree
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from numpyro.distributions import biject_to, constraints
 from numpyro.infer.util import potential_energy
 
+from mmmjax import programs
 from mmmjax.nuts import NutsSettings, nuts_kernel
 
 __all__ = [
     "CHAIN_METHODS",
     "SamplerResult",
+    "chain_groups",
     "choose_chain_method",
     "map_initial_values",
     "run_nuts",
@@ -41,7 +50,6 @@ __all__ = [
 ]
 
 CHAIN_METHODS = ("auto", "parallel", "vectorized", "sequential")
-PROGRESS_TICKS = 50  # progress-bar updates per chain
 
 
 class SamplerResult(NamedTuple):
@@ -51,124 +59,259 @@ class SamplerResult(NamedTuple):
     sample_stats: dict[str, np.ndarray]
     chain_method: str
     seconds_warmup_and_sampling: float  # of the whole batch when several models ran together
-    compiled: bool  # whether this call had to compile the runner
+    compiled: bool  # whether this call built the programs (traced them, or loaded them)
     warmup: int
     batch_size: int = 1  # models sampled together in one program
     warmup_steps: np.ndarray | None = None  # (chains, warmup) leapfrog steps of each warm-up step
+    # seconds of this call's phases: "trace_lower_s" (tracing and lowering the programs to
+    # StableHLO) or "load_s" (reading them from mmmjax.programs' store), "lower_s" (the stored
+    # programs to XLA), "compile_s" (XLA's compile, or its load from JAX's persistent cache),
+    # "sample_s"; only "sample_s" when the programs were already compiled in this process
+    phases: dict[str, float] | None = None
 
 
 def choose_chain_method(chains: int, requested: str = "auto") -> str:
-    """Resolve ``"auto"``: parallel over CPU devices when there are enough, else vectorised."""
+    """Resolve ``"auto"``: ``"parallel"`` on CPU, ``"vectorized"`` on an accelerator.
+
+    The choice depends on the backend only, never on the number of cores or JAX devices, so
+    the same seed gives the same draws on CPUs with different core counts: parallel chains
+    that outnumber the devices run in rounds of the same per-chain program
+    (:func:`chain_groups`). Vectorised and parallel chains take the same steps up to
+    floating-point rounding (the batched program rounds differently), which a long NUTS run
+    amplifies into different, equally valid draws.
+    """
     if requested not in CHAIN_METHODS:
         raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, got {requested!r}")
     if chains == 1:
         return "sequential"
-    if requested == "parallel" and jax.local_device_count() < chains:
-        raise ValueError(
-            f"chain_method='parallel' needs {chains} devices but JAX sees "
-            f"{jax.local_device_count()}; set MMMJAX_HOST_DEVICES={chains} before importing "
-            "mmmjax, or use chain_method='vectorized'"
-        )
     if requested != "auto":
         return requested
-    if jax.default_backend() == "cpu" and jax.local_device_count() >= chains:
-        return "parallel"
-    return "vectorized"
+    return "parallel" if jax.default_backend() == "cpu" else "vectorized"
+
+
+def chain_groups(chains: int, devices: int | None = None) -> list[np.ndarray]:
+    """Rounds of parallel chains: the chain indices each ``pmap`` call runs, one per device.
+
+    Every round has ``size = min(chains, devices)`` chains (``devices``: JAX's local device
+    count by default, at least 2 where there are 2 devices); the last round is padded with
+    copies of the last chain, whose draws are dropped. A chain's draws then do not depend on
+    how many devices there are: the ``pmap``-ed program is the same per chain whatever the
+    round's size (checked bit for bit in ``tests/test_nuts.py``); only one device (``pmap``
+    over a single device compiles differently) rounds differently.
+    ``chain_groups(5, 4) == [array([0, 1, 2, 3]), array([4, 4, 4, 4])]``.
+    """
+    devices = jax.local_device_count() if devices is None else int(devices)
+    size = max(1, min(chains, devices))
+    rounds = -(-chains // size)
+    index = np.minimum(np.arange(rounds * size), chains - 1)
+    return list(index.reshape(rounds, size))
 
 
 # ----------------------------------------------------------------------------------------------
-# progress
+# the compiled runner: two programs, driven in chunks from Python
 # ----------------------------------------------------------------------------------------------
-class _Progress:
-    """A tqdm bar fed from inside compiled code through ``jax.debug.callback``."""
-
-    lock = threading.Lock()
-    bar = None
-
-    @classmethod
-    def tick(cls, n) -> None:
-        with cls.lock:
-            if cls.bar is not None:
-                if cls.bar.n == 0:
-                    cls.bar.set_description("NUTS")
-                cls.bar.update(int(np.size(n)) * int(np.max(n)))
-
-
-def _maybe_tick(i: jax.Array, every: int, enabled: bool) -> None:
-    if not enabled:
-        return
-    lax.cond(
-        (i + 1) % every == 0,
-        lambda: jax.debug.callback(_Progress.tick, jnp.asarray(every)),
-        lambda: None,
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# the compiled runner
-# ----------------------------------------------------------------------------------------------
+CHUNK = 100  # NUTS iterations per compiled call (see _sample)
 _TRACES = [0]  # how many times a chain program was traced (compiled); read by tests
 _STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "potential_energy", "energy")
 
 
 _MODELS: dict[Hashable, Callable[..., Any]] = {}  # model_key -> model (first one seen)
 
+Layout = tuple[tuple[str, tuple[int, ...]], ...]  # ((site, shape), ...) in flat-vector order
 
-@functools.lru_cache(maxsize=32)
-def _runner(
-    key: Hashable,
-    *,
-    method: str,
-    draws: int,
-    settings: NutsSettings,
-    progress: bool,
-    batched: bool = False,
-) -> Callable:
-    """Compiled ``run(keys (chains,), z0 {site: (chains, ...)}, model_args)`` for model ``key``.
 
-    Each chain ravels its sites into one flat vector, runs :func:`mmmjax.nuts.nuts_kernel` over
-    warm-up and sampling in one ``lax.scan``, and returns the kept draws unravelled to sites,
-    their statistics, and the leapfrog steps of every warm-up iteration.
+class _Programs(NamedTuple):
+    """The two compiled programs of one runner (see :func:`_programs`)."""
 
-    With ``batched=True`` every argument has a models axis after the chain axis (``keys``
-    ``(chains, M)``, ``z0`` ``(chains, M, ...)``) and ``model_args`` a leading models axis: the
-    M models run in lockstep inside each chain's program (``vmap``), one compiled program for
-    all of them.
+    init: Callable  # (keys, x0, arg_leaves) -> state_leaves
+    chunk: Callable  # (state_leaves, start, total, arg_leaves) -> (state_leaves, trace)
+    phases: dict[str, float]  # seconds spent getting them: see SamplerResult.phases
+    compiled: bool  # whether this call built them (False: from the in-process cache)
+
+
+def _unravel(layout: Layout, x):
+    """``{site: x[..., a:b].reshape(..., *shape)}``: a flat vector back to sites (jnp or np)."""
+    out, at = {}, 0
+    for name, shape in layout:
+        n = math.prod(shape)
+        out[name] = x[..., at : at + n].reshape((*x.shape[:-1], *shape))
+        at += n
+    return out
+
+
+def _ravel(layout: Layout, z: Mapping[str, np.ndarray], lead: int) -> np.ndarray:
+    """Sites ``{site: (*lead_dims, *shape)}`` to one flat ``(*lead_dims, dim)`` NumPy array."""
+    parts = []
+    for name, _ in layout:
+        a = np.asarray(z[name])
+        parts.append(a.reshape((*a.shape[:lead], -1)))
+    return np.concatenate(parts, axis=-1)
+
+
+def _chain_functions(model, layout: Layout, settings: NutsSettings, chunk: int, args_tree):
+    """One chain's ``init(key, x0, arg_leaves)`` and ``chunk(state, start, total, arg_leaves)``.
+
+    States and arguments cross the function boundary as flat lists of arrays (what
+    ``jax.export`` stores without knowing NumPyro's or mmmjax's NamedTuples); ``chunk`` rebuilds
+    the state with the structure that tracing ``init`` found (``init`` is traced first).
     """
-    model = _MODELS[key]
-    warmup = settings.warmup
-    every = max(1, (warmup + draws) // PROGRESS_TICKS)
+    state_tree: list = []
 
-    def one_chain(rng_key, z0, args):
+    def kernel(arg_leaves):
+        args = jax.tree.unflatten(args_tree, arg_leaves)
+
+        def potential(x):
+            return potential_energy(model, args, {}, _unravel(layout, x))
+
+        return nuts_kernel(potential, settings)
+
+    def chain_init(rng_key, x0, arg_leaves):
         _TRACES[0] += 1  # runs only while tracing: counts compilations
-        x0, unravel = ravel_pytree(z0)
-        init, step = nuts_kernel(lambda x: potential_energy(model, args, {}, unravel(x)), settings)
+        leaves, tree = jax.tree.flatten(kernel(arg_leaves)[0](x0, rng_key))
+        state_tree[:] = [tree]
+        return [jnp.asarray(v) for v in leaves]  # a Python float among them, too
+
+    def chain_chunk(state_leaves, start, total, arg_leaves):
+        _TRACES[0] += 1
+        step = kernel(arg_leaves)[1]
 
         def body(state, i):
-            _maybe_tick(i, every, progress)
-            state = step(state, i)
+            state = lax.cond(i < total, lambda s: step(s, i), lambda s: s, state)
             stats = tuple(getattr(state, f) for f in _STAT_FIELDS)
             return state, (state.z, *stats, state.adapt_state.step_size)
 
-        # One scan over warm-up and sampling: the kernel adapts while the iteration is below
-        # `warmup`, so one traced step serves both phases (two scans traced and compiled the
-        # NUTS step twice).
-        _, trace = lax.scan(body, init(x0, rng_key), jnp.arange(warmup + draws))
-        x, *stats, step_size = jax.tree.map(lambda a: a[warmup:], trace)
-        warmup_steps = trace[1 + _STAT_FIELDS.index("num_steps")][:warmup]
-        return (jax.vmap(unravel)(x), *stats, step_size, warmup_steps)
+        state = jax.tree.unflatten(state_tree[0], state_leaves)
+        state, trace = lax.scan(body, state, start + jnp.arange(chunk))
+        return jax.tree.leaves(state), trace
 
-    # keys and initial values differ per chain; the model's data are shared by every chain
-    chain = jax.vmap(one_chain) if batched else one_chain
+    return chain_init, chain_chunk
+
+
+def _programs(
+    key: Hashable,
+    *,
+    layout: Layout,
+    method: str,
+    settings: NutsSettings,
+    chunk: int,
+    keys: np.ndarray,
+    x0: np.ndarray,
+    args: Any,
+    batched: bool = False,
+) -> _Programs:
+    """Compiled NUTS for model ``key`` on the flat vector of ``layout``, as two programs.
+
+    * ``init(keys (chains, 2), x0 (chains, dim), arg_leaves) -> state``: each chain's NUTS
+      state at its start (:func:`mmmjax.nuts.nuts_kernel`'s ``init``), as a list of arrays.
+    * ``chunk(state, start, total, arg_leaves) -> (state, trace)``: iterations
+      ``start, ..., start + chunk - 1`` of every chain in one ``lax.scan``; iterations at or past
+      ``total`` (warm-up + draws) leave the state as it is. ``trace`` holds, per chain and
+      iteration, the position ``(chunk, dim)``, the statistics of ``_STAT_FIELDS`` and the step
+      size ``(chunk,)``.
+
+    The whole state (position, step size, dual averaging, Welford metric estimate, RNG key)
+    is carried from one chunk to the next, so a run cut into chunks takes exactly the steps of
+    one long scan, whatever Python does between chunks (a progress bar). Nothing in the
+    programs calls back to Python, so XLA's compile lands in JAX's persistent cache, and each
+    program is traced and lowered once per machine: it is stored with ``jax.export``
+    (:mod:`mmmjax.programs`) and later processes load it. ``start`` and ``total`` are
+    arguments: one program serves every number of draws.
+
+    ``keys`` and ``x0`` are one call's arguments (one round of chains for ``"parallel"``,
+    :func:`chain_groups`): their shapes, and those of ``args`` (the model's arguments), fix the
+    programs'. Parallel chains are ``shard_map``-ed over as many CPU devices, one chain each;
+    vectorised ones ``vmap``-ed; sequential ones ``lax.map``-ped.
+
+    With ``batched=True`` every argument has a models axis after the chain axis (``keys``
+    ``(chains, M, 2)``, ``x0`` ``(chains, M, dim)``) and ``args`` a leading models axis: the
+    M models run in lockstep inside each chain's program (``vmap``).
+    """
+    arg_leaves, args_tree = jax.tree.flatten(args)
+    n = keys.shape[0]
+    cache_key = (key, layout, method, settings, chunk, batched, n, str(args_tree),
+                 tuple((a.shape, str(a.dtype)) for a in arg_leaves),
+                 keys.shape[1:], x0.shape[1:], str(x0.dtype))  # fmt: skip
+    hit = _COMPILED.get(cache_key)
+    if hit is not None:  # nothing to trace, load or compile this time
+        return hit._replace(phases={}, compiled=False)
+    model = _MODELS[key]
+    chain_init, chain_chunk = _chain_functions(model, layout, settings, chunk, args_tree)
+    if batched:
+        chain_init = jax.vmap(chain_init)
+        chain_chunk = jax.vmap(chain_chunk, in_axes=(0, None, None, 0))
+    # keys, initial values and states differ per chain; start, total and data are shared
+    shard = share = None
     if method == "parallel":
-        return jax.pmap(chain, in_axes=(0, 0, None))
-    if method == "vectorized":
-        return jax.jit(jax.vmap(chain, in_axes=(0, 0, None)))
+        mesh = Mesh(np.array(jax.local_devices()[:n]), ("chain",))
+        shard, share = NamedSharding(mesh, P("chain")), NamedSharding(mesh, P())
 
-    def sequential(keys, z0, args):
-        return lax.map(lambda kz: chain(kz[0], kz[1], args), (keys, z0))
+        def one(f, chain_args):  # each device: one chain, its block of 1 squeezed away
+            def block(*a):
+                pairs = zip(a, chain_args, strict=True)
+                a = [jax.tree.map(lambda v: v[0], x) if c else x for x, c in pairs]
+                return jax.tree.map(lambda v: v[None], f(*a))
 
-    return jax.jit(sequential)
+            specs = tuple(P("chain") if c else P() for c in chain_args)
+            return jax.shard_map(block, mesh=mesh, in_specs=specs, out_specs=P("chain"),
+                                 check_vma=False)  # fmt: skip
+
+        init_fn = one(chain_init, (True, True, False))
+        chunk_fn = one(chain_chunk, (True, False, False, False))
+    elif method == "vectorized":
+        init_fn = jax.vmap(chain_init, in_axes=(0, 0, None))
+        chunk_fn = jax.vmap(chain_chunk, in_axes=(0, None, None, None))
+    else:
+
+        def init_fn(keys, x0, arg_leaves):
+            return lax.map(lambda kx: chain_init(kx[0], kx[1], arg_leaves), (keys, x0))
+
+        def chunk_fn(state, start, total, arg_leaves):
+            return lax.map(lambda s: chain_chunk(s, start, total, arg_leaves), state)
+
+    def spec(a, sharding=None):
+        return jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding)
+
+    scalar = spec(np.int32(0), share)
+    init_specs = (spec(keys, shard), spec(x0, shard), [spec(a, share) for a in arg_leaves])
+    what = {"model": key, "of": _qualname(model), "layout": layout, "method": method,
+            "settings": settings, "chunk": chunk, "batched": batched}  # fmt: skip
+    phases: dict[str, float] = {}
+    traced = _TRACES[0]
+    t0 = time.perf_counter()
+    init_x, _ = programs.exported("nuts-init", what, _jit(init_fn, init_specs, shard), init_specs)
+    state_specs = [spec(a, shard) for a in init_x.out_avals]
+    chunk_specs = (state_specs, scalar, scalar, init_specs[2])
+    chunk_x, _ = programs.exported(
+        "nuts-chunk", what, _jit(chunk_fn, chunk_specs, shard), chunk_specs
+    )
+    phases["trace_lower_s" if traced != _TRACES[0] else "load_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lowered = [_jit(x.call, s, shard).lower(*s) for x, s in ((init_x, init_specs),
+                                                             (chunk_x, chunk_specs))]  # fmt: skip
+    phases["lower_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    init_c, chunk_c = (lo.compile() for lo in lowered)
+    phases["compile_s"] = time.perf_counter() - t0  # or the persistent cache's load
+    out = _Programs(init_c, chunk_c, phases, True)
+    if len(_COMPILED) >= 32:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    _COMPILED[cache_key] = out
+    return out
+
+
+_COMPILED: dict[tuple, _Programs] = {}  # in-process cache of _programs' results
+
+
+def _jit(f: Callable, specs: tuple, shard: Any) -> Callable:
+    """``jax.jit(f)``; with shardings (parallel chains) pinned on inputs and outputs."""
+    if shard is None:
+        return jax.jit(f)
+    return jax.jit(f, in_shardings=jax.tree.map(lambda s: s.sharding, specs), out_shardings=shard)
+
+
+def _qualname(model: Callable) -> str:
+    f = getattr(model, "func", model)  # a functools.partial: the function it wraps
+    return f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', repr(f))}"
 
 
 def _bijection(prior: Any) -> tuple[Callable, Callable]:
@@ -379,9 +522,7 @@ def run_nuts_batched(
     args = jax.tree.map(lambda *a: jnp.stack(a), *[tuple(a) for a in model_args])
     settings = NutsSettings(int(warmup), float(target_accept), int(max_tree_depth),
                             bool(dense_mass), init_depth, metric_init)  # fmt: skip
-    options = dict(
-        method=method, draws=int(draws), settings=settings, progress=bool(progress), batched=True
-    )
+    options = dict(method=method, draws=int(draws), settings=settings, progress=bool(progress))
     return _sample(model, model_key, args, keys, z0, priors, shapes, options, batch=n)
 
 
@@ -394,27 +535,71 @@ def _start(priors, shapes, chains, seed, init_values) -> dict[str, np.ndarray]:
 
 
 def _sample(model, model_key, args, keys, z0, priors, shapes, options, batch: int | None = None):
-    """Run the cached runner; split the trace into one :class:`SamplerResult` per model."""
+    """Run the cached programs chunk by chunk; one :class:`SamplerResult` per model.
+
+    The chunks are dispatched from Python; with ``progress`` each is waited for and advances a
+    tqdm bar, without it they are queued at once (JAX runs them asynchronously). Either way the
+    same programs run on the same arguments, so the draws are the same bit for bit.
+    """
     _MODELS.setdefault(model_key, model)
-    run = _runner(model_key, **options)
-    chains, warmup, draws = keys.shape[0], options["settings"].warmup, options["draws"]
-    traces_before = _TRACES[0]
+    settings, draws, progress = options["settings"], options["draws"], options["progress"]
+    batched = batch is not None
+    layout = tuple((k, tuple(int(d) for d in s)) for k, s in shapes.items())
+    chunk = CHUNK
+    keys = np.asarray(keys)  # raw uint32 keys: sliced on the host, no eager JAX op
+    chains, warmup, total = keys.shape[0], settings.warmup, settings.warmup + draws
+    lead = 2 if batched else 1
+    x0 = _ravel(layout, z0, lead)
+    # parallel chains that outnumber the devices run in rounds (groups) of one program
+    parallel = options["method"] == "parallel"
+    groups = chain_groups(chains) if parallel else [np.arange(chains)]
+    arg_leaves = jax.tree.leaves(args)
     start = time.perf_counter()
-    if options["progress"]:
+    run = _programs(model_key, layout=layout, method=options["method"], settings=settings,
+                    chunk=chunk, keys=keys[groups[0]], x0=x0[groups[0]], args=args,
+                    batched=batched)  # fmt: skip
+    phases = dict(run.phases)
+    bar = None
+    if progress:
         from tqdm.auto import tqdm
 
-        total = chains * (warmup + draws) * (batch or 1)
-        _Progress.bar = tqdm(total=total, desc="NUTS (compiling)", unit="step", leave=False)
+        bar = tqdm(total=total, desc="NUTS warm-up", unit="it", leave=False)
+        bar.set_postfix_str(f"{chains} chains" + (f" x {batch} models" if batched else ""))
+    sampling_start = time.perf_counter()
     try:
-        trace = jax.block_until_ready(run(keys, z0, args))
+        states = [run.init(keys[g], x0[g], arg_leaves) for g in groups]
+        chunks: list[list] = [[] for _ in groups]  # per group, per chunk: the trace
+        for begin in range(0, total, chunk):
+            for j in range(len(groups)):
+                states[j], trace = run.chunk(states[j], np.int32(begin), np.int32(total),
+                                             arg_leaves)  # fmt: skip
+                chunks[j].append(trace)
+            if bar is not None:
+                jax.block_until_ready(states)
+                done = min(begin + chunk, total)
+                if done > warmup and begin <= warmup:
+                    bar.set_description("NUTS sampling")
+                bar.update(done - bar.n)
+        jax.block_until_ready(chunks)
     finally:
-        if _Progress.bar is not None:
-            _Progress.bar.close()
-            _Progress.bar = None
+        if bar is not None:
+            bar.close()
+    phases["sample_s"] = time.perf_counter() - sampling_start
     seconds = time.perf_counter() - start
-    compiled = _TRACES[0] != traces_before
+    compiled = run.compiled
 
-    z, *stats, step_size, warmup_steps = jax.tree.map(np.asarray, trace)
+    # on the host: each field's chunks joined along the iteration axis (after chain [, model]),
+    # then the groups along the chain axis
+    def iterations(j: int, first: int, stop: int) -> np.ndarray:
+        cut = (slice(None),) * lead + (slice(first, stop),)
+        joined = [np.concatenate([np.asarray(c[j]) for c in group], axis=lead)[cut]
+                  for group in chunks]  # fmt: skip
+        return np.concatenate(joined)[:chains]  # without the copies that padded the last round
+
+    n_fields = len(chunks[0][0])
+    x, *stats, step_size = (iterations(j, warmup, total) for j in range(n_fields))
+    z = _unravel(layout, x)
+    warmup_steps = iterations(1 + _STAT_FIELDS.index("num_steps"), 0, warmup)
     results = []
     for m in range(batch or 1):
         pick = (lambda a: a) if batch is None else (lambda a, m=m: a[:, m])
@@ -434,5 +619,11 @@ def _sample(model, model_key, args, keys, z0, priors, shapes, options, batch: in
         sample_stats["tree_depth"] = depth
         results.append(SamplerResult(posterior, sample_stats, options["method"], seconds,
                                      compiled, warmup, batch or 1,
-                                     pick(warmup_steps).astype(np.int64)))  # fmt: skip
+                                     pick(warmup_steps).astype(np.int64), phases))  # fmt: skip
     return results
+
+
+def status(message: str, enabled: bool = True) -> None:
+    """Print one line about what a long step is doing (to stderr, when ``enabled``)."""
+    if enabled:
+        print(f"mmmjax: {message}", file=sys.stderr, flush=True)

@@ -17,7 +17,8 @@ ROW_FIELDS = (
     "T", "C", "chains", "chain_method", "dtype", "adstock_method", "warmup", "draws",
     "compile_s", "sampling_s", "grad_evals_per_s", "draws_per_s", "min_ess_bulk",
     "ess_bulk_per_s", "grad_us", "overhead_ratio", "leapfrog_steps_draws",
-    "leapfrog_steps_warmup", "compiled_first", "compiled_second",
+    "leapfrog_steps_warmup", "compiled_first", "compiled_second", "trace_lower_s", "load_s",
+    "lower_s", "xla_compile_s", "peak_rss_mb",
 )  # fmt: skip
 MACHINE_FIELDS = ("device", "platform", "cpu", "cores", "date", "jax")
 
@@ -37,6 +38,11 @@ def test_run_bench_tiny_writes_json(tmp_path, capsys):
     for key in ROW_FIELDS:
         assert key in row, key
     assert row["compiled_first"] and not row["compiled_second"]  # second run reuses the program
+    # the first call traced (or loaded) and compiled; each phase is timed, and none is longer
+    # than the whole first call
+    assert row["trace_lower_s"] + row["load_s"] > 0 and row["xla_compile_s"] > 0
+    assert sum(row["phases_first"].values()) <= row["first_s"] + 1e-6
+    assert 50 < row["peak_rss_mb"] < 1e5
     assert row["chain_method"] == "sequential"
     for key in ("sampling_s", "grad_evals_per_s", "draws_per_s", "grad_us", "overhead_ratio"):
         assert math.isfinite(row[key]) and row[key] > 0, (key, row[key])

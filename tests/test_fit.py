@@ -235,3 +235,17 @@ def test_saving_again_keeps_other_files(tmp_path, demo_fit):
     demo_fit.save(tmp_path)
     assert (tmp_path / "report.html").read_text() == "<html></html>"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.json", "fit.nc", "report.html"]
+
+
+def test_diagnostics_are_computed_once_per_fit(demo_fit, monkeypatch):
+    import dataclasses
+
+    fresh = dataclasses.replace(demo_fit)  # a new Fit: nothing cached yet
+    calls = []
+    real = mmmjax.fit.diagnose
+    monkeypatch.setattr(mmmjax.fit, "diagnose", lambda idata: calls.append(1) or real(idata))
+    first = fresh.diagnostics()
+    first["max_r_hat"] = -1.0  # a copy: the cached value is not changed through it
+    second = fresh.diagnostics()
+    assert len(calls) == 1
+    assert second == real(demo_fit.idata) and second["max_r_hat"] != -1.0

@@ -153,3 +153,80 @@ def test_numpy_bijections_match_numpyro(prior):
     np.testing.assert_allclose(to_u(c), np.asarray(transform.inv(jnp.asarray(c))), rtol=1e-4,
                                atol=1e-4)  # fmt: skip
     np.testing.assert_allclose(to_u(c), u, rtol=1e-3, atol=1e-3)
+
+
+# ----------------------------------------------------------------------------------------------
+# the chunked runner (mmmjax.sampling)
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_problem():
+    from mmmjax.fit import prepare
+    from mmmjax.model import MMM
+    from mmmjax.simulation import simulate
+
+    dataset, _ = simulate(52, 2, seed=0)
+    return prepare(MMM(seasonality=1), dataset)
+
+
+def _run(p, **kw):
+    from mmmjax.sampling import run_nuts
+
+    options = dict(chains=2, draws=60, warmup=90, seed=0, progress=False) | kw
+    return run_nuts(p.model, p.model_key, p.model_args, priors=p.priors, shapes=p.shapes,
+                    **options)  # fmt: skip
+
+
+def _same_draws(a, b) -> bool:
+    same = all(np.array_equal(a.posterior[k], b.posterior[k]) for k in a.posterior)
+    return same and np.array_equal(a.warmup_steps, b.warmup_steps)
+
+
+@pytest.mark.parametrize("method", ["parallel", "vectorized", "sequential"])
+def test_progress_bar_does_not_change_the_draws(small_problem, method, capsys):
+    from mmmjax import sampling
+
+    # 150 iterations: two chunks of CHUNK=100, the second past the end (padding skipped)
+    assert (90 + 60) % sampling.CHUNK and 90 + 60 > sampling.CHUNK
+    quiet = _run(small_problem, chain_method=method)
+    shown = _run(small_problem, chain_method=method, progress=True)
+    assert "NUTS" in capsys.readouterr().err  # the bar was drawn
+    assert not shown.compiled  # the same programs, with the bar or without
+    assert _same_draws(quiet, shown)
+    assert quiet.posterior["sigma"].shape == (2, 60) and quiet.warmup_steps.shape == (2, 90)
+
+
+def test_a_run_is_the_same_whatever_its_number_of_chunks(small_problem, monkeypatch):
+    from mmmjax import sampling
+
+    kw = dict(chain_method="vectorized", warmup=12, draws=9)
+    whole = _run(small_problem, **kw)  # one chunk
+    monkeypatch.setattr(sampling, "CHUNK", 4)  # another program: 6 chunks, the last padded
+    pieces = _run(small_problem, **kw)
+    assert pieces.compiled
+    assert _same_draws(whole, pieces)
+
+
+def test_parallel_draws_do_not_depend_on_the_number_of_devices(small_problem, monkeypatch):
+    from mmmjax import sampling
+
+    assert sampling.choose_chain_method(4, "auto") == "parallel"  # on CPU, whatever the cores
+    ref = _run(small_problem, chains=4, chain_method="auto")
+    real = sampling.chain_groups
+    for devices in (2, 3):  # rounds of 2 + 2, and 3 + (1 and two copies)
+        monkeypatch.setattr(sampling, "chain_groups", lambda c, d=devices: real(c, d))
+        assert _same_draws(_run(small_problem, chains=4, chain_method="parallel"), ref), devices
+    groups = real(5, 4)
+    assert [g.tolist() for g in groups] == [[0, 1, 2, 3], [4, 4, 4, 4]]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vectorized_and_parallel_chains_take_the_same_first_steps(small_problem, seed):
+    """The same keys and starts: the two programs agree until rounding makes NUTS decide
+    differently (about 20 iterations in, measured), so only the first steps are compared."""
+    kw = dict(seed=seed, warmup=6, draws=4)
+    a = _run(small_problem, chain_method="parallel", **kw)
+    b = _run(small_problem, chain_method="vectorized", **kw)
+    np.testing.assert_array_equal(a.warmup_steps[:, :3], b.warmup_steps[:, :3])
+    for k in a.posterior:
+        np.testing.assert_allclose(a.posterior[k][:, 0], b.posterior[k][:, 0], rtol=1e-3,
+                                   atol=1e-4, err_msg=k)  # fmt: skip
