@@ -690,6 +690,8 @@ def _warm_start(tab: Table, lo, hi, budget, max_iter, tol) -> jax.Array:
 #: Frank-Wolfe gap, see :func:`projected_diagonal_newton`) is at most ``max(tol, GAP_TOL)``
 #: relative (float32 sums over the draws resolve about 1e-6).
 TAU_STAGES, GAP_TOL = (1e-2, 1e-3, 1e-4), 1e-5
+#: A stage stops (uncertified) once stationary to ``max(tol, STAGE_TOL * tau / |CVaR|)``.
+STAGE_TOL = 1e-2
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
@@ -704,7 +706,7 @@ def _solve_draws(spec, objective, k, horizon, tail, params, hz, risk, tab, lo, h
     best result is kept. "cvar" is solved on :func:`smooth_cvar` with temperatures
     ``TAU_STAGES * |CVaR at the start|``, each stage from where the last stopped (one compiled
     loop, ``lax.scan`` over the stages), until the exact CVaR's certificate holds (see
-    :func:`projected_diagonal_newton`); each stage gets ``max_iter / len(TAU_STAGES)`` updates.
+    :func:`projected_diagonal_newton`); ``max_iter`` caps the updates of all stages together.
     """
     TRACE_COUNT["solve"] += 1
     f = _response_fn(spec, params, horizon, tail, hz)
@@ -727,7 +729,7 @@ def _solve_draws(spec, objective, k, horizon, tail, params, hz, risk, tab, lo, h
     tab_curv = lambda z, rows: _tab_eval(tab, z, rows[0]).curv  # noqa: E731
     eval_rows = functools.partial(_exact_eval, f, phi, objective, k, tab_curv)
 
-    def solve(z_start, tau, mu_start, cap, gap_tol=None):
+    def solve(z_start, tau, mu_start, cap, gap_tol=None, tol=tol):
         exact = _active_rows(eval_rows, (budget, tau))
         tx = projected_diagonal_newton(exact, lo / b, hi / b, tol=tol, mu_init=mu_start,
                                        gap_tol=gap_tol)  # fmt: skip
@@ -746,8 +748,10 @@ def _solve_draws(spec, objective, k, horizon, tail, params, hz, risk, tab, lo, h
             z, done, count, first, _ = carry
             mu_start = jnp.where(first, mu, MU_WARM)
             # certified rows are only evaluated again; max_iter caps all stages together
-            cap = jnp.where(done, 0, -(-max_iter // len(TAU_STAGES)))
-            z_new, st = solve(z, tau_rel * scale, mu_start, cap, gap_tol)
+            cap = jnp.where(done, 0, jnp.maximum(max_iter - count, 0))
+            # a smooth stage only prepares the next: stationary to STAGE_TOL * tau_rel
+            stage_tol = jnp.maximum(tol, STAGE_TOL * tau_rel)
+            z_new, st = solve(z, tau_rel * scale, mu_start, cap, gap_tol, stage_tol)
             st = st._replace(converged=st.converged | done)
             z_new = jnp.where(_rows(done, z), z, z_new)
             return (z_new, st.converged, count + st.count, jnp.zeros_like(first), st.ev), None
