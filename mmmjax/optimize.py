@@ -298,13 +298,17 @@ def _exact_eval(f, phi, objective: str, k: int, tab_curv: Callable, z, rows) -> 
     value, w = jax.vmap(jax.value_and_grad(phi))(t, tau)  # (N,), (N, S)
     grad = jnp.einsum("ns,snc->nc", w, r1)
     hess = jnp.einsum("ns,snc->nc", w, r2)
-    # the objective's own curvature across draws (for "cvar" with eta held: at least the true
-    # curvature of the smoothed form, a conservative metric)
-    hvp = lambda tn, tau_n, v: v @ jax.jvp(lambda u: jax.grad(phi)(u, tau_n), (tn,), (v,))[1]  # noqa: E731
-    per_channel = jax.vmap(hvp, in_axes=(None, None, 1))  # over channels
-    hess = hess + jax.vmap(per_channel, in_axes=(0, 0, 1))(t, tau, r1)  # over budgets
     slack = exact_grad = ()
-    if objective == "cvar":  # >= 0 but for float32 rounding
+    if objective == "mean_minus_std":  # the objective's own curvature across draws
+        hvp = lambda tn, v: v @ jax.jvp(lambda u: jax.grad(phi)(u, 0.0), (tn,), (v,))[1]  # noqa: E731
+        per_channel = jax.vmap(hvp, in_axes=(None, 1))  # over channels
+        hess = hess + jax.vmap(per_channel, in_axes=(0, 1))(t, r1)  # over budgets
+    if objective == "cvar":
+        # across draws, eta held: d w_s / d t_s = -k w_s (1/k - w_s) / tau (at least the true
+        # curvature of the smoothed form, whose eta moves too: a conservative metric)
+        h_t = -k * w * (1.0 / k - w) / tau[:, None]  # (N, S)
+        hess = hess + jnp.einsum("ns,snc->nc", h_t, r1**2)
+        # >= 0 but for float32 rounding
         slack = jnp.maximum((w * t).sum(-1) / w.sum(-1) - _cvar(t, k), 0.0)
         worst = jax.lax.top_k(-t, k)[1]  # (N, k)
         w_exact = jnp.zeros_like(t).at[jnp.arange(t.shape[0])[:, None], worst].set(1.0 / k)
