@@ -59,11 +59,15 @@ Solve (:func:`optimize_budget` and :func:`budget_frontier` alike, every budget a
    (all ``S`` draws) from there, until its stopping rule holds. For ``"mean"`` the warm start is
    usually already within ``tol`` (checked by the undamped Newton step over all draws: no update
    needed) or one update away; ``"mean_minus_std"`` and ``"cvar"`` (not separable, possibly
-   several local optima) are solved from the ``"mean"`` optimum and from the current split, and
-   the better result is kept. Only budgets still running are evaluated: they are gathered into
-   chunks of ``CHUNK`` rows and chunks without any are skipped, so the slowest budget does not
-   make every budget pay (and ``(S, CHUNK, C)`` blocks stay in cache, about 3x faster on CPU than
-   one ``(S, N, C)`` pass).
+   several local optima) are solved from the ``"mean"`` optimum, the current split and the equal
+   split, and the best result is kept. ``"cvar"`` is non-smooth (its gradient jumps where two
+   draws swap rank), so it is solved on a softplus smoothing (:func:`smooth_cvar`) whose
+   temperature shrinks over ``TAU_STAGES``; it counts as converged only when a certificate on
+   the exact CVaR holds (an epsilon-supergradient whose Frank-Wolfe gap plus epsilon is below
+   ``GAP_TOL`` relative, see :func:`projected_diagonal_newton`). Only budgets still running
+   are evaluated: they are gathered into chunks of ``CHUNK`` rows and chunks without any are
+   skipped, so the slowest budget does not make every budget pay (and ``(S, CHUNK, C)`` blocks
+   stay in cache, about 3x faster on CPU than one ``(S, N, C)`` pass).
 
 Planning horizon (``horizon=H``). The response of a plan is then its incremental target over the
 ``H`` plan periods *and* the ``tail`` periods after them, divided by ``H`` (money per plan period)::
@@ -171,12 +175,51 @@ def _std(t: jax.Array) -> jax.Array:
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, var, 1.0)), 0.0)  # finite gradient at var = 0
 
 
-def _objective(name: str, risk: jax.Array, k: int) -> Callable[[jax.Array], jax.Array]:
+def _cvar(t: jax.Array, k: int) -> jax.Array:
+    """Mean of the ``k`` smallest entries of ``t (..., S)``."""
+    return -jax.lax.top_k(-t, k)[0].mean(-1)
+
+
+#: Bisection steps for the smoothed CVaR's ``eta`` (bracket ``80 tau`` wide: resolution
+#: ``80 tau / 2**30``, below float32 rounding).
+ETA_STEPS = 30
+
+
+def smooth_cvar(t: jax.Array, k: int, tau: jax.Array) -> jax.Array:
+    r"""Smoothed mean of the ``k`` worst draws (Rockafellar-Uryasev form, softplus for ``max``)::
+
+        CVaR(t)     = max_eta  eta - (1/k) sum_s max(eta - t_s, 0)
+        CVaR_tau(t) = max_eta  eta - (tau/k) sum_s softplus((eta - t_s) / tau)
+
+    ``CVaR - (S/k) tau log 2 <= CVaR_tau <= CVaR``; its gradient is the weights
+    ``w_s = sigmoid((eta* - t_s) / tau) / k`` (``sum w = 1``, ``0 <= w <= 1/k``; envelope
+    theorem, so ``eta*`` is held fixed under differentiation), smooth where the exact form has a
+    kink whenever two draws swap rank. ``eta*`` solves ``sum_s sigmoid((eta - t_s)/tau) = k``
+    by bisection on ``[t_(k) - 40 tau, t_(k) + 40 tau]`` (``t_(k)`` the k-th smallest).
+
+    Args:
+      t: ``(S,)`` per-draw totals (money). k: number of worst draws. tau: ``> 0``, money.
+    """
+    t_k = -jax.lax.top_k(-t, k)[0][-1]
+
+    def bisect(_, ab):
+        a, b = ab
+        m = 0.5 * (a + b)
+        over = jax.nn.sigmoid((m - t) / tau).sum() > k
+        return jnp.where(over, a, m), jnp.where(over, m, b)
+
+    a, b = jax.lax.fori_loop(0, ETA_STEPS, bisect, (t_k - 40 * tau, t_k + 40 * tau))
+    eta = jax.lax.stop_gradient(0.5 * (a + b))
+    return eta - tau / k * jax.nn.softplus((eta - t) / tau).sum()
+
+
+def _objective(name: str, risk: jax.Array, k: int) -> Callable[..., jax.Array]:
+    """``phi(t (S,), tau) -> Phi``; ``tau`` (money) only smooths "cvar" (:func:`smooth_cvar`)."""
     if name == "mean":
-        return lambda t: t.mean()
+        return lambda t, tau: t.mean()
     if name == "mean_minus_std":
-        return lambda t: t.mean() - risk * _std(t)
-    return lambda t: -jax.lax.top_k(-t, k)[0].mean()  # cvar: mean of the k worst draws
+        return lambda t, tau: t.mean() - risk * _std(t)
+    return lambda t, tau: smooth_cvar(t, k, tau)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -229,54 +272,77 @@ class Eval(NamedTuple):
     grad: jax.Array  # (N, C) d loss / d z
     curv: jax.Array  # (N, C) d2 loss / d z_c^2 (Hessian diagonal; >= 0 where Phi is concave)
     totals: Any = ()  # (N, S) per-draw total response (evaluations over the draws only)
+    #: (N,) for a smoothed objective ("cvar"): ``w . T - Phi_exact >= 0`` for the weights ``w``
+    #: whose ``sum_s w_s grad T_s`` is ``-grad`` (see :func:`projected_diagonal_newton`'s
+    #: ``gap_tol``)
+    slack: Any = ()
+    #: (N, C) for "cvar": the loss gradient with the exact weights (``1/k`` on the ``k`` worst
+    #: draws), a second certificate candidate with slack 0
+    exact_grad: Any = ()
 
 
-def _exact_eval(f, phi, objective: str, tab_curv: Callable, z, budget) -> Eval:
-    """The loss over all posterior draws at shares ``z (N, C)`` of ``budget (N,)``, all budgets in
-    one ``(S, N, C)`` evaluation. For "mean" the Hessian diagonal (only the metric of the step)
-    is taken from the tabulated curves (``tab_curv``), saving the second-order pass."""
+def _exact_eval(f, phi, objective: str, k: int, tab_curv: Callable, z, rows) -> Eval:
+    """The loss over all posterior draws at shares ``z (N, C)`` of ``budget (N,)`` (``rows =
+    (budget, tau)``, ``tau (N,)`` the "cvar" smoothing), all budgets in one ``(S, N, C)``
+    evaluation. For "mean" the Hessian diagonal (only the metric of the step) is taken from the
+    tabulated curves (``tab_curv``), saving the second-order pass. For "cvar" the loss is the
+    smoothed CVaR (:func:`smooth_cvar`) and ``slack`` its weights' distance from the exact one."""
+    budget, tau = rows
     b = budget[:, None]
     if objective == "mean":
         r, r1 = _jet(f, z * b, 1)
         t = r.sum(-1).T  # (N, S)
-        return Eval(-t.mean(-1), -r1.mean(0) * b, tab_curv(z, budget), t)
+        return Eval(-t.mean(-1), -r1.mean(0) * b, tab_curv(z, rows), t)
     r, r1, r2 = _jet(f, z * b, 2)
     t = r.sum(-1).T
-    value, w = jax.vmap(jax.value_and_grad(phi))(t)  # (N,), (N, S)
+    value, w = jax.vmap(jax.value_and_grad(phi))(t, tau)  # (N,), (N, S)
     grad = jnp.einsum("ns,snc->nc", w, r1)
     hess = jnp.einsum("ns,snc->nc", w, r2)
+    slack = exact_grad = ()
     if objective == "mean_minus_std":  # the objective's own curvature across draws
-        hvp = lambda tn, v: v @ jax.jvp(jax.grad(phi), (tn,), (v,))[1]  # noqa: E731
+        hvp = lambda tn, v: v @ jax.jvp(lambda u: jax.grad(phi)(u, 0.0), (tn,), (v,))[1]  # noqa: E731
         per_channel = jax.vmap(hvp, in_axes=(None, 1))  # over channels
         hess = hess + jax.vmap(per_channel, in_axes=(0, 1))(t, r1)  # over budgets
-    return Eval(-value, -grad * b, -hess * b**2, t)
+    if objective == "cvar":
+        # across draws, eta held: d w_s / d t_s = -k w_s (1/k - w_s) / tau (at least the true
+        # curvature of the smoothed form, whose eta moves too: a conservative metric)
+        h_t = -k * w * (1.0 / k - w) / tau[:, None]  # (N, S)
+        hess = hess + jnp.einsum("ns,snc->nc", h_t, r1**2)
+        # >= 0 but for float32 rounding
+        slack = jnp.maximum((w * t).sum(-1) / w.sum(-1) - _cvar(t, k), 0.0)
+        worst = jax.lax.top_k(-t, k)[1]  # (N, k)
+        w_exact = jnp.zeros_like(t).at[jnp.arange(t.shape[0])[:, None], worst].set(1.0 / k)
+        exact_grad = -jnp.einsum("ns,snc->nc", w_exact, r1) * b
+    return Eval(-value, -grad * b, -hess * b**2, t, slack, exact_grad)
 
 
 #: Rows (budgets) per chunk when only the budgets still running are evaluated.
 CHUNK = 8
 
 
-def _active_rows(eval_rows: Callable, budget: jax.Array) -> Callable:
-    """``value_fn(z, active=None)`` from ``eval_rows(z, budget)``: with ``active``, the running
-    rows are gathered to the front and evaluated in chunks of ``CHUNK``, chunks with none of them
-    skipped (``lax.cond``), so the cost follows the budgets still running, not all of them."""
-    N = budget.shape[0]
+def _active_rows(eval_rows: Callable, rows: Any) -> Callable:
+    """``value_fn(z, active=None)`` from ``eval_rows(z, rows)`` (``rows``: arrays ``(N, ...)``,
+    e.g. the budgets): with ``active``, the running rows are gathered to the front and evaluated
+    in chunks of ``CHUNK``, chunks with none of them skipped (``lax.cond``), so the cost follows
+    the budgets still running, not all of them."""
+    N = jax.tree.leaves(rows)[0].shape[0]
     chunk = min(CHUNK, N)
     n_chunks = -(-N // chunk)
 
     def value_fn(z, active=None):
         if active is None or n_chunks == 1:
-            return eval_rows(z, budget)
+            return eval_rows(z, rows)
         order = jnp.argsort(~active, stable=True)  # running rows first
         idx = jnp.concatenate([order, jnp.full(n_chunks * chunk - N, order[-1])])
         idx = idx.reshape(n_chunks, chunk)
-        shape = jax.eval_shape(eval_rows, z[idx[0]], budget[idx[0]])
+        take = lambda i: jax.tree.map(lambda a: a[i], rows)  # noqa: E731
+        shape = jax.eval_shape(eval_rows, z[idx[0]], take(idx[0]))
         skip = lambda zc, bc: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)  # noqa: E731
 
         def one(args):
-            k, rows = args
+            k, i = args
             run = k * chunk < active.sum()
-            return jax.lax.cond(run, eval_rows, skip, z[rows], budget[rows])
+            return jax.lax.cond(run, eval_rows, skip, z[i], take(i))
 
         out = jax.lax.map(one, (jnp.arange(n_chunks), idx))
         back = jnp.argsort(order)  # row n of the result is at position back[n]
@@ -322,6 +388,7 @@ def projected_diagonal_newton(
     *,
     tol: jax.Array | float = 1e-6,
     mu_init: jax.Array | float = MU_INIT,
+    gap_tol: jax.Array | float | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Projected, damped diagonal-Newton descent on ``{sum_c z_c = total, lo <= z <= hi}``.
 
@@ -348,12 +415,23 @@ def projected_diagonal_newton(
     caller's iteration cap ends the rest, not converged. A candidate whose evaluation is not
     finite is rejected like one that raises the loss.
 
+    With ``gap_tol`` the loss is a smoothing of a non-smooth objective ``L`` (``Eval.slack``
+    set): ``-grad = sum_s w_s grad T_s`` for weights ``w`` with ``slack = w . T - Phi >= 0``
+    (``Phi = -L``, concave in ``T``), an ``slack``-supergradient of ``Phi`` (and, if given,
+    ``-exact_grad`` a 0-supergradient: the smaller certificate counts). Then for every
+    feasible ``y`` (``T`` concave; locally otherwise) ``Phi(y) <= Phi(z) + slack + FW`` with
+    ``FW = max_{feasible y} -grad . (y - z)`` (the Frank-Wolfe gap, exact by filling channels
+    in order of marginal return), and a row converges, and stops, once
+    ``slack + FW <= gap_tol * |loss|``: a certificate on the exact objective, however the point
+    was reached; a row that is stationary on the smoothed loss stops without that claim.
+
     Args:
       value_fn: ``z (N, C) -> Eval`` with ``value (N,)``, ``grad`` and ``curv`` ``(N, C)``.
       lo, hi: ``(N, C)`` bounds; total: ``(N,)`` or scalar, ``sum lo <= total <= sum hi``.
       tol: stopping tolerance (absolute on ``z``, relative on the loss).
       mu_init: initial damping relative to ``mean|g|`` (large: short first steps; small:
         Newton), scalar or ``(N,)``.
+      gap_tol: relative optimality-gap tolerance for a smoothed loss (see above), or ``None``.
 
       ``update`` also takes ``active`` (``(N,)`` bool, optional), passed on to ``value_fn(z,
       active)``, which may skip rows that are not active (their results are then unused).
@@ -388,6 +466,21 @@ def projected_diagonal_newton(
         scale = jnp.mean(jnp.abs(ev.grad), -1, keepdims=True) + jnp.finfo(ev.grad.dtype).tiny
         probe = project(params - KKT_PROBE * ev.grad / scale, lo, hi, total, None) - params
         return finite(ev) & (jnp.max(jnp.abs(probe), -1) <= KKT_PROBE * KKT_TOL)
+
+    def fw_gap(grad, params):  # max over the feasible set of -grad . (y - params)
+        ascent = -grad
+        order = jnp.argsort(-ascent, -1)  # fill the best marginal returns first
+        take = lambda a: jnp.take_along_axis(a, order, -1)  # noqa: E731
+        lo_o, cap = take(lo), take(hi - lo)
+        spare = (total - lo.sum(-1))[..., None]
+        fill = jnp.clip(spare - (jnp.cumsum(cap, -1) - cap), 0.0, cap)
+        return jnp.sum(take(ascent) * (lo_o + fill - take(params)), -1)
+
+    def certified(ev: Eval, params):  # slack-supergradient with a small Frank-Wolfe gap
+        gap = ev.slack + jnp.maximum(fw_gap(ev.grad, params), 0.0)
+        if not isinstance(ev.exact_grad, tuple):  # the exact weights, slack 0
+            gap = jnp.minimum(gap, jnp.maximum(fw_gap(ev.exact_grad, params), 0.0))
+        return finite(ev) & jnp.isfinite(gap) & (gap <= gap_tol * jnp.abs(ev.value))
 
     def init_fn(params):
         # nothing evaluated yet (value +inf): the first update evaluates params itself
@@ -424,6 +517,8 @@ def projected_diagonal_newton(
         still = (accept & (jnp.max(jnp.abs(step), -1) <= tol) & (gain <= tol)) | (mu >= MU_MAX)
         converged = newton | (still & first_order_kkt(ev, z_kept))
         stalled = (mu >= MU_MAX) | (fresh & ~ok_new)
+        if gap_tol is not None:  # stationary on the smoothing: stop; converged if certified
+            stalled, converged = stalled | converged, certified(ev, z_kept)
         new_state = DiagonalNewtonState(
             ev=ev,
             mu=jnp.where(fresh, state.mu, mu),
@@ -594,6 +689,15 @@ def _warm_start(tab: Table, lo, hi, budget, max_iter, tol) -> jax.Array:
     return _run(tx, z0, max_iter)[0]
 
 
+#: "cvar" is solved on :func:`smooth_cvar` with ``tau = TAU_STAGES[i] * |CVaR|`` at each start,
+#: in turn, and converged once the certified optimality gap on the exact CVaR (``slack`` +
+#: Frank-Wolfe gap, see :func:`projected_diagonal_newton`) is at most ``max(tol, GAP_TOL)``
+#: relative (float32 sums over the draws resolve about 1e-6).
+TAU_STAGES, GAP_TOL = (1e-2, 1e-3, 1e-4), 1e-5
+#: A stage stops (uncertified) once stationary to ``max(tol, STAGE_TOL * tau / |CVaR|)``.
+STAGE_TOL = 1e-2
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
 def _solve_draws(spec, objective, k, horizon, tail, params, hz, risk, tab, lo, hi, budget, z0,
                  current, max_iter, tol) -> Solution:  # fmt: skip
@@ -601,8 +705,12 @@ def _solve_draws(spec, objective, k, horizon, tail, params, hz, risk, tab, lo, h
     stopping rule holds (for "mean" from the warm start usually at once or after one update).
 
     "mean_minus_std" and "cvar" are not separable and can have several local optima (S-shaped
-    curves switch channels on and off): they are solved from two starts per budget, the "mean"
-    optimum and the current split (with short first steps), and the better result is kept.
+    curves switch channels on and off): they are solved from three starts per budget, the
+    "mean" optimum, the current split and the equal split (with short first steps), and the
+    best result is kept. "cvar" is solved on :func:`smooth_cvar` with temperatures
+    ``TAU_STAGES * |CVaR at the start|``, each stage from where the last stopped (one compiled
+    loop, ``lax.scan`` over the stages), until the exact CVaR's certificate holds (see
+    :func:`projected_diagonal_newton`); ``max_iter`` caps the updates of all stages together.
     """
     TRACE_COUNT["solve"] += 1
     f = _response_fn(spec, params, horizon, tail, hz)
@@ -611,22 +719,61 @@ def _solve_draws(spec, objective, k, horizon, tail, params, hz, risk, tab, lo, h
     hi = jnp.broadcast_to(hi, (N, lo.shape[-1]))
     lo = jnp.broadcast_to(lo, hi.shape)
     mu = jnp.full(N, MU_WARM)
+    n_starts = 1
     if objective != "mean":
-        z_cur = jax.vmap(project_capped_simplex, (0, 0, 0, None))(
-            current / budget[:, None], lo / budget[:, None], hi / budget[:, None], 1.0
-        )
-        budget, lo, hi = (jnp.concatenate([a, a]) for a in (budget, lo, hi))
-        z0, mu = jnp.concatenate([z0, z_cur]), jnp.concatenate([mu, jnp.full(N, MU_INIT)])
+        to_z = jax.vmap(project_capped_simplex, (0, 0, 0, None))
+        b1, lo_z, hi_z = budget[:, None], lo / budget[:, None], hi / budget[:, None]
+        z_cur = to_z(current / b1, lo_z, hi_z, 1.0)
+        z_eq = to_z(jnp.full_like(lo_z, 1.0 / lo.shape[-1]), lo_z, hi_z, 1.0)
+        n_starts = 3
+        budget, lo, hi = (jnp.concatenate([a] * n_starts) for a in (budget, lo, hi))
+        z0 = jnp.concatenate([z0, z_cur, z_eq])
+        mu = jnp.concatenate([mu, jnp.full(2 * N, MU_INIT)])
     b = budget[:, None]
-    tab_curv = lambda z, bb: _tab_eval(tab, z, bb).curv  # noqa: E731
-    exact = _active_rows(functools.partial(_exact_eval, f, phi, objective, tab_curv), budget)
-    tx = projected_diagonal_newton(exact, lo / b, hi / b, tol=tol, mu_init=mu)
-    z, state = _run(tx, z0, max_iter, mask=True)
+    tab_curv = lambda z, rows: _tab_eval(tab, z, rows[0]).curv  # noqa: E731
+    eval_rows = functools.partial(_exact_eval, f, phi, objective, k, tab_curv)
+
+    def solve(z_start, tau, mu_start, cap, gap_tol=None, tol=tol):
+        exact = _active_rows(eval_rows, (budget, tau))
+        tx = projected_diagonal_newton(exact, lo / b, hi / b, tol=tol, mu_init=mu_start,
+                                       gap_tol=gap_tol)  # fmt: skip
+        return _run(tx, z_start, cap, mask=True)
+
+    if objective != "cvar":
+        z, state = solve(z0, jnp.zeros_like(budget), mu, max_iter)
+        value, count = -state.ev.value, state.count
+    else:  # smoothing on the scale of each start's CVaR, sharper at each stage
+        t0 = _by_chunks(lambda zb: f(zb[:, :-1] * zb[:, -1:]).sum(-1).T,
+                        jnp.concatenate([z0, b], 1))  # fmt: skip
+        scale = jnp.abs(_cvar(t0, k)) + jnp.finfo(budget.dtype).tiny
+        gap_tol = jnp.maximum(tol, GAP_TOL)
+
+        def stage(carry, tau_rel):
+            z, done, count, first, _ = carry
+            mu_start = jnp.where(first, mu, MU_WARM)
+            # certified rows are only evaluated again; max_iter caps all stages together
+            cap = jnp.where(done, 0, jnp.maximum(max_iter - count, 0))
+            # a smooth stage only prepares the next: stationary to STAGE_TOL * tau_rel
+            stage_tol = jnp.maximum(tol, STAGE_TOL * tau_rel)
+            z_new, st = solve(z, tau_rel * scale, mu_start, cap, gap_tol, stage_tol)
+            st = st._replace(converged=st.converged | done)
+            z_new = jnp.where(_rows(done, z), z, z_new)
+            return (z_new, st.converged, count + st.count, jnp.zeros_like(first), st.ev), None
+
+        N2 = budget.shape[0]
+        ev0 = jax.eval_shape(lambda z: _active_rows(eval_rows, (budget, scale))(z), z0)
+        ev0 = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), ev0)
+        carry = (z0, jnp.zeros(N2, bool), jnp.zeros(N2, jnp.int32), jnp.ones(N2, bool), ev0)
+        (z, converged, count, _, ev), _ = jax.lax.scan(stage, carry, jnp.asarray(TAU_STAGES))
+        state = DiagonalNewtonState(ev, mu, count, converged, converged)
+        value = _cvar(ev.totals, k)  # exact, not smoothed
     ev = state.ev
-    sol = Solution(z * b, -ev.value, -ev.grad / b, state.count, state.converged, ev.totals)
-    if objective != "mean":  # the better of the two starts
-        second = sol.value[N:] > sol.value[:N]
-        sol = jax.tree.map(lambda a: jnp.where(_rows(second, a[N:]), a[N:], a[:N]), sol)
+    sol = Solution(z * b, value, -ev.grad / b, count, state.converged, ev.totals)
+    if n_starts > 1:  # the best of the starts
+        vals = sol.value.reshape(n_starts, N)
+        best = jnp.argmax(vals, 0)  # (N,)
+        pick = best * N + jnp.arange(N)
+        sol = jax.tree.map(lambda a: a[pick], sol)
     return sol
 
 
@@ -777,6 +924,13 @@ def parse_bounds(
 # ----------------------------------------------------------------------------------------------
 # shared preparation of one call
 # ----------------------------------------------------------------------------------------------
+def bucket(n: int) -> int:
+    """Rows a batch of ``n`` budgets is padded to (the next power of two up to ``CHUNK``, then
+    the next multiple of ``CHUNK``), so that new batch sizes reuse compiled programs: a
+    13-budget frontier after a 12-budget one compiles nothing."""
+    return 1 << (n - 1).bit_length() if n <= CHUNK else -(-n // CHUNK) * CHUNK
+
+
 @dataclass(frozen=True)
 class _Problem:
     spec: Any
@@ -792,10 +946,12 @@ class _Problem:
 
     def solve(self, budgets, lo, hi, max_iter, tol) -> Solution:
         budgets = np.asarray(budgets, dtype=np.float64)
-        lo = np.broadcast_to(lo, (len(budgets), len(self.channels)))
+        n = len(budgets)
+        lo = np.broadcast_to(lo, (n, len(self.channels)))
         hi = np.minimum(np.broadcast_to(hi, lo.shape), budgets[:, None])
         f32 = lambda a: jnp.asarray(a, dtype=jnp.float32)  # noqa: E731
-        lo_, hi_, budget = f32(lo[0]), f32(hi), f32(budgets)
+        pad = lambda a: np.concatenate([a, np.repeat(a[-1:], bucket(n) - n, 0)])  # noqa: E731
+        lo_, hi_, budget = f32(lo[0]), f32(pad(hi)), f32(pad(budgets))
         max_iter, tol = jnp.asarray(max_iter, jnp.int32), f32(tol)
         response = (self.spec, self.horizon, self.tail, self.params, self.hz)
         tab = _table(*response, lo_, hi_, budget)
@@ -803,6 +959,7 @@ class _Problem:
         sol = _solve_draws(self.spec, self.objective, self.k, self.horizon, self.tail,
                            self.params, self.hz, f32(self.risk), tab, lo_, hi_, budget, z0,
                            f32(self.current), max_iter, tol)  # fmt: skip
+        sol = jax.tree.map(lambda a: a[:n], sol)  # the padding rows repeat the last budget
         return sol._replace(x=_polish(np.asarray(sol.x, dtype=np.float64), lo, hi, budgets))
 
     def responses(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -894,8 +1051,10 @@ class Plan:
       iterations, converged: updates over all draws after the tabulated warm start (0: the
         warm start already met the tolerance there) and whether the result is a KKT point to
         ``tol`` with finite derivatives (never from hitting the damping limit or ``max_iter``;
-        "cvar" is non-smooth where the worst draws swap, and often ends near its optimum
-        without that claim).
+        for "cvar": the certified gap to a local optimum of the exact CVaR, global where the
+        responses are concave, is at most ``max(tol, GAP_TOL)`` relative; where the worst
+        draws swap at the optimum this can fail to certify, and ``converged`` is False there
+        though the split is usually at or above a grid optimum).
       horizon, tail: planning horizon and carryover tail in periods (``None``/0: steady state).
     """
 
