@@ -56,16 +56,30 @@ def test_run_bench_tiny_writes_json(tmp_path, capsys):
 
 
 def test_grids_and_studies_are_well_formed():
-    for name in ("quick", "moderate", "full"):
-        assert GRIDS[name], name
+    """Every named sweep runs configurations the benchmark can run (valid methods, dtypes and
+    sizes; no duplicate rows; the quick sweep really quick), the full grid covers every
+    combination of its own axes, and every study, default or not, is a function of the module."""
+    from mmmjax import bench
+
+    for name, grid in GRIDS.items():
+        assert grid, name
+        assert len({c.name for c in grid}) == len(grid), f"{name} repeats a configuration"
+        for c in grid:
+            assert c.T >= 2 and c.C >= 1 and c.chains >= 1 and c.warmup >= 1 and c.draws >= 1
+            assert c.dtype in ("float32", "float64"), c
+            assert c.adstock_method in ("auto", "scan", "associative"), c
+            assert c.chain_method in ("vectorized", "parallel", "sequential"), c
+            assert c.chains > 1 or c.chain_method == "sequential" or name != "full", c
+    assert all(c.warmup + c.draws <= 200 for c in GRIDS["quick"])
     full = GRIDS["full"]
-    assert {c.T for c in full} == {104, 156, 520}
-    assert {c.C for c in full} == {5, 10, 30}
-    assert {c.chains for c in full} == {1, 4, 16, 64, 256}
-    assert {c.dtype for c in full} == {"float32", "float64"}
+    axes = [{getattr(c, k) for c in full} for k in ("T", "C", "dtype")]
+    combos = {(c.T, c.C, c.dtype) for c in full}
+    assert len(combos) == math.prod(len(a) for a in axes)  # a full product of its axes
+    assert set().union(*map(set, bench.DEFAULT_STUDIES.values())) <= set(STUDIES)
+    for study in STUDIES:
+        assert callable(getattr(bench, f"study_{study}")), study
     with pytest.raises(ValueError, match="unknown studies"):
         run_bench(configs=[], studies=("nope",))
-    assert set(STUDIES) >= {"adstock_grad", "first_step", "compile_cache", "map_init"}
 
 
 def test_format_table_reports_skips():

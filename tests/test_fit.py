@@ -170,17 +170,25 @@ def test_too_short_data_is_refused_with_the_number_needed(demo):
 
 
 def test_chain_methods_agree_on_shapes(demo):
+    """Every chain method runs and gives the same groups, variables and shapes; the draws are
+    finite and each method's chains are distinct (not copies of one chain)."""
     dataset, _ = demo
     small = dataset.slice(0, 60)
+    layouts = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplerWarning)
-        for method in ("vectorized",):  # parallel is the default, used everywhere else
+        for method in ("parallel", "vectorized", "sequential"):
             fit = mmmjax.MMM(seasonality=0, trend="none").fit(
                 small, chains=2, draws=10, warmup=10, progress=False, prior_draws=0,
                 chain_method=method,
             )  # fmt: skip
             assert fit.info["chain_method"] == method
-            assert fit.idata.posterior.sizes["chain"] == 2
+            post = fit.idata.posterior
+            layouts[method] = {k: tuple(post[k].shape) for k in post.data_vars}
+            roi = np.asarray(post["media_roi"])
+            assert np.all(np.isfinite(roi)) and not np.array_equal(roi[0], roi[1]), method
+    assert layouts["parallel"] == layouts["vectorized"] == layouts["sequential"]
+    assert all(shape[:2] == (2, 10) for shape in layouts["parallel"].values())
     with pytest.raises(ValueError, match="chain_method"):
         sampling.choose_chain_method(2, "bogus")
 

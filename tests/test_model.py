@@ -191,6 +191,31 @@ def test_prior_predictive_covers_the_data_scale(demo):
 
 
 def test_every_public_name_resolves():
+    """Each public name is the object its module defines (and lists in its ``__all__``), a
+    class, function or module with a docstring; unknown names raise AttributeError; and every
+    ``mmmjax.X`` the API contract names (../shared/API.md, when present) is public."""
+    import importlib
+    import inspect
+    import re
+    from pathlib import Path
+
+    from mmmjax import _LAZY
+
+    assert sorted(_LAZY) == mmmjax.__all__
     for name in mmmjax.__all__:
-        assert getattr(mmmjax, name) is not None, name
-    assert callable(mmmjax.simulate) and callable(mmmjax.load_fit)
+        obj = getattr(mmmjax, name)
+        mod = importlib.import_module(_LAZY[name])
+        if mod.__name__.endswith("." + name):
+            assert obj is mod, name
+        else:
+            assert obj is getattr(mod, name), name
+            assert name in getattr(mod, "__all__", [name]), f"{name} not in {mod.__name__}.__all__"
+        assert inspect.ismodule(obj) or inspect.isclass(obj) or callable(obj), name
+        assert (inspect.getdoc(obj) or "").strip(), f"{name} has no docstring"
+    with pytest.raises(AttributeError, match="no_such_name"):
+        mmmjax.no_such_name  # noqa: B018
+    contract = Path(__file__).resolve().parents[2] / "shared" / "API.md"
+    if contract.is_file():
+        named = set(re.findall(r"`mmmjax\.([A-Za-z_]\w*)", contract.read_text()))
+        missing = sorted(n for n in named if not hasattr(mmmjax, n))
+        assert not missing, f"API.md names mmmjax.{missing} but the package does not export them"
