@@ -31,7 +31,7 @@ from mmmjax.errors import DataError, SamplerWarning
 from mmmjax.idata import IData, add_groups, ess, from_dict, rhat, summary, to_netcdf
 from mmmjax.model import MMM, Components, components, numpyro_model, site_shapes
 from mmmjax.sampling import SamplerResult, map_initial_values, run_nuts, status
-from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, read_fit_dir, write_fit_dir
+from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, load_fit_dir, write_fit_dir
 
 __all__ = [
     "Fit",
@@ -389,13 +389,7 @@ def load_fit(path: str | os.PathLike) -> Fit:
       DataError: the files are damaged, inconsistent or not a national fit; the message names
         the file and the problem.
     """
-    meta, idata = read_fit_dir(path, geo=False)
-    try:
-        return _fit_from_files(meta, idata)
-    except DataError:
-        raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        raise meta.error("", f"does not describe the fit in {DATA} ({exc})") from None
+    return load_fit_dir(path, geo=False, build=_fit_from_files)
 
 
 def _fit_from_files(meta: Meta, idata: IData) -> Fit:

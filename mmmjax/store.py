@@ -33,6 +33,7 @@ __all__ = [
     "Meta",
     "is_fit_dir",
     "jsonable",
+    "load_fit_dir",
     "read_fit_dir",
     "sha256_file",
     "write_fit_dir",
@@ -198,6 +199,19 @@ def _all_numbers(v: Any) -> bool:
     if isinstance(v, list):
         return all(_all_numbers(x) for x in v)
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def load_fit_dir(path: str | os.PathLike, *, geo: bool, build: Callable[[Meta, IData], Any]):
+    """``build(meta, idata)`` of the checked files in ``path`` (:func:`read_fit_dir`), with any
+    slip of ``build`` on a file it cannot read (a missing key, a wrong type or shape) turned into
+    one :class:`~mmmjax.DataError` naming ``fit.nc``. National and geo loaders share it."""
+    meta, idata = read_fit_dir(path, geo=geo)
+    try:
+        return build(meta, idata)
+    except DataError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise meta.error("", f"does not describe the fit in {DATA} ({exc})") from None
 
 
 def read_fit_dir(path: str | os.PathLike, *, geo: bool) -> tuple[Meta, IData]:

@@ -58,7 +58,7 @@ from mmmjax.idata import (
     to_netcdf,
 )
 from mmmjax.sampling import SamplerResult, run_nuts
-from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, read_fit_dir, write_fit_dir
+from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, load_fit_dir, write_fit_dir
 
 __all__ = ["GeoFit", "fit_geo", "is_geo_fit_dir", "load_geo_fit"]
 
@@ -295,13 +295,7 @@ def load_geo_fit(path: str | os.PathLike) -> GeoFit:
       DataError: the files are damaged, inconsistent or not a geo fit; the message names the
         file and the problem.
     """
-    meta, idata = read_fit_dir(path, geo=True)
-    try:
-        return _geo_fit_from_files(meta, idata)
-    except DataError:
-        raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        raise meta.error("", f"does not describe the fit in {DATA} ({exc})") from None
+    return load_fit_dir(path, geo=True, build=_geo_fit_from_files)
 
 
 def _geo_fit_from_files(meta: Meta, idata: IData) -> GeoFit:
