@@ -113,9 +113,13 @@ from mmmjax.insights import (
 )
 
 __all__ = [
+    "BY",
     "OBJECTIVES",
+    "BudgetVariables",
+    "GeoSplit",
     "Plan",
     "budget_frontier",
+    "budget_variables",
     "optimize_budget",
     "parse_bounds",
     "plan_to_records",
@@ -124,6 +128,8 @@ __all__ = [
 ]
 
 OBJECTIVES = ("mean", "mean_minus_std", "cvar")
+#: What a budget is split over: channels ("national") or geo x channel cells ("geo").
+BY = ("national", "geo")
 
 #: Number of times the jitted solver has been traced (tests assert no recompilation).
 TRACE_COUNT = {"solve": 0}
@@ -240,8 +246,34 @@ class Horizon(NamedTuple):
     base: jax.Array
 
 
-def _response_fn(spec, params: ResponseParams, horizon: int | None, tail: int, hz: Horizon | None):
-    """``x (N, C) -> (S, N, C)`` response per draw, allocation and channel, money per period."""
+class GeoSplit(NamedTuple):
+    r"""Response provider of a geo fit planned by channel (``by="national"``): channel ``c``'s
+    national spend ``x_c`` is shared out over geos as in the data, so that::
+
+        R_sc(x_c) = sum_g R_sgc(shares[g, c] * x_c)
+
+    with ``R_sgc`` the steady-state response of cell ``(g, c)`` (``cells``, in the national form
+    over ``K = G * C`` geo-major cells, :func:`mmmjax.geo.insights.cell_response_params`).
+    Still separable over channels, so the solver's derivatives stay exact."""
+
+    cells: ResponseParams
+    shares: jax.Array  # (G, C), columns sum to 1
+
+
+def _split_response(spec, split: GeoSplit, x: jax.Array) -> jax.Array:
+    """``x (N, C) -> (S, N, C)``: national spend shared out over geos, summed back."""
+    G, C = split.shares.shape
+    cells = (x[..., None, :] * split.shares).reshape(*x.shape[:-1], G * C)
+    r = steady_state_response(spec, split.cells, cells)  # (S, N, G * C)
+    return r.reshape(*r.shape[:-1], G, C).sum(-2)
+
+
+def _response_fn(spec, params, horizon: int | None, tail: int, hz: Horizon | None):
+    """``x (N, K) -> (S, N, K)`` response per draw, allocation and variable (a channel, or a geo x
+    channel cell), money per period. ``params``: a :class:`~mmmjax.insights.ResponseParams` (one
+    column per variable) or a :class:`GeoSplit` (steady state only)."""
+    if isinstance(params, GeoSplit):
+        return lambda x: _split_response(spec, params, x)
     if horizon is None:
         return lambda x: steady_state_response(spec, params, x)
 
@@ -931,11 +963,87 @@ def bucket(n: int) -> int:
     return 1 << (n - 1).bit_length() if n <= CHUNK else -(-n // CHUNK) * CHUNK
 
 
+class BudgetVariables(NamedTuple):
+    """What a budget is split over for one fit and ``by``: the response provider of the solver.
+
+    Attributes:
+      spec: the model specification the response functions read (static under ``jit``).
+      params: per-draw response parameters: a :class:`~mmmjax.insights.ResponseParams` with one
+        column per variable, or a :class:`GeoSplit` (a geo fit planned by channel).
+      names: ``K`` labels: the channel, or ``"geo/channel"`` for a cell (``by="geo"``).
+      index: ``Plan.allocation``'s index: ``channel``, or ``(geo, channel)`` (geo-major).
+      current: ``(K,)`` current mean spend per period, money.
+      horizon: whether a planning horizon (``horizon=``, a response over time) is available.
+    """
+
+    spec: Any
+    params: Any
+    names: list[str]
+    index: pd.Index
+    current: np.ndarray
+    horizon: bool = False
+
+
+def budget_variables(fit, by: str = "national") -> BudgetVariables:
+    r"""The variables a budget is split over and their response, chosen once per fit kind.
+
+    * a national fit: the channels (``by="geo"`` is the same: national data are one geo);
+    * a geo fit, ``by="national"``: the channels, each channel's spend shared out over geos as
+      in the data (``shares[g, c]`` = geo ``g``'s share of channel ``c``'s spend over the window,
+      :class:`GeoSplit`); ``current_c = sum_g mean spend_gc``;
+    * a geo fit, ``by="geo"``: the ``G * C`` cells ``(geo, channel)``, each with its own
+      steady-state response ``R_gc`` and current spend ``mean spend_gc`` (money per period).
+
+    Raises:
+      ValueError: ``by`` not one of :data:`BY`.
+    """
+    if by not in BY:
+        raise ValueError(f"by must be 'national' or 'geo', got {by!r}")
+    from mmmjax.geo.fit import GeoFit
+
+    if not isinstance(fit, GeoFit):
+        index = pd.Index(list(fit.channels), name="channel")
+        current = np.asarray(fit.scales.spend, dtype=np.float64)
+        return BudgetVariables(fit.spec, response_params(fit), list(fit.channels), index, current,
+                               horizon=True)  # fmt: skip
+    from mmmjax.geo.insights import cell_response_params
+
+    cells = cell_response_params(fit)
+    spend = np.asarray(fit.scales.spend, dtype=np.float64)  # (G, C) mean per period
+    if by == "geo":
+        index = pd.MultiIndex.from_product([list(fit.geos), list(fit.channels)],
+                                           names=[fit.dataset.geo_name, "channel"])  # fmt: skip
+        names = [f"{g}/{c}" for g, c in index]
+        return BudgetVariables(fit.spec.model, cells, names, index, spend.reshape(-1))
+    total = spend.sum(axis=0)  # (C,)
+    G = spend.shape[0]
+    shares = np.where(total > 0, spend / np.where(total > 0, total, 1.0), 1.0 / G)
+    split = GeoSplit(cells, jnp.asarray(shares, jnp.float32))
+    index = pd.Index(list(fit.channels), name="channel")
+    return BudgetVariables(fit.spec.model, split, list(fit.channels), index, total)
+
+
+def _bounds_by_name(spec: Mapping | None, index: pd.Index, what: str) -> dict | None:
+    """``bounds``/``fixed`` keyed by ``(geo, channel)`` or ``"geo/channel"`` -> by name."""
+    if not spec or not isinstance(index, pd.MultiIndex):
+        return spec
+    out = {}
+    for key, value in spec.items():
+        if isinstance(key, tuple):
+            if len(key) != 2:
+                raise ValueError(f"{what}: {key!r} is not a (geo, channel) pair")
+            key = f"{key[0]}/{key[1]}"
+        if key in out:
+            raise ValueError(f"{what}: cell {key!r} is given twice")
+        out[key] = value
+    return out
+
+
 @dataclass(frozen=True)
 class _Problem:
     spec: Any
     channels: list[str]
-    params: ResponseParams
+    params: Any
     current: np.ndarray
     objective: str
     k: int
@@ -943,6 +1051,7 @@ class _Problem:
     tail: int
     hz: Horizon | None
     risk: float
+    index: pd.Index
 
     def solve(self, budgets, lo, hi, max_iter, tol) -> Solution:
         budgets = np.asarray(budgets, dtype=np.float64)
@@ -984,20 +1093,25 @@ def _polish(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: np.ndarray) -
     return x
 
 
-def _prepare(fit, objective, risk, cvar_level, horizon, tail) -> _Problem:
+def _prepare(fit, objective, risk, cvar_level, horizon, tail, by="national") -> _Problem:
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     if not 0 < cvar_level <= 1:
         raise ValueError(f"cvar_level must be in (0, 1], got {cvar_level}")
     if not np.isfinite(risk) or risk < 0:
         raise ValueError(f"risk must be a non-negative number, got {risk}")
-    params = response_params(fit)
-    S = int(params.multiplier.shape[0])
+    var = budget_variables(fit, by)
+    params = var.params
+    S = int(jax.tree.leaves(params)[0].shape[0])
     k = max(1, math.ceil(cvar_level * S - 1e-9)) if objective == "cvar" else 0
     hz = None
     if horizon is None:
         tail = 0
     else:
+        if not var.horizon:
+            raise ValueError(
+                "horizon= is not supported for a geo fit yet: plan the steady state (horizon=None)"
+            )
         horizon = int(horizon)
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1 period, got {horizon}")
@@ -1009,9 +1123,8 @@ def _prepare(fit, objective, risk, cvar_level, horizon, tail) -> _Problem:
         L, C = history.shape
         base = jnp.concatenate([history, jnp.zeros((horizon + tail, C), jnp.float32)])
         hz = Horizon(history, _window_total(fit.spec, L, params, base))
-    current = np.asarray(fit.scales.spend, dtype=np.float64)
-    return _Problem(fit.spec, list(fit.channels), params, current, objective, k, horizon, tail,
-                    hz, float(risk))  # fmt: skip
+    return _Problem(var.spec, var.names, params, var.current, objective, k, horizon, tail,
+                    hz, float(risk), var.index)  # fmt: skip
 
 
 def _default_tail(fit) -> int:
@@ -1095,12 +1208,13 @@ class Plan:
                 "response": self.channel_response,
                 "marginal_roi": self.marginal_roi,
             }
-        ).rename_axis("channel")
+        ).rename_axis(self.allocation.index.names)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary (plain floats, ints, strings, lists and dicts)."""
-        fl = lambda s: {k: float(v) for k, v in s.items()}  # noqa: E731
+        fl = lambda s: {_key(k): float(v) for k, v in s.items()}  # noqa: E731
         pair = lambda p: [float(p[0]), float(p[1])]  # noqa: E731
+        up = self.upper.items()
         return {
             "total_budget": float(self.total_budget),
             "objective": self.objective,
@@ -1108,7 +1222,7 @@ class Plan:
             "allocation": fl(self.allocation),
             "current_allocation": fl(self.current_allocation),
             "lower": fl(self.lower),
-            "upper": {k: (None if not np.isfinite(v) else float(v)) for k, v in self.upper.items()},
+            "upper": {_key(k): None if not np.isfinite(v) else float(v) for k, v in up},
             "expected_response": float(self.expected_response),
             "response_interval": pair(self.response_interval),
             "current_response": float(self.current_response),
@@ -1152,6 +1266,11 @@ class Plan:
         ax_curve.set_title("response curves: o current, * optimal")
         ax_curve.legend(fontsize="small")
         return fig
+
+
+def _key(label) -> str:
+    """A JSON key for an allocation label: the channel, or ``"geo/channel"`` for a cell."""
+    return "/".join(map(str, label)) if isinstance(label, tuple) else label
 
 
 def plan_to_records(plan: Plan) -> list[dict[str, Any]]:
@@ -1199,6 +1318,7 @@ def optimize_budget(
     tail: int | None = None,
     max_iter: int = 200,
     tol: float = 1e-6,
+    by: str = "national",
 ) -> Plan:
     r"""The split of ``total_budget`` across channels that maximises the modelled response.
 
@@ -1211,22 +1331,29 @@ def optimize_budget(
     (``Plan.mroi_spread`` near 0).
 
     Args:
-      fit: a :class:`~mmmjax.Fit`.
+      fit: a :class:`~mmmjax.Fit` or a :class:`~mmmjax.GeoFit`.
       total_budget: ``B``, money per period (> 0).
       bounds: ``{channel: (low, high)}``, money per period; ``None`` for an open side; a string
         such as ``"0.5x"`` is a multiple of the channel's current spend. Unlisted channels:
-        ``(0, B)``.
+        ``(0, B)``. With ``by="geo"`` on a geo fit keyed by cell: ``(geo, channel)`` or
+        ``"geo/channel"``.
       objective: ``"mean"``, ``"mean_minus_std"`` or ``"cvar"``.
-      fixed: ``{channel: spend}`` held fixed (money per period or ``"1x"``).
+      fixed: ``{channel: spend}`` held fixed (money per period or ``"1x"``); keyed like
+        ``bounds``.
       risk: weight of the posterior standard deviation for ``"mean_minus_std"``.
       cvar_level: fraction of worst draws averaged by ``"cvar"``.
-      horizon: plan periods ``H``; ``None`` (default) optimises the steady-state response.
+      horizon: plan periods ``H``; ``None`` (default) optimises the steady-state response
+        (the only choice for a geo fit).
       tail: periods after the plan whose carryover is counted (default: until the largest
         posterior geometric carryover is below 0.1%, or ``l_max`` for finite kernels).
       max_iter: iteration cap (per stage: on the tabulated curves, then over all draws).
       tol: converged when the undamped Newton step from the point reached (derivatives
         finite) would change no share of the budget by more than ``tol`` and the last accepted
         step changed the objective by at most ``tol`` relative.
+      by: for a geo fit, ``"national"`` (default) splits the budget over channels, each
+        channel's spend shared out over geos as in the data; ``"geo"`` splits it over the
+        ``G * C`` geo x channel cells (``Plan.allocation`` indexed by ``(geo, channel)``). See
+        :func:`budget_variables`. A national fit is one geo: both give the same plan.
 
     Returns:
       A :class:`Plan` (money per period; with ``horizon``, per plan period).
@@ -1240,7 +1367,9 @@ def optimize_budget(
       >>> plan = mmmjax.optimize_budget(fit, 40_000, {"tv": ("0.5x", "1.5x")}, fixed={"ooh": 2000})
       >>> plan.to_frame()[["current", "optimal", "marginal_roi"]]
     """
-    prob = _prepare(fit, objective, risk, cvar_level, horizon, tail)
+    prob = _prepare(fit, objective, risk, cvar_level, horizon, tail, by)
+    bounds = _bounds_by_name(bounds, prob.index, "bounds")
+    fixed = _bounds_by_name(fixed, prob.index, "fixed")
     lo, hi = _resolve_bounds(prob.channels, prob.current, bounds, fixed)
     budget = float(total_budget)
     _check_budget(budget, lo, hi, prob.channels, fixed)
@@ -1250,7 +1379,7 @@ def optimize_budget(
     r, r1 = prob.responses(np.concatenate([x[None], prob.current[None], grid]))  # (S, 62, C)
     curves = r[:, 2:].mean(0)
     opt, cur = r[:, 0].sum(-1), r[:, 1].sum(-1)
-    idx = pd.Index(prob.channels, name="channel")
+    idx = prob.index
     series = lambda a, name: pd.Series(a, index=idx, name=name)  # noqa: E731
     mean, interval = _summary(opt)
     cmean, cinterval = _summary(cur)
@@ -1277,7 +1406,7 @@ def optimize_budget(
         converged=bool(sol.converged[0]),
         horizon=prob.horizon,
         tail=prob.tail,
-        curves={c: (grid[:, i], curves[:, i]) for i, c in enumerate(prob.channels)},
+        curves={c: (grid[:, i], curves[:, i]) for i, c in enumerate(prob.index)},
     )
 
 
@@ -1294,6 +1423,7 @@ def budget_frontier(
     tail: int | None = None,
     max_iter: int = 200,
     tol: float = 1e-6,
+    by: str = "national",
 ) -> pd.DataFrame:
     """Optimal plans for many total budgets, all solved at once in compiled calls.
 
@@ -1304,13 +1434,14 @@ def budget_frontier(
     evaluation over the draws rather than a solve of its own.
 
     Args:
-      fit: a :class:`~mmmjax.Fit`.
+      fit: a :class:`~mmmjax.Fit` or a :class:`~mmmjax.GeoFit`.
       budgets: ``(N,)`` total budgets, money per period, each > 0 and feasible for the bounds.
-      bounds, objective, fixed, risk, cvar_level, horizon, tail, max_iter, tol: as in
+      bounds, objective, fixed, risk, cvar_level, horizon, tail, max_iter, tol, by: as in
         :func:`optimize_budget`.
 
     Returns:
-      DataFrame indexed by ``budget`` with one column per channel (optimal spend per period),
+      DataFrame indexed by ``budget`` with one column per channel (optimal spend per period;
+      per ``"geo/channel"`` cell with ``by="geo"`` on a geo fit),
       ``expected_response`` (posterior mean total response), ``response_low``/``response_high``
       (94% interval), ``objective_value``, ``marginal_return`` (the Lagrange multiplier
       ``d objective / d budget``: the common marginal return of channels strictly inside their
@@ -1320,7 +1451,9 @@ def budget_frontier(
       >>> frontier = mmmjax.budget_frontier(fit, np.linspace(20_000, 80_000, 61))
       >>> plot_frontier(frontier)
     """
-    prob = _prepare(fit, objective, risk, cvar_level, horizon, tail)
+    prob = _prepare(fit, objective, risk, cvar_level, horizon, tail, by)
+    bounds = _bounds_by_name(bounds, prob.index, "bounds")
+    fixed = _bounds_by_name(fixed, prob.index, "fixed")
     lo, hi = _resolve_bounds(prob.channels, prob.current, bounds, fixed)
     budgets = np.atleast_1d(np.asarray(budgets, dtype=np.float64))
     if budgets.ndim != 1 or budgets.size == 0:

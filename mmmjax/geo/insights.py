@@ -38,11 +38,12 @@ import pandas as pd
 import xarray as xr
 
 from mmmjax.geo.fit import GeoFit, over_draws
-from mmmjax.insights import _interval
+from mmmjax.insights import ResponseParams, _interval
 from mmmjax.model import adstock, kernel_params, saturation
 
 __all__ = [
     "adstock_weights",
+    "cell_response_params",
     "contributions",
     "lift_draws",
     "marginal_roi",
@@ -115,6 +116,28 @@ def _response(spec, kernel, effect, target_scale, spend_unit, spend):
     p = {k: v[:, None, :] for k, v in kernel.items()}  # (S, 1, C): broadcast over geos
     sat = saturation(spec, p, (spend / spend_unit[:, None, :])[None])  # (S, G, N, C)
     return target_scale[None, :, None, None] * effect[:, :, None, :] * sat
+
+
+def cell_response_params(fit: GeoFit) -> ResponseParams:
+    """The geo responses as ``K = G * C`` independent cells (geo-major: cell ``g * C + c``) in the
+    national form, so that :func:`mmmjax.insights.steady_state_response` gives ``R_gc``::
+
+        channel[k][:, g * C + c] = kernel_k[:, c]          (S, K)   adstock/saturation params
+        channel["effect"]        = effect[:, g, c]         (S, K)   scaled media per saturation
+        spend_scale[g * C + c]   = spend_unit[g, c]        (K,)     money per unit of x
+        multiplier[:, g * C + c] = target_scale[g]         (S, K)   money per scaled unit
+    """
+    G, C = fit.dataset.n_geos, fit.dataset.n_channels
+    _, effect = _stats(fit)
+    S = effect.shape[0]
+    channel = {k: jnp.tile(v, (1, G)) for k, v in _kernel_draws(fit).items()}
+    channel["effect"] = jnp.asarray(np.reshape(effect, (S, G * C)), jnp.float32)
+    target = np.repeat(np.asarray(fit.scales.target, np.float64), C)  # (K,) geo-major
+    return ResponseParams(
+        channel=channel,
+        spend_scale=jnp.asarray(np.reshape(fit.scales.spend_unit, -1), jnp.float32),
+        multiplier=jnp.asarray(np.broadcast_to(target, (S, G * C)), jnp.float32),
+    )
 
 
 def _levels(spend, C: int, what: str) -> np.ndarray:
