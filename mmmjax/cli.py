@@ -215,7 +215,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="total money per period, over all channels")  # fmt: skip
     opt.add_argument("--bounds", nargs="*", default=[], metavar="CH=LOW:HIGH",
                      help="ch=LOW:HIGH in money per period, or ch=0.5x:1.5x of current "
-                          "spend; LOW or HIGH may be empty")  # fmt: skip
+                          "spend; LOW or HIGH may be empty; with --by geo per cell: "
+                          "geo/ch=LOW:HIGH")  # fmt: skip
+    opt.add_argument("--by", default="national", metavar="national|geo",
+                     help="for a geo fit: split over channels (national: each channel's "
+                          "spend shared out over geos as in the data) or over geo x channel "
+                          "cells (geo)")  # fmt: skip
     opt.add_argument("--objective", default="mean", help="mean | mean_minus_std | cvar")
     opt.add_argument("--risk", type=float, default=1.0, help="risk weight for mean_minus_std")
     opt.add_argument("--cvar-level", type=float, default=0.1, help="tail share for cvar")
@@ -606,12 +611,14 @@ def _money(x: float) -> str:
 
 
 def _load_saved_fit(src: Path):
-    """``mmmjax.load_fit(src)``; anything wrong with the files is one :class:`UsageError`."""
+    """``mmmjax.load_fit(src)``, or ``mmmjax.load_geo_fit(src)`` for a saved geo fit; anything
+    wrong with the files is one :class:`UsageError`."""
     import mmmjax
     from mmmjax.errors import DataError
+    from mmmjax.geo.fit import is_geo_fit_dir
 
     try:
-        return mmmjax.load_fit(src)
+        return mmmjax.load_geo_fit(src) if is_geo_fit_dir(src) else mmmjax.load_fit(src)
     except DataError:
         raise
     except Exception as exc:  # a truncated fit.nc, a fit.json of the wrong shape...
@@ -652,17 +659,23 @@ def cmd_optimize(args) -> None:
     fit = _load_saved_fit(src)
     import mmmjax
     from mmmjax.files import atomic_write_text, dumps_json, write_csv
-    from mmmjax.optimize import parse_bounds
+    from mmmjax.optimize import budget_variables, parse_bounds
 
-    bounds = parse_bounds(args.bounds, fit.channels, fit.scales.spend)
-    _check_budget(args.budget, bounds, fit.channels)
+    if args.by not in ("national", "geo"):
+        raise UsageError(f"--by must be national or geo, got {args.by!r}")
+    if args.report and args.by == "geo":
+        raise UsageError("--report shows a national plan: drop --report or use --by national")
+    var = budget_variables(fit, args.by)  # the channels, or the geo/channel cells
+    bounds = parse_bounds(args.bounds, var.names, var.current)
+    _check_budget(args.budget, bounds, var.names)
     plan = mmmjax.optimize_budget(
         fit, args.budget, bounds=bounds or None, objective=args.objective, risk=args.risk,
-        cvar_level=args.cvar_level,
+        cvar_level=args.cvar_level, by=args.by,
     )  # fmt: skip
     frame = plan.to_frame()
     print(frame.round(2).to_string())
-    print(plan_summary(plan, mmmjax.evaluate_budget(fit, plan.allocation)))
+    national = plan.allocation.index.nlevels == 1
+    print(plan_summary(plan, mmmjax.evaluate_budget(fit, plan.allocation) if national else None))
     plan_json = dumps_json(plan.to_dict(), what=str(out / "plan.json"), indent=2)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(frame, out / "plan.csv")
@@ -682,18 +695,22 @@ def plan_summary(plan, same_budget) -> str:
 
     ``same_budget`` is :func:`mmmjax.evaluate_budget` of the plan's allocation: its current
     split is the recent mix (last periods' mean spend) scaled to the plan's total, so a plan
-    smaller than historical spend is not shown as a loss.
+    smaller than historical spend is not shown as a loss. ``None`` (a plan by geo x channel,
+    which ``evaluate_budget`` does not take): the line against the current mix is left out.
     """
     lo, hi = plan.response_interval
-    clo, chi = same_budget.current_interval
-    ulo, uhi = same_budget.uplift_interval
     lines = [
         f"plan: expected response {_money(plan.expected_response)} per period "
         f"(94% interval {_money(lo)} to {_money(hi)}) for {_money(plan.total_budget)} of spend",
-        f"current mix at the same budget: {_money(same_budget.current_response)} "
-        f"({_money(clo)} to {_money(chi)}); uplift {_money(same_budget.uplift)} "
-        f"({_money(ulo)} to {_money(uhi)})",
     ]
+    if same_budget is not None:
+        clo, chi = same_budget.current_interval
+        ulo, uhi = same_budget.uplift_interval
+        lines.append(
+            f"current mix at the same budget: {_money(same_budget.current_response)} "
+            f"({_money(clo)} to {_money(chi)}); uplift {_money(same_budget.uplift)} "
+            f"({_money(ulo)} to {_money(uhi)})"
+        )
     if not plan.converged:
         lines.append(
             "warning: the optimizer did not converge, so this split may not be the best one; "
@@ -710,16 +727,10 @@ def cmd_plan(args) -> None:
     out = Path(args.out) if args.out else src / "planner.html"
     check_writable(out.parent, inside=True)
     from mmmjax.fit import is_fit_dir
-    from mmmjax.geo.fit import is_geo_fit_dir
 
     if not is_fit_dir(src):
         raise UsageError(f"{src}: not a saved fit (run 'mmmjax fit' or 'mmmjax demo' first)")
-    if is_geo_fit_dir(src):  # planned for the nation
-        from mmmjax.geo import load_geo_fit
-
-        fit = load_geo_fit(src)
-    else:
-        fit = _load_saved_fit(src)
+    fit = _load_saved_fit(src)  # a geo fit is planned for the nation
     from mmmjax.planner import write_planner
 
     path = write_planner(fit, out, draws=args.draws or None)

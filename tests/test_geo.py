@@ -447,8 +447,8 @@ def test_cli_fit_geo_writes_fit_roi_and_report(tmp_path, capsys):
     assert "Fit per geo" in html and "ROI per geo and channel" in html
     assert html.count("<img") == 1 and "http" not in html.replace("http-equiv", "")
     assert all(g in html for g in panel.geos)
-    assert main(["optimize", str(out), "--budget", "1000"]) == 2  # no geo budget optimiser yet
-    assert "holds a geo fit" in capsys.readouterr().err
+    assert main(["optimize", str(out), "--budget", "1000", "--by", "geo"]) == 0
+    assert len(pd.read_csv(out / "plan.csv")) == 6  # a geo x channel cell a row
 
 
 def test_cli_geo_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys):
