@@ -74,11 +74,13 @@ __all__ = [
     "GeoMMM",
     "build_geo_design",
     "choose_centring",
+    "data_sd",
     "decentre",
     "derived",
     "geo_components",
     "geo_numpyro_model",
     "implied_geo_lift",
+    "least_squares",
     "no_geo_lift_data",
     "site_shapes",
 ]
@@ -380,7 +382,16 @@ def fixed_centring(design: GeoDesign, centred: bool) -> Centring:
 
 def data_sd(spec: MMM, priors: Mapping[str, Prior], design: GeoDesign, y) -> dict[str, Any]:
     """How tightly each geo's own data pin down each pooled parameter, before any fit: ``{z site:
-    (G,) or (G, J)}`` standard errors, ``inf`` where a geo has no information (no spend).
+    (G,) or (G, J)}`` standard errors, ``inf`` where a geo has no information (no spend). The
+    standard errors of :func:`least_squares`."""
+    return {z: se for z, (_, se) in least_squares(spec, priors, design, y).items()}
+
+
+def least_squares(spec: MMM, priors: Mapping[str, Prior], design: GeoDesign, y) -> dict[str, Any]:
+    """Each geo's own estimate of each pooled parameter, before any fit: ``{z site: (estimate,
+    standard error)}``, each ``(G,)`` or ``(G, J)``; the error is ``inf`` (the estimate NaN)
+    where a geo has no information (no spend). For the ROI both are relative to the channel's
+    ROI (so on the log scale).
 
     Per geo, ordinary least squares of the scaled target ``y[g]`` ``(T,)`` on the columns
     ``1``, ``t - 1/2`` (with a trend), the Fourier terms, the controls and, per channel, the
@@ -418,40 +429,50 @@ def data_sd(spec: MMM, priors: Mapping[str, Prior], design: GeoDesign, y) -> dic
     sigma = np.sqrt(rss / max(T - X.shape[2], 1))
     se = sigma[:, None] * np.sqrt(np.clip(np.diagonal(inv, axis1=1, axis2=2), 0.0, None))
     se = np.where(X.std(axis=1) > 1e-9, se, np.inf)  # a flat column (no spend): no information
+    beta = np.where(np.isfinite(se), beta, np.nan)
     out, start = {}, 0
     for name, block in blocks.items():
         width = block.shape[2]
-        out[name] = se[:, start : start + width]
+        out[name] = [beta[:, start : start + width], se[:, start : start + width]]
         start += width
     out.pop("intercept")
-    roi = np.median(beta[:, start - C :], axis=0)  # (C,) least-squares ROI per channel
-    out["roi_z"] = out["roi_z"] / np.maximum(roi, 0.01)
+    roi = np.maximum(np.nanmedian(beta[:, start - C :], axis=0), 0.01)  # (C,) ROI per channel
+    out["roi_z"] = [out["roi_z"][0] / roi, out["roi_z"][1] / roi]
     if "trend_z" in out:
-        out["trend_z"] = out["trend_z"][:, 0]
-    return out
+        out["trend_z"] = [a[:, 0] for a in out["trend_z"]]
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def choose_centring(spec: GeoMMM, priors: Mapping[str, Prior], design: GeoDesign, y) -> Centring:
     """The :class:`Centring` of ``spec`` for a panel: with ``spec.centring == "auto"``, a pooled
-    parameter is centred where its geos' data pin it down more tightly than the pooling spreads
-    it, ``median_g data_sd[g, j] < median(tau prior)`` (:func:`data_sd`), else non-centred.
+    parameter ``j`` is centred where its geos' data pin it down more tightly than the geos
+    spread, ``median_g se[g, j] < tau_hat[j]``, else non-centred; ``se`` and the estimates
+    ``b`` are :func:`least_squares`' and ``tau_hat[j]^2 = max(var_g b[g, j] - mean_g se[g,
+    j]^2, 0)`` the moment estimate of the spread across geos (one geo: 0, non-centred), capped
+    at the 97% quantile of the ``tau`` prior (heavy-tailed estimates of a weak channel must not
+    pass for a spread).
 
     That is the textbook rule (Papaspiliopoulos, Roberts and Skold 2007): centred sampling mixes
     fast when the likelihood of each geo value is sharper than its prior ``Normal(mu, tau)``,
-    non-centred when it is flatter. On the 50-geo benchmark it centres the well-measured
-    channels and leaves the rest non-centred.
+    non-centred when it is flatter. On the 50-geo benchmark it centres the best-measured
+    channel (tv) and the trend, seasonality and control.
     """
     if spec.centring != "auto":
         return fixed_centring(design, spec.centring == "centred")
     w = fixed_centring(design, False)._asdict()
     rng = np.random.default_rng(1)
-    for z, sd in data_sd(spec.model, priors, design, y).items():
-        name = z.replace("_z", "_tau")
-        if name not in priors or not sd.size:
+    for z, (b, se) in least_squares(spec.model, priors, design, y).items():
+        ok, name = np.isfinite(se), z.replace("_z", "_tau")
+        if name not in priors or not se.size or b.shape[0] < 2:
             continue
         shape = np.shape(w[z])
-        tau = np.median(priors[name].sample_numpy(rng, (401, *(shape or (1,)))), axis=0)
-        w[z] = (np.median(sd, axis=0) < tau.reshape(shape)).astype(np.float32)
+        draws = priors[name].sample_numpy(rng, (2001, *(shape or (1,))))
+        cap = np.quantile(draws, 0.97, axis=0).reshape(shape)
+        n = ok.sum(axis=0)
+        var = np.nansum((b - np.nanmean(b, axis=0)) ** 2, axis=0) / np.maximum(n - 1, 1)
+        noise = np.nanmean(np.where(ok, se, np.nan) ** 2, axis=0)
+        tau_hat = np.minimum(np.sqrt(np.maximum(var - noise, 0.0)), cap)
+        w[z] = ((np.median(se, axis=0) < tau_hat) & (n >= 2)).astype(np.float32)
     return Centring(**w)
 
 
