@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chain-method", default="auto", help="auto | parallel | vectorized")
+    ap.add_argument("--centring", default="auto", help="auto | centred | non-centred")
     ap.add_argument("--quick", action="store_true", help="10 geos x 104 weeks x 4 channels, "
                     "2 chains x 200 + 200")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -80,7 +81,7 @@ def main() -> None:
     panel, truth = mmmjax.simulate_geo(
         n_geos=args.geos, n_periods=args.periods, n_channels=args.channels, seed=args.seed
     )
-    spec = mmmjax.GeoMMM()
+    spec = mmmjax.GeoMMM(centring=args.centring)
     opts = dict(chains=args.chains, seed=args.seed, progress=False, warn=False,
                 chain_method=args.chain_method)  # fmt: skip
     print(f"panel: {panel}")
@@ -133,6 +134,7 @@ def main() -> None:
         "max_r_hat": round(d["max_r_hat"], 4),
         "worst_r_hat": d["worst_r_hat"],
         "divergences": d["divergences"],
+        "centred": {k: v for k, v in fit.info["centred"].items() if np.size(v)},
         "mean_leapfrog_steps_per_draw": round(float(steps.mean()), 1),
         "roi_covered_geo_channel": f"{int(covered_geo.sum())}/{covered_geo.size}",
         "roi_covered_national": f"{int(covered_nat.sum())}/{covered_nat.size}",

@@ -488,7 +488,7 @@ def test_cli_geo_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys):
 def test_geo_without_spend_on_a_channel_contributes_nothing_and_has_finite_gradients():
     import jax
     import jax.numpy as jnp
-    from numpyro.infer.util import potential_energy
+    from numpyro.infer.util import constrain_fn, potential_energy
 
     from mmmjax.geo.fit import prepare_geo
     from mmmjax.sampling import _initial_values
@@ -505,7 +505,9 @@ def test_geo_without_spend_on_a_channel_contributes_nothing_and_has_finite_gradi
     z0 = {k: jnp.asarray(v[0]) for k, v in _initial_values(prob.priors, prob.shapes, 1, 0).items()}
     grads = jax.grad(lambda z: potential_energy(prob.model, prob.model_args, {}, z))(z0)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads.values())
-    params = derived({k: np.asarray(v) for k, v in z0.items()})
+    # z0 is unconstrained (log scales, logit carryover); the mean function takes the values
+    point = constrain_fn(prob.model, prob.model_args, {}, z0)
+    params = derived({k: np.asarray(v) for k, v in point.items()})
     comp = geo_components(mmmjax.GeoMMM().model, params, prob.design)
     assert np.all(np.asarray(comp.media)[1, :, 0] == 0) and np.all(np.isfinite(comp.mu))
 
@@ -643,3 +645,153 @@ def test_a_geo_lift_test_pulls_that_geos_roi_and_narrows_its_lift(tmp_path):
     assert "Calibration" not in render_geo_report(plain)
     path = calibrated.save(tmp_path / "fit")
     assert mmmjax.geo.load_geo_fit(path).lift_tests == (test,)
+
+
+# ----------------------------------------------------------------------------------------------
+# pooling: each pooled parameter sampled centred or non-centred
+# ----------------------------------------------------------------------------------------------
+POOL = dict(n_geos=4, n_periods=60, n_channels=2, n_controls=1, seasonality=1)
+
+
+def test_centred_and_non_centred_forms_are_one_posterior():
+    """The log density of a mixed form at the geo values ``v`` equals the non-centred one at
+    ``z = (v - mu) / tau`` minus ``log tau`` per centred value (the Jacobian of ``v = mu + tau
+    z``): the same posterior, sampled in other coordinates."""
+    import jax
+    import jax.numpy as jnp
+    from numpyro.infer.util import potential_energy
+
+    from mmmjax.geo.fit import prepare_geo
+    from mmmjax.geo.model import Centring, decentre, fixed_centring
+    from mmmjax.sampling import _initial_values
+
+    panel, _ = mmmjax.simulate_geo(**POOL, seed=3)
+    spec = GeoMMM(mmmjax.MMM(seasonality=1))
+    prob = prepare_geo(spec, panel)
+    design, y, lift, _ = prob.model_args
+    rng = np.random.default_rng(0)
+    z = {k: np.asarray(v[0], np.float64) for k, v in
+         _initial_values(prob.priors, prob.shapes, 1, 0).items()}  # fmt: skip
+    for k in ("roi_z", "trend_z", "season_z", "control_z", "roi_mu", "season_mu"):
+        z[k] = rng.normal(0.0, 1.0, z[k].shape)  # a point off the prior medians
+    mixed = Centring(roi_z=np.array([1.0, 0.0], np.float32), trend_z=np.float32(1.0),
+                     season_z=np.array([0.0, 1.0], np.float32),
+                     control_z=np.array([1.0], np.float32))  # fmt: skip
+    # the taus are sampled on the log scale; the geo values need them positive
+    tau = {k: np.exp(z[k]) for k in ("roi_tau", "trend_tau", "season_tau", "control_tau")}
+    p = derived({**z, **tau})
+    values = {"roi_z": np.log(p["media_roi"]), "trend_z": p["trend_slope"],
+              "season_z": p["season"], "control_z": p["control_coef"]}  # fmt: skip
+    v = dict(z)
+    for k, w in mixed._asdict().items():
+        v[k] = np.where(np.asarray(w) > 0.5, values[k], z[k])
+    # decentre inverts it and derived reads both forms alike
+    back = decentre({**v, **tau}, mixed)
+    for k in values:
+        np.testing.assert_allclose(back[k], z[k], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(derived({**v, **tau}, mixed)["media_roi"], p["media_roi"],
+                               rtol=1e-6)  # fmt: skip
+
+    def energy(point, centring):
+        args = (design, y, lift, jax.tree.map(jnp.asarray, centring))
+        point = {k: jnp.asarray(a, jnp.float32) for k, a in point.items()}
+        return float(potential_energy(prob.model, args, {}, point))
+
+    log_tau = (
+        np.log(tau["roi_tau"])[0] * panel.n_geos  # channel 0 centred
+        + np.log(tau["trend_tau"]) * panel.n_geos
+        + np.log(tau["season_tau"]) * panel.n_geos  # Fourier term 1 centred
+        + np.log(tau["control_tau"]).sum() * panel.n_geos
+    )
+    none = energy(z, fixed_centring(design, False))
+    assert abs(energy(v, mixed) - (none + log_tau)) < 1e-3 * (1 + abs(none))
+    # a wrong mask (the values read as deviates) is another density: the check can fail
+    assert abs(energy(v, fixed_centring(design, False)) - (none + log_tau)) > 1.0
+
+
+def test_centring_is_chosen_from_how_well_each_geo_measures_a_parameter():
+    import jax
+
+    from mmmjax.geo.fit import prepare_geo
+    from mmmjax.geo.model import choose_centring, data_sd
+
+    # channel 0 has the largest spend and a high ROI, channel 2 a small spend and a low one
+    panel, _ = mmmjax.simulate_geo(n_geos=6, n_periods=104, n_channels=3, roi=[5.0, 1.0, 0.3],
+                                   seed=2)  # fmt: skip
+    spec = GeoMMM(mmmjax.MMM(seasonality=1))
+    prob = prepare_geo(spec, panel)
+    design, y = prob.model_args[0], prob.model_args[1]
+    sd = data_sd(spec.model, prob.priors, design, y)
+    assert sd["roi_z"].shape == (6, 3) and sd["season_z"].shape == (6, 2)
+    assert sd["trend_z"].shape == (6,) and sd["control_z"].shape == (6, 1)
+    roi_sd = np.median(sd["roi_z"], axis=0)
+    assert roi_sd[0] < 0.1 < 0.5 < roi_sd[2], roi_sd
+    w = choose_centring(spec, prob.priors, design, y)
+    assert np.asarray(w.roi_z).tolist() == [1.0, 0.0, 0.0]
+    assert np.all(np.asarray(w.season_z) == 1.0)  # 104 weeks pin each geo's season
+    # one geo tells nothing of the spread across geos: all non-centred
+    one = choose_centring(
+        spec,
+        prob.priors,
+        jax.tree.map(lambda a: a[:1], design)._replace(
+            t=design.t, fourier=design.fourier, changepoints=design.changepoints
+        ),
+        y[:1],
+    )
+    assert all(np.all(np.asarray(a) == 0.0) for a in one)
+    # the model uses the choice, and records it
+    assert np.asarray(prob.model_args[3].roi_z).tolist() == [1.0, 0.0, 0.0]
+    # a channel with no spend in a geo has no information there
+    spend = np.array(panel.spend)
+    spend[0, :, 0] = 0.0
+    design0 = design._replace(spend=spend / panel.scales.spend_unit[:, None, :])
+    assert np.isinf(data_sd(spec.model, prob.priors, design0, y)["roi_z"][0, 0])
+    # "centred" / "non-centred" fix every parameter's form
+    for form, value in (("centred", 1.0), ("non-centred", 0.0)):
+        fixed = choose_centring(GeoMMM(spec.model, centring=form), prob.priors, design, y)
+        assert all(np.all(np.asarray(a) == value) for a in fixed)
+    with pytest.raises(ValueError, match="centring"):
+        GeoMMM(centring="half")
+    assert GeoMMM.from_dict(GeoMMM(centring="centred").to_dict()).centring == "centred"
+    old = GeoMMM().to_dict()
+    del old["centring"]  # a spec saved before the choice existed
+    assert GeoMMM.from_dict(old).centring == "auto"
+
+
+@pytest.mark.slow
+def test_centred_and_non_centred_fits_agree_within_monte_carlo_error():
+    import arviz as az
+
+    panel, _ = mmmjax.simulate_geo(**POOL, seed=3)
+    opts = dict(chains=2, draws=400, warmup=300, seed=0, progress=False, warn=False)
+    fits = {form: GeoMMM(mmmjax.MMM(seasonality=1), centring=form).fit(panel, **opts)
+            for form in ("centred", "non-centred")}  # fmt: skip
+    assert fits["centred"].info["centred"]["roi_z"] == [1.0, 1.0]
+    assert fits["non-centred"].info["centred"]["roi_z"] == [0.0, 0.0]
+    names = ["roi_mu", "media_roi", "trend_slope", "control_coef"]
+    z = []
+    for name in names:
+        means = [f.idata.posterior[name].mean(("chain", "draw")).values for f in fits.values()]
+        mcse = [az.mcse(f.idata, var_names=[name])[name].values for f in fits.values()]
+        z.append(((means[0] - means[1]) / np.hypot(*mcse)).ravel())
+    z = np.concatenate(z)  # 2 + 8 + 4 + 4 = 18 differences in units of their MC error
+    assert np.max(np.abs(z)) < 4.5, z
+
+
+@pytest.mark.slow
+def test_few_geos_cover_the_true_roi():
+    """8 geos, 4 panels: the true per-geo ROI inside the 94% interval for at least 88% of the 96
+    geo-channel pairs (the expected 94% is 2.6 binomial sd above that), few divergences."""
+    inside, divergences = [], []
+    for seed in range(4):
+        panel, truth = mmmjax.simulate_geo(n_geos=8, n_periods=104, n_channels=3, seed=seed)
+        fit = GeoMMM(mmmjax.MMM(seasonality=1)).fit(
+            panel, chains=2, draws=300, warmup=300, seed=seed, progress=False, warn=False
+        )
+        r = geo.roi(fit, by="geo")
+        true = truth.roi.stack().to_numpy()
+        inside.append((true >= r.roi_low.to_numpy()) & (true <= r.roi_high.to_numpy()))
+        divergences.append(fit.diagnostics()["divergences"])
+    inside = np.concatenate(inside)
+    assert inside.mean() >= 0.88, inside.mean()
+    assert sum(divergences) <= 6, divergences  # of 2400 draws

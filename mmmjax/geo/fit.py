@@ -43,6 +43,8 @@ from mmmjax.geo.model import (
     GeoLiftData,
     GeoMMM,
     build_geo_design,
+    choose_centring,
+    decentre,
     derived,
     geo_components,
     geo_numpyro_model,
@@ -366,7 +368,7 @@ class GeoProblem(NamedTuple):
     shapes: dict[str, tuple[int, ...]]
     model_key: str
     model: Any
-    model_args: tuple[Any, ...]  # (design, scaled target, lift data)
+    model_args: tuple[Any, ...]  # (design, scaled target, lift data, centring)
     lift_tests: tuple[LiftTest, ...] = ()
 
 
@@ -416,7 +418,8 @@ def prepare_geo(spec: GeoMMM, panel: GeoDataset, lift_tests=None) -> GeoProblem:
     model = functools.partial(geo_numpyro_model, spec.model, priors)
     tests = check_lift_tests(lift_tests, panel)
     lift = geo_lift_data(tests, panel, scales)
-    args = tuple(jax.tree.map(jnp.asarray, (design, y, lift)))
+    centring = choose_centring(spec, priors, design, y)
+    args = tuple(jax.tree.map(jnp.asarray, (design, y, lift, centring)))
     return GeoProblem(spec, panel, scales, axis, design, priors, shapes, model_key, model, args,
                       tests)  # fmt: skip
 
@@ -488,7 +491,11 @@ def fit_geo(
         chain_method=chain_method,
         progress=progress,
     )
-    info = {"target_accept": target_accept}
+    centring = problem.model_args[3]
+    info = {
+        "target_accept": target_accept,
+        "centred": {z: np.asarray(w).tolist() for z, w in centring._asdict().items()},
+    }
     return assemble_geo(problem, result, seed=seed, warn=warn, info=info)
 
 
@@ -527,7 +534,8 @@ def assemble_geo(
 ) -> GeoFit:
     """The :class:`GeoFit` of ``problem`` from the sampler's ``result``."""
     spec, panel = problem.spec, problem.dataset
-    posterior = derived({k: np.asarray(result.posterior[k], np.float64) for k in problem.shapes})
+    sampled = {k: np.asarray(result.posterior[k], np.float64) for k in problem.shapes}
+    posterior = derived(decentre(sampled, jax.tree.map(np.asarray, problem.model_args[3])))
     posterior = {k: v.astype(np.float32) for k, v in posterior.items()}
     chains, draws = result.sample_stats["diverging"].shape
     coords, dims = _coords_dims(spec, panel, problem.design)
