@@ -257,6 +257,15 @@ def run_case(case: str, args, tmp: Path) -> list[dict]:
 
 
 # -- report ------------------------------------------------------------------------------------
+def run_versions(runs: list[dict]) -> dict[str, str]:
+    """Package versions per tool's environment (the rivals' venvs have their own arviz, jax...)."""
+    versions: dict[str, str] = {}
+    for r in runs:
+        for k, v in r.get("versions", {}).items():
+            versions[k if r["tool"] == "mmmjax" else f"{r['tool']}: {k}"] = v
+    return versions
+
+
 def fmt(x: object, spec: str = ".1f") -> str:
     if x is None:
         return "n/a"
@@ -340,9 +349,7 @@ def main(argv: list[str] | None = None) -> dict:
             runs += run_case(case, args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    versions: dict[str, str] = {}
-    for r in runs:
-        versions.update(r.get("versions", {}))
+    versions = run_versions(runs)
     result = {
         "benchmark": "fit_cpu",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -368,5 +375,18 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
+def rewrite(path: Path) -> None:
+    """Rewrite ``fit_cpu.md`` (and the notes of ``fit_cpu.json``) from the runs in the JSON."""
+    result = json.loads(path.read_text())
+    versions = run_versions(result["runs"])
+    result["machine"]["versions"] = versions
+    result["notes"] = [*NOTES, "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items())]
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    path.with_suffix(".md").write_text(markdown(result))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--rewrite"]:
+        rewrite(Path(sys.argv[2]))
+    else:
+        main()
