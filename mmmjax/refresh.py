@@ -55,7 +55,17 @@ from mmmjax.errors import DataError
 from mmmjax.insights import roi
 from mmmjax.priors import Prior
 
-__all__ = ["RESET_SITES", "check_extends", "posterior_priors", "refresh_fit", "roi_changes"]
+__all__ = [
+    "RESET_SITES",
+    "check_extends",
+    "check_widen",
+    "matched_prior",
+    "posterior_priors",
+    "refresh_fit",
+    "refresh_provenance",
+    "roi_changes",
+    "rotate_season",
+]
 
 #: Sites whose prior is not carried over: they describe the data window (see module docstring).
 RESET_SITES = ("intercept", "trend_slope", "trend_delta")
@@ -63,22 +73,30 @@ RESET_SITES = ("intercept", "trend_slope", "trend_delta")
 _SD_FLOOR = 1e-4  # a parameter with (nearly) constant draws still gets a proper prior
 
 
-def check_extends(old: Dataset, new: Dataset) -> int:
+def check_extends(old, new) -> int:
     """Check that ``new`` extends ``old``; returns ``k``, the index of ``new``'s first date in
     ``old`` (0 when ``old``'s dates are a prefix of ``new``'s).
 
+    ``old`` and ``new`` are both :class:`~mmmjax.Dataset` s or both
+    :class:`~mmmjax.geo.GeoDataset` s (panels must also hold the same geos, in the same order).
+
     Raises:
-      DataError: naming what differs: channels, controls or events, frequency, or dates (a new
-        window that starts before the old one, does not overlap it, is off its grid, or holds
-        no period after its last date).
+      DataError: naming what differs: geos, channels, controls or events, frequency, or dates
+        (a new window that starts before the old one, does not overlap it, is off its grid, or
+        holds no period after its last date).
     """
-    if not isinstance(new, Dataset):
-        raise TypeError(f"refresh needs an mmmjax.Dataset, got {type(new).__name__}")
-    for what, a, b in (
+    if type(new) is not type(old):
+        raise TypeError(
+            f"refresh of a fit on an {type(old).__name__} needs an {type(old).__name__}, got "
+            f"{type(new).__name__}"
+        )
+    names = [("geos", getattr(old, "geos", []), getattr(new, "geos", []))]
+    names += [
         ("channels", old.channels, new.channels),
         ("controls", old.control_names, new.control_names),
-        ("events", old.event_names, new.event_names),
-    ):
+        ("events", getattr(old, "event_names", []), getattr(new, "event_names", [])),
+    ]
+    for what, a, b in names:
         if list(a) != list(b):
             gone = [x for x in a if x not in b]
             added = [x for x in b if x not in a]
@@ -120,7 +138,7 @@ def check_extends(old: Dataset, new: Dataset) -> int:
     return k
 
 
-def _rotate_season(x: np.ndarray, shift: int, periods_per_year: float) -> np.ndarray:
+def rotate_season(x: np.ndarray, shift: int, periods_per_year: float) -> np.ndarray:
     """Fourier coefficients ``(S, 2J)`` ``[sin_1..sin_J, cos_1..cos_J]`` for an origin moved
     ``shift`` periods later: ``s' = s cos(a) - c sin(a)``, ``c' = s sin(a) + c cos(a)`` with
     ``a = 2 pi j shift / P``, so that ``s' sin(w i) + c' cos(w i) = s sin(w (i + shift)) +
@@ -143,8 +161,10 @@ def _spread(post: np.ndarray, prior: np.ndarray, widen: float) -> np.ndarray:
     return np.minimum(widen * post, np.maximum(post, prior))
 
 
-def _matched(base: Prior, x: np.ndarray, widen: float, seed: int = 0) -> Prior | None:
-    """The moment-matched prior of draws ``x`` ``(S, ...)`` for a site whose prior is ``base``."""
+def matched_prior(base: Prior, x: np.ndarray, widen: float, seed: int = 0) -> Prior | None:
+    """The moment-matched prior of draws ``x`` ``(S, ...)`` for a site whose prior is ``base``
+    (the family its support calls for, spread ``widen`` times the posterior's, capped at the
+    prior's; see the module docstring), per element; ``None`` for another support."""
     support = base.support
     x = np.asarray(x, dtype=np.float64)
     ref = base.sample_numpy(np.random.default_rng(seed), (4000, *x.shape[1:]))
@@ -163,6 +183,13 @@ def _matched(base: Prior, x: np.ndarray, widen: float, seed: int = 0) -> Prior |
     return None
 
 
+def check_widen(widen: float) -> float:
+    """``widen`` as a float; ``ValueError`` unless it is a number ``>= 1``."""
+    if not (np.isfinite(widen) and widen >= 1.0):
+        raise ValueError(f"widen must be a number >= 1, got {widen}")
+    return float(widen)
+
+
 def posterior_priors(fit, dataset: Dataset, *, widen: float = 2.0) -> dict[str, Prior]:
     """Priors for refitting ``fit``'s model on ``dataset`` in ``fit``'s scales, matched to its
     posterior (see the module docstring for the scheme).
@@ -177,8 +204,7 @@ def posterior_priors(fit, dataset: Dataset, *, widen: float = 2.0) -> dict[str, 
       family has another support, e.g. ``Uniform``, which keep theirs), with per-element
       parameters as lists; usable as ``MMM(priors=...)``.
     """
-    if not (np.isfinite(widen) and widen >= 1.0):
-        raise ValueError(f"widen must be a number >= 1, got {widen}")
+    check_widen(widen)
     shift = check_extends(fit.dataset, dataset)
     base = fit.spec.resolved_priors(fit.channels)
     draws = fit.draws()
@@ -192,8 +218,8 @@ def posterior_priors(fit, dataset: Dataset, *, widen: float = 2.0) -> dict[str, 
             m_old = np.asarray(fit.scales.spend, dtype=np.float64)
             x = x * np.where(m_new > 0, m_new / m_old, 1.0)
         if name == "season" and shift:
-            x = _rotate_season(x, shift, fit.axis.periods_per_year)
-        prior = _matched(base[name], x, float(widen))
+            x = rotate_season(x, shift, fit.axis.periods_per_year)
+        prior = matched_prior(base[name], x, float(widen))
         if prior is not None:
             out[name] = prior
     return out
@@ -203,7 +229,8 @@ def refresh_fit(fit, dataset: Dataset, *, widen: float = 2.0, **fit_kwargs: Any)
     """Refit ``fit``'s model on ``dataset`` with ``fit``'s scales and its posterior as the prior.
 
     Args:
-      fit: the previous :class:`~mmmjax.Fit` (national; geo fits are not supported yet).
+      fit: the previous :class:`~mmmjax.Fit` (national; :meth:`mmmjax.geo.GeoFit.refresh` for
+        geo fits).
       dataset: its data plus new periods (see :func:`check_extends`).
       widen: spread factor of the carried-over priors (module docstring; 1 = plain
         posterior-as-prior, larger lets parameters drift more).
@@ -220,13 +247,20 @@ def refresh_fit(fit, dataset: Dataset, *, widen: float = 2.0, **fit_kwargs: Any)
     if "scales" in fit_kwargs:
         raise TypeError("refresh keeps the previous fit's scales; do not pass scales=")
     if not isinstance(fit.dataset, Dataset):
-        raise DataError("refresh: geo fits cannot be refreshed yet; refit the panel")
+        raise TypeError("refresh_fit refreshes national fits; GeoFit.refresh refreshes geo fits")
     priors = dict(fit.spec.priors or {})
     priors.update(posterior_priors(fit, dataset, widen=widen))
     spec = dataclasses.replace(fit.spec, priors=priors)
     new = spec.fit(dataset, scales=fit.scales, **fit_kwargs)
+    return dataclasses.replace(new, provenance=refresh_provenance(fit, widen))
+
+
+def refresh_provenance(fit, widen: float) -> dict[str, Any]:
+    """What a refresh of ``fit`` records (``provenance``, the ``refresh`` key of ``fit.json``):
+    the previous data window (``first_date``, ``last_date``, ``n_periods``), ``widen`` and the
+    previous (national) ROI per channel, ``roi = {channel, mean, low, high}``."""
     old_roi = roi(fit)
-    provenance = {
+    return {
         "first_date": fit.dataset.dates[0].isoformat(),
         "last_date": fit.dataset.dates[-1].isoformat(),
         "n_periods": int(fit.dataset.n_periods),
@@ -236,7 +270,6 @@ def refresh_fit(fit, dataset: Dataset, *, widen: float = 2.0, **fit_kwargs: Any)
             **{k: [float(v) for v in old_roi[f"roi_{k}"]] for k in ("mean", "low", "high")},
         },
     }
-    return dataclasses.replace(new, provenance=provenance)
 
 
 def roi_changes(fit, roi_frame: pd.DataFrame | None = None) -> pd.DataFrame | None:

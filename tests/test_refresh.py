@@ -13,7 +13,7 @@ import mmmjax
 from mmmjax import cli
 from mmmjax.design import fourier_terms
 from mmmjax.fit import fit_from_draws
-from mmmjax.refresh import _rotate_season, check_extends, posterior_priors
+from mmmjax.refresh import check_extends, posterior_priors, rotate_season
 
 S = 4000
 
@@ -78,7 +78,7 @@ def test_season_rotation_keeps_the_yearly_curve():
     shift, P = 7, 52.18
     i = np.arange(60)
     before = x @ fourier_terms(i + shift, P, 2).T
-    after = _rotate_season(x, shift, P) @ fourier_terms(i, P, 2).T
+    after = rotate_season(x, shift, P) @ fourier_terms(i, P, 2).T
     np.testing.assert_allclose(after, before, atol=1e-10)
 
 

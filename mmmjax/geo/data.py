@@ -38,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Mapping, Sequence
@@ -328,6 +329,18 @@ class GeoDataset(_Calendar):
         if self.population_name is not None:
             cols[self.population_name] = np.repeat(self.population, t)
         return pd.DataFrame(cols)
+
+    def slice(self, start: int | None = None, stop: int | None = None) -> GeoDataset:
+        """Periods ``[start, stop)`` of every geo as a new panel (as :meth:`mmmjax.Dataset.slice`;
+        its :attr:`scales` are its own window's)."""
+        sl = slice(start, stop)
+        return dataclasses.replace(
+            self,
+            dates=self.dates[sl],
+            spend=self.spend[:, sl],
+            target=self.target[:, sl],
+            controls=self.controls[:, sl],
+        )
 
     def __len__(self) -> int:
         return self.n_periods

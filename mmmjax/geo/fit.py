@@ -32,6 +32,7 @@ from mmmjax.fit import (
     finite_values,
     lift_tests_of,
     observation_log_density,
+    provenance_of,
     sampler_info,
     sampler_messages,
     time_axis,
@@ -124,6 +125,10 @@ class GeoFit:
         ``(geo, date)``: pointwise log-likelihood of the observed target in money, lift-test
         terms not included).
       info: how it was sampled.
+      lift_tests: the lift tests it was calibrated with.
+      provenance: ``None``, or for a fit made by :meth:`refresh` the previous fit's window,
+        ``widen`` and national ROI (:func:`mmmjax.refresh.refresh_provenance`); saved as the
+        optional ``refresh`` key of ``fit.json``.
     """
 
     spec: GeoMMM
@@ -133,6 +138,7 @@ class GeoFit:
     idata: IData
     info: dict[str, Any] = field(default_factory=dict, compare=False)
     lift_tests: tuple[LiftTest, ...] = ()
+    provenance: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def channels(self) -> list[str]:
@@ -188,6 +194,13 @@ class GeoFit:
             mu = mu + _noise(self.spec, self.draws(), seed, mu.shape)
         return mu * self.scales.target[:, None]
 
+    def refresh(self, panel: GeoDataset, *, widen: float = 2.0, **fit_kwargs: Any) -> GeoFit:
+        """Refit on ``panel`` (this fit's panel plus new periods) with this fit's scales and its
+        posterior as the prior: :func:`mmmjax.geo.refresh.refresh_geo_fit`."""
+        from mmmjax.geo.refresh import refresh_geo_fit
+
+        return refresh_geo_fit(self, panel, widen=widen, **fit_kwargs)
+
     def review(self, *, holdout=None):
         """Health checks and a 0-100 score: :func:`mmmjax.review.review_fit` (``FitReview``)."""
         from mmmjax.review import review_fit
@@ -240,6 +253,8 @@ class GeoFit:
             "info": jsonable(self.info),
             "lift_tests": [t.to_dict() for t in self.lift_tests],
         }
+        if self.provenance is not None:
+            meta["refresh"] = jsonable(self.provenance)
 
         def write_netcdf(file: Path) -> None:
             to_netcdf(self.idata, file)
@@ -350,6 +365,7 @@ def _geo_fit_from_files(meta: Meta, idata: IData) -> GeoFit:
         idata=idata,
         info=meta.get("info", dict, default={}),
         lift_tests=lift_tests_of(meta, panel),
+        provenance=provenance_of(meta, channels),
     )
 
 
@@ -389,13 +405,30 @@ def geo_lift_data(tests, panel: GeoDataset, scales: GeoScales) -> GeoLiftData:
     )
 
 
-def prepare_geo(spec: GeoMMM, panel: GeoDataset, lift_tests=None) -> GeoProblem:
+def prepare_geo(
+    spec: GeoMMM, panel: GeoDataset, lift_tests=None, *, scales: GeoScales | None = None
+) -> GeoProblem:
     """Check ``panel`` (and ``lift_tests``, each naming its geo) against ``spec`` and build
-    the model's arguments (no sampling)."""
+    the model's arguments (no sampling).
+
+    ``scales`` default to ``panel.scales`` (its own means); a refresh passes the previous
+    fit's (:func:`mmmjax.geo.refresh.refresh_geo_fit`), which must have the panel's geos,
+    channels and controls."""
     if not isinstance(panel, GeoDataset):
         raise TypeError(f"a geo fit needs an mmmjax.GeoDataset, got {type(panel).__name__}")
     m = spec.model
-    scales = panel.scales
+    if scales is None:
+        scales = panel.scales
+    elif not isinstance(scales, GeoScales):
+        raise TypeError(f"scales must be mmmjax.geo.GeoScales, got {type(scales).__name__}")
+    else:
+        want = (panel.n_geos, panel.n_channels, len(panel.control_names))
+        have = (scales.target.shape[0], scales.spend.shape[1], scales.controls_mean.shape[1])
+        if scales.spend.shape[0] != want[0] or have != want:
+            raise ValueError(
+                f"scales are for {have[0]} geos, {have[1]} channels and {have[2]} controls; the "
+                f"panel has {want[0]}, {want[1]} and {want[2]}"
+            )
     axis = TimeAxis(panel.dates[0], panel.period / pd.Timedelta(days=1), panel.n_periods,
                     float(panel.periods_per_year))  # fmt: skip
     design = build_geo_design(panel, scales, axis, seasonality=m.seasonality,
@@ -440,6 +473,7 @@ def fit_geo(
     warn: bool = True,
     lift_tests=None,
     review: str = "error",
+    scales: GeoScales | None = None,
 ) -> GeoFit:
     """Fit the hierarchical geo model ``spec`` to ``panel`` with NUTS.
 
@@ -461,6 +495,8 @@ def fit_geo(
         Kept in the fit (``GeoFit.lift_tests``) and its saved files.
       review: "error", "warn" or "off": what a data error of :func:`mmmjax.review_data` does
         (see :func:`mmmjax.fit.fit_model`).
+      scales: the :class:`~mmmjax.geo.GeoScales` to use; default ``panel.scales``.
+        :meth:`GeoFit.refresh` passes the previous fit's.
 
     Returns:
       A :class:`GeoFit`.
@@ -468,7 +504,7 @@ def fit_geo(
     for name, v in (("chains", chains), ("draws", draws), ("warmup", warmup)):
         if int(v) < 1:
             raise ValueError(f"{name} must be a positive integer, got {v}")
-    problem = prepare_geo(spec, panel, lift_tests=lift_tests)
+    problem = prepare_geo(spec, panel, lift_tests=lift_tests, scales=scales)
     if review != "off":
         from mmmjax.review import review_data
 

@@ -67,6 +67,7 @@ from mmmjax.priors import Prior
 __all__ = [
     "CENTRING",
     "GEO_PRIORS",
+    "SITE_PRIORS",
     "Centring",
     "GeoComponents",
     "GeoDesign",
@@ -86,6 +87,11 @@ __all__ = [
 ]
 
 _STD = Prior("Normal", loc=0.0, scale=1.0)
+
+#: Sampled sites (besides the kernel parameters and the ``*_z`` deviates) whose prior
+#: ``GeoMMM(priors=...)`` may set directly, by their geo name.
+SITE_PRIORS = ("intercept", "trend_mu", "trend_delta", "season_mu", "control_mu", "roi_mu",
+               "sigma", "nu")  # fmt: skip
 
 #: How pooled parameters are sampled: chosen per parameter from the data, or all one form.
 CENTRING = ("auto", "centred", "non-centred")
@@ -132,7 +138,10 @@ class GeoMMM:
       model: the base specification.
       priors: overrides of :data:`GEO_PRIORS` (``roi_tau``, ``trend_tau``, ``season_tau``,
         ``control_tau``), e.g. ``{"roi_tau": Prior("HalfNormal", scale=0.1)}`` to pool ROI
-        harder.
+        harder; also of a sampled site's prior by its geo name (:data:`SITE_PRIORS` and the
+        kernel parameters, per-element parameters as lists), which wins over the one derived
+        from ``model``: :meth:`~mmmjax.geo.GeoFit.refresh` carries a posterior over this way.
+        The per-geo deviates ``*_z`` are always ``Normal(0, 1)``.
       centring: how each pooled parameter is sampled (see the module docstring): "auto"
         (default) centres those the data pin down per geo (:func:`choose_centring`),
         "centred" or "non-centred" samples them all one way. The posterior is the same; only
@@ -154,10 +163,11 @@ class GeoMMM:
             raise TypeError(f"GeoMMM: model must be an mmmjax.MMM, got {type(self.model)}")
         if self.model.multiplicative:
             raise ValueError("GeoMMM supports the additive form only (form='additive')")
-        unknown = set(self.priors or {}) - set(GEO_PRIORS)
+        known = [*GEO_PRIORS, *SITE_PRIORS, *self.kernel_params]
+        unknown = set(self.priors or {}) - set(known)
         if unknown:
             raise ValueError(f"GeoMMM: unknown prior(s) {sorted(unknown)}; known: "
-                             f"{', '.join(GEO_PRIORS)}")  # fmt: skip
+                             f"{', '.join(known)}")  # fmt: skip
         if self.centring not in CENTRING:
             raise ValueError(f"GeoMMM: centring must be one of {', '.join(CENTRING)}; "
                              f"got {self.centring!r}")  # fmt: skip
@@ -192,6 +202,7 @@ class GeoMMM:
         }
         for name in self.kernel_params:
             priors[name] = base[name]
+        priors.update({k: p for k, p in (self.priors or {}).items() if k not in GEO_PRIORS})
         return priors
 
     @property
