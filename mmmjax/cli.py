@@ -196,7 +196,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--refresh", default=None, metavar="DIR",
                      help="refresh the fit saved in DIR: this CSV holds its data plus new "
                           "periods; keeps its model and scales, its posterior is the prior "
-                          "(mmmjax.Fit.refresh)")  # fmt: skip
+                          "(mmmjax.Fit.refresh; with --geo, a saved geo fit: "
+                          "GeoFit.refresh)")  # fmt: skip
     cal = fit.add_argument_group("calibration")
     cal.add_argument("--roi-priors", default=None, metavar="FILE",
                      help="CSV channel,low,high[,mass]: ROI beliefs (mass in [low, high], "
@@ -541,8 +542,6 @@ def cmd_fit(args) -> int:
 
         check_tracking(args.mlflow or None)
     if args.geo or args.population:
-        if args.refresh:
-            raise UsageError("--refresh works for national fits only (not with --geo)")
         if not args.geo:
             raise UsageError("--population needs --geo")
         from mmmjax.geo.cli import cmd_fit_geo

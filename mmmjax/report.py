@@ -753,8 +753,9 @@ def _truth_section(fit, roi_frame, truth) -> str:
 # ----------------------------------------------------------------------------------------------
 # the page
 # ----------------------------------------------------------------------------------------------
-def _refresh_section(fit, roi_frame) -> str | None:
-    """Refreshed fits: ROI per channel before and after the refresh, with intervals."""
+def refresh_section(fit, roi_frame) -> str | None:
+    """Refreshed fits (national or geo): national ROI per channel before and after the
+    refresh, with intervals; ``None`` for a fit that is not a refresh."""
     from mmmjax.refresh import roi_changes
 
     moved = roi_changes(fit, roi_frame)
@@ -879,7 +880,7 @@ def render_report(
         ("priors", "Priors", _prior_section(fit)),
         ("fit", "Fit", _fit_section(fit, metrics, validation, ridge, out)),
         ("channels", "Channels", _channel_section(fit, roi_frame, parts, spend, curves, shares)),
-        ("refresh", "What moved", _refresh_section(fit, roi_frame)),
+        ("refresh", "What moved", refresh_section(fit, roi_frame)),
         (
             "next-test",
             "What to test next",

@@ -67,6 +67,25 @@ def cmd_fit_geo(args, out: Path) -> int:
     from mmmjax.geo import GeoMMM
     from mmmjax.geo.report import write_geo_report
 
+    previous = None
+    if getattr(args, "refresh", None):
+        from mmmjax.geo.fit import is_geo_fit_dir, load_geo_fit
+        from mmmjax.refresh import check_extends
+        from mmmjax.store import is_fit_dir
+
+        if args.roi_priors:
+            raise UsageError("--roi-priors cannot be combined with --refresh (the previous "
+                             "fit's posterior is the prior)")  # fmt: skip
+        if is_fit_dir(args.refresh) and not is_geo_fit_dir(args.refresh):
+            raise UsageError(f"--refresh {args.refresh} holds a national fit; --geo refreshes a "
+                             "geo fit (drop --geo to refresh it)")  # fmt: skip
+        previous = load_geo_fit(args.refresh)
+        check_extends(previous.dataset, panel)
+        spec = previous.spec.model
+        print(
+            f"refresh: {previous.dataset.n_periods} periods to {previous.dataset.dates[-1].date()}"
+            f" in {args.refresh}; now {panel.n_periods} to {panel.dates[-1].date()}"
+        )
     if getattr(args, "roi_priors", None):
         with reading(args.roi_priors):
             priors = mmmjax.read_roi_priors(args.roi_priors, panel.channels)
@@ -76,11 +95,11 @@ def cmd_fit_geo(args, out: Path) -> int:
         with reading(args.lift_tests):
             tests = mmmjax.read_lift_tests(args.lift_tests, panel)
     try:
-        geo_spec = GeoMMM(spec)
+        geo_spec = GeoMMM(spec) if previous is None else previous.spec
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(f"geo panel: {panel}" + (f"; calibrated with {len(tests)} lift test(s)" if tests else ""))
-    fit = sample_with_args(geo_spec, panel, args, lift_tests=tests)
+    fit = sample_with_args(geo_spec, panel, args, lift_tests=tests, previous=previous)
     table = roi_table(fit)
     national = table[table.level == "national"].set_index("channel")
     per_geo = table[table.level == "geo"].set_index([panel.geo_name, "channel"])

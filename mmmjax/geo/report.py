@@ -45,6 +45,7 @@ from mmmjax.report import (
     health_section,
     html_page,
     lift_test_rows,
+    refresh_section,
     summary_section,
 )
 from mmmjax.review import FitReview, review_data
@@ -291,11 +292,13 @@ def render_geo_report(
         ("data-review", "Data review", data_review_section(data_review)),
         ("data", "Data", _data_section(fit)),
         ("fit", "Fit", _fit_section(fit, predictive, fit_rows)),
+        ("refresh", "What moved", refresh_section(fit, national)),
         ("roi", "ROI", _roi_section(fit, national, per_geo)),
         ("calibration", "Calibration", _calibration_section(fit)),
         ("sampler", "Sampler", _sampler_section(fit)),
     ]
-    sections = [s for s in sections if s[2] is not None]  # calibration only when calibrated
+    # calibration only when calibrated, what moved only for a refresh
+    sections = [s for s in sections if s[2] is not None]
     if truth is not None:
         sections.append(("truth", "Truth", _truth_section(fit, national, per_geo, truth)))
     m = fit.spec.model
