@@ -779,47 +779,59 @@ def refresh_section(fit, roi_frame) -> str | None:
     return _section("refresh", "What moved", [_p(lead), _table(rows, header)])
 
 
-def _next_test_section(experiments) -> str | None:
-    """The best candidate lift tests (:func:`mmmjax.design_experiment`), best first."""
+def next_test_section(experiments: pd.DataFrame | None) -> str | None:
+    """The "What to test next" section: the five best candidate lift tests of
+    :func:`mmmjax.design_experiment` (its table, best first), or None when there are none.
+
+    A geo fit's table (a ``geo`` column) gains a geo column and the lead names the geo; the
+    ROI widths are then those of the national ROI, which a test in one geo narrows.
+    """
     if experiments is None or not len(experiments):
         return None
     top = experiments.head(5)
+    geo = "geo" in top.columns
     rows = [
-        (r.channel, _num(r.spend_change), int(r.duration), str(pd.Timestamp(r.start).date()),
-         _pct(r.narrowing), _num(r.roi_width), _num(r.roi_width_after),
-         _num(r.min_detectable_lift), _num(r.min_detectable_roi), _pct(r.power))
+        ((str(r.geo),) if geo else ())
+        + (r.channel, _num(r.spend_change), int(r.duration), str(pd.Timestamp(r.start).date()),
+           _pct(r.narrowing), _num(r.roi_width), _num(r.roi_width_after),
+           _num(r.min_detectable_lift), _num(r.min_detectable_roi), _pct(r.power))
         for r in top.itertuples()
     ]  # fmt: skip
     best = top.iloc[0]
+    where = f" in geo {best.geo}" if geo else ""
+    whose = "national " if geo else ""
     lead = (
         f"The most informative next experiment: {'raise' if best.spend_change > 0 else 'cut'} "
-        f"{best.channel}'s spend by {_num(abs(best.spend_change))} per period for "
+        f"{best.channel}'s spend{where} by {_num(abs(best.spend_change))} per period for "
         f"{int(best.duration)} periods. Simulated from "
-        "the posterior (each draw's implied lift plus the model's noise), it would narrow that "
-        f"channel's 94% ROI interval by {_pct(best.narrowing)} on average, from width "
-        f"{_num(best.roi_width)} to {_num(best.roi_width_after)}. The smallest lift such a test "
-        f"detects (5% level, 80% power) is {_num(best.min_detectable_lift)}."
+        "the posterior (each draw's implied lift plus the model's noise), it would narrow "
+        f"{best.channel}'s {whose}94% ROI interval by {_pct(best.narrowing)} on average, from "
+        f"width {_num(best.roi_width)} to {_num(best.roi_width_after)}. The smallest lift such a "
+        f"test detects (5% level, 80% power) is {_num(best.min_detectable_lift)}."
     )
-    header = ("channel", "spend change per period", "periods", "from", "interval narrows",
-              "ROI width now", "width after", "smallest detectable lift",
-              "as ROI", "power")  # fmt: skip
+    header = (("geo",) if geo else ()) + (
+        "channel", "spend change per period", "periods", "from", "interval narrows",
+        "ROI width now", "width after", "smallest detectable lift", "as ROI", "power",
+    )  # fmt: skip
     note = _p(
         "Windows are the last periods of the data, standing in for the test's period; a test "
         "with a control group is often noisier than the model's noise assumed here.",
         "note",
     )
-    return _section("next-test", "What to test next", [_p(lead), _table(rows, header), note])
+    table = _table(rows, header, left=2 if geo else 1)
+    return _section("next-test", "What to test next", [_p(lead), table, note])
 
 
-def _experiments(fit):
-    """:func:`mmmjax.design_experiment` for national fits (None for geo fits or on failure)."""
-    from mmmjax.data import Dataset
+def report_experiments(fit, n_outcomes: int = 100) -> pd.DataFrame | None:
+    """:func:`mmmjax.design_experiment` with its default candidates (per geo for a
+    :class:`~mmmjax.GeoFit`) for a report's "What to test next"; None when the fit has no
+    noise scale ``sigma`` or no candidate can be built (DataError, ValueError)."""
     from mmmjax.experiment import design_experiment
 
-    if not isinstance(fit.dataset, Dataset) or "sigma" not in fit.sites:
+    if "sigma" not in fit.idata.posterior:
         return None
     try:
-        return design_experiment(fit, n_outcomes=100)
+        return design_experiment(fit, n_outcomes=n_outcomes)
     except (DataError, ValueError):
         return None
 
@@ -884,7 +896,7 @@ def render_report(
         (
             "next-test",
             "What to test next",
-            _next_test_section(_experiments(fit) if experiments is None else experiments),
+            next_test_section(report_experiments(fit) if experiments is None else experiments),
         ),
         ("calibration", "Calibration", _calibration_section(fit)),
         ("collinearity", "Collinearity", _collinearity_section(val.vif(fit.dataset))),

@@ -200,3 +200,26 @@ def test_cli_bad_geo_bounds_are_one_line_exit_2(geo_fit, tmp_path, capsys, by, i
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+def test_geo_report_has_what_to_test_next_with_geo_names(geo_fit):
+    """The geo report lists the best candidate lift tests of design_experiment, geo by geo."""
+    import re
+
+    from mmmjax.geo.report import render_geo_report
+
+    fit = geo_fit
+    plan = mmmjax.design_experiment(fit, n_outcomes=20, durations=(8,))
+    html = render_geo_report(fit, experiments=plan)
+    assert 'id="next-test"' in html and "What to test next" in html
+    section = html[html.index('id="next-test"') :]
+    section = section[: section.index("</section>")]
+    header = re.findall(r"<th(?: class=l)?>(.*?)</th>", section)
+    assert header[:2] == ["geo", "channel"]
+    cells = re.findall(r"<tr><td(?: class=l)?>(.*?)</td><td(?: class=l)?>(.*?)</td>", section)
+    top = plan.head(5)
+    assert cells == list(zip(top.geo.astype(str), top.channel.astype(str), strict=True))
+    assert f"in geo {top.geo.iloc[0]}" in section
+    # without a table the report designs one itself, per geo
+    named = re.findall(r"spend in geo (.+?) by", render_geo_report(fit))
+    assert len(named) == 1 and named[0] in fit.geos

@@ -45,7 +45,9 @@ from mmmjax.report import (
     health_section,
     html_page,
     lift_test_rows,
+    next_test_section,
     refresh_section,
+    report_experiments,
     summary_section,
 )
 from mmmjax.review import FitReview, review_data
@@ -275,6 +277,7 @@ def render_geo_report(
     roi_geo=None,
     title: str | None = None,
     health: FitReview | None = None,
+    experiments: pd.DataFrame | None = None,
 ) -> str:
     """The report as one HTML string (see :func:`write_geo_report`)."""
     national = insights.roi(fit, by="national") if roi_national is None else roi_national
@@ -294,10 +297,16 @@ def render_geo_report(
         ("fit", "Fit", _fit_section(fit, predictive, fit_rows)),
         ("refresh", "What moved", refresh_section(fit, national)),
         ("roi", "ROI", _roi_section(fit, national, per_geo)),
+        (
+            "next-test",
+            "What to test next",
+            next_test_section(report_experiments(fit) if experiments is None else experiments),
+        ),
         ("calibration", "Calibration", _calibration_section(fit)),
         ("sampler", "Sampler", _sampler_section(fit)),
     ]
-    # calibration only when calibrated, what moved only for a refresh
+    # calibration only when calibrated, what moved only for a refresh, what to test next only
+    # when a candidate could be built
     sections = [s for s in sections if s[2] is not None]
     if truth is not None:
         sections.append(("truth", "Truth", _truth_section(fit, national, per_geo, truth)))
@@ -316,5 +325,7 @@ def write_geo_report(fit: GeoFit, path: str | os.PathLike, **kwargs) -> Path:
     """Write the report of ``fit`` to ``path`` (one HTML file); keywords as
     :func:`render_geo_report`: ``truth`` adds a true-vs-estimated section for simulated data,
     ``health`` is the fit's :class:`~mmmjax.review.FitReview` (default ``fit.review()``) whose
-    verdict opens the page, ``roi_national`` / ``roi_geo`` reuse ROI tables already computed."""
+    verdict opens the page, ``roi_national`` / ``roi_geo`` reuse ROI tables already computed,
+    ``experiments`` a :func:`mmmjax.design_experiment` table for "What to test next" (default:
+    its candidates per geo and channel)."""
     return atomic_write_text(path, render_geo_report(fit, **kwargs))
