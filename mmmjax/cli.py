@@ -673,8 +673,7 @@ def cmd_optimize(args) -> None:
     )  # fmt: skip
     frame = plan.to_frame()
     print(frame.round(2).to_string())
-    national = plan.allocation.index.nlevels == 1
-    print(plan_summary(plan, mmmjax.evaluate_budget(fit, plan.allocation) if national else None))
+    print(plan_summary(plan, mmmjax.evaluate_budget(fit, plan.allocation, by=args.by)))
     plan_json = dumps_json(plan.to_dict(), what=str(out / "plan.json"), indent=2)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(frame, out / "plan.csv")
@@ -694,8 +693,9 @@ def plan_summary(plan, same_budget) -> str:
 
     ``same_budget`` is :func:`mmmjax.evaluate_budget` of the plan's allocation: its current
     split is the recent mix (last periods' mean spend) scaled to the plan's total, so a plan
-    smaller than historical spend is not shown as a loss. ``None`` (a plan by geo x channel,
-    which ``evaluate_budget`` does not take): the line against the current mix is left out.
+    smaller than historical spend is not shown as a loss (for a plan by geo x channel cell,
+    ``by="geo"``, the recent mean spend per cell). ``None``: the line against the current mix
+    is left out.
     """
     lo, hi = plan.response_interval
     lines = [

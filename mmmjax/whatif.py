@@ -19,6 +19,11 @@ and each quantity is reported as its posterior mean and equal-tailed 94% interva
 and the uplift ``T_s(x) - T_s(current)`` is taken per draw, so its interval is that of the
 difference, not a difference of intervals.
 
+A geo fit with ``by="geo"`` is evaluated the same way over its ``G * C`` cells ``(geo,
+channel)`` instead of its channels: ``R_sgc`` is cell ``(g, c)``'s steady-state response to its
+own spend ``x_gc`` (:func:`mmmjax.geo.response_curves` ``by="geo"``) and ``m_gc`` the mean spend of
+that cell over the last periods, so that the optimizer's ``by="geo"`` plans can be checked.
+
 Example:
     >>> plan = mmmjax.evaluate_budget(fit, {"tv": 20_000, "search": 15_000, "radio": 5_000})
     >>> plan.expected_response, plan.response_interval     # total, money per period
@@ -37,7 +42,7 @@ import pandas as pd
 
 from mmmjax.errors import DataError
 from mmmjax.insights import INTERVAL_QUANTILES, marginal_roi, response_curves
-from mmmjax.optimize import Plan
+from mmmjax.optimize import Plan, budget_variables
 
 __all__ = ["CURRENT_PERIODS", "WhatIf", "current_split", "evaluate_budget", "national_spend"]
 
@@ -51,16 +56,23 @@ def national_spend(fit) -> np.ndarray:
     return spend.sum(axis=0) if spend.ndim == 3 else spend  # geo panels are (G, T, C)
 
 
-def current_split(fit, periods: int = CURRENT_PERIODS) -> np.ndarray:
-    """``(C,)`` mean spend per period of each channel over the last ``periods`` periods (money).
+def current_split(fit, periods: int = CURRENT_PERIODS, by: str = "national") -> np.ndarray:
+    """Mean spend per period over the last ``periods`` periods (money): ``(C,)`` per channel
+    (a geo fit's summed over geos), or, for a geo fit with ``by="geo"``, ``(G * C,)`` per
+    ``(geo, channel)`` cell, geo-major (cell ``g * C + c``), as ``optimize_budget(by="geo")``.
 
     Falls back to the whole window when nothing was spent in the last ``periods``.
     """
     if int(periods) < 1:
         raise ValueError(f"periods must be at least 1, got {periods}")
-    spend = national_spend(fit)
-    recent = spend[-int(periods) :].mean(axis=0)
-    return recent if recent.sum() > 0 else spend.mean(axis=0)
+    if by not in ("national", "geo"):
+        raise ValueError(f"by must be 'national' or 'geo', got {by!r}")
+    spend = np.asarray(fit.dataset.spend, dtype=np.float64)
+    if not (by == "geo" and spend.ndim == 3):
+        spend = national_spend(fit)
+    recent = spend[..., -int(periods) :, :].mean(axis=-2)
+    out = recent if recent.sum() > 0 else spend.mean(axis=-2)
+    return out.reshape(-1)
 
 
 def _summary(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,10 +81,17 @@ def _summary(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return draws.mean(axis=0), low, high
 
 
-def _allocation(fit, allocation: Any) -> np.ndarray:
-    """``(C,)`` money per period in the fit's channel order, checked: every channel given once,
-    finite and >= 0, a positive total."""
-    channels = list(fit.channels)
+def _label(key: Any) -> Any:
+    """A cell given as ``(geo, channel)`` -> ``"geo/channel"``; anything else as given."""
+    return "/".join(map(str, key)) if isinstance(key, tuple) else key
+
+
+def _allocation(allocation: Any, names: list[str], cells: bool) -> np.ndarray:
+    """``(K,)`` money per period in the order of ``names`` (the channels, or the ``"geo/channel"``
+    cells of a geo fit planned by cell), checked: every name given once, finite and >= 0, a
+    positive total. Cells may be keyed ``(geo, channel)`` or ``"geo/channel"``, or be
+    ``G * C`` numbers geo-major (or a ``(G, C)`` array)."""
+    what = "cell" if cells else "channel"
     if isinstance(allocation, pd.DataFrame):
         raise NotImplementedError(
             "evaluate_budget: a schedule (a DataFrame of periods x channels) needs "
@@ -83,39 +102,65 @@ def _allocation(fit, allocation: Any) -> np.ndarray:
         allocation = allocation.to_dict()
     if not isinstance(allocation, Mapping):
         values = np.asarray(allocation, dtype=np.float64)
-        if values.shape != (len(channels),):
-            raise DataError(
-                f"allocation must map each channel to money per period (or be {len(channels)} "
-                f"numbers in the order {', '.join(channels)}), got shape {values.shape}"
+        if cells and values.ndim == 2:
+            values = values.reshape(-1)  # (G, C) -> geo-major cells
+        if values.shape != (len(names),):
+            order = (
+                "geo-major: every channel of the first geo, then the next geo"
+                if cells
+                else f"in the order {', '.join(names)}"
             )
-        allocation = dict(zip(channels, values.tolist(), strict=True))
-    unknown = [str(k) for k in allocation if k not in channels]
+            raise DataError(
+                f"allocation must map each {what} to money per period (or be {len(names)} "
+                f"numbers {order}), got shape {values.shape}"
+            )
+        allocation = dict(zip(names, values.tolist(), strict=True))
+    allocation = {_label(k): v for k, v in allocation.items()}
+    listing = (
+        f"cells are 'geo/channel' or (geo, channel), e.g. {names[0]!r}"
+        if cells
+        else f"the fit's channels are {', '.join(names)}"
+    )
+    unknown = [str(k) for k in allocation if k not in names]
     if unknown:
-        raise DataError(
-            f"allocation: unknown channel {unknown[0]!r}; the fit's channels are "
-            f"{', '.join(channels)}"
-        )
-    missing = [c for c in channels if c not in allocation]
+        raise DataError(f"allocation: unknown {what} {unknown[0]!r}; {listing}")
+    missing = [c for c in names if c not in allocation]
     if missing:
         raise DataError(
-            f"allocation: no spend given for channel {missing[0]!r} (give every channel, 0 to "
-            f"switch it off; channels: {', '.join(channels)})"
+            f"allocation: no spend given for {what} {missing[0]!r} (give every {what}, 0 to "
+            f"switch it off; {listing})"
         )
-    x = np.empty(len(channels))
-    for i, c in enumerate(channels):
+    x = np.empty(len(names))
+    for i, c in enumerate(names):
         try:
             x[i] = float(allocation[c])
         except (TypeError, ValueError):
             raise DataError(
-                f"allocation: spend for channel {c!r} is {allocation[c]!r}, not a number"
+                f"allocation: spend for {what} {c!r} is {allocation[c]!r}, not a number"
             ) from None
         if not np.isfinite(x[i]) or x[i] < 0:
             raise DataError(
-                f"allocation: spend for channel {c!r} must be finite and >= 0, got {x[i]:g}"
+                f"allocation: spend for {what} {c!r} must be finite and >= 0, got {x[i]:g}"
             )
     if x.sum() <= 0:
         raise DataError("allocation: the total spend must be positive")
     return x
+
+
+def _cell_responses(fit, x: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A geo fit by cell: ``(S, 2, K)`` responses at ``x`` and ``cur`` and ``(S, K)`` marginal
+    ROI at each (``K = G * C`` geo-major cells, money per period / money per money)."""
+    from mmmjax.geo import insights as geo_insights
+
+    G, C = fit.dataset.n_geos, fit.dataset.n_channels
+    spend = np.stack([x.reshape(G, C), cur.reshape(G, C)], axis=1)  # (G, 2, C)
+    r = np.asarray(geo_insights.response_curves(fit, spend, by="geo"), np.float64)  # (S,G,2,C)
+    r = np.moveaxis(r, 2, 1).reshape(r.shape[0], 2, G * C)
+    m, m_cur = (
+        np.asarray(geo_insights.marginal_roi(fit, by="geo", spend=v.reshape(G, C)), np.float64)
+        for v in (x, cur)
+    )
+    return r, m.reshape(-1, G * C), m_cur.reshape(-1, G * C)
 
 
 @dataclass(frozen=True)
@@ -169,22 +214,21 @@ class WhatIf(Plan):
                 "current_response": self.current_channel_response,
                 "current_marginal_roi": self.current_marginal_roi,
             }
-        ).rename_axis("channel")
+        ).rename_axis(self.allocation.index.names)
 
     def to_dict(self) -> dict[str, Any]:
         """:meth:`Plan.to_dict` plus the what-if's intervals and ROI (JSON-able)."""
         out = super().to_dict()
-        fl = lambda s: {k: (None if not np.isfinite(v) else float(v)) for k, v in s.items()}  # noqa: E731
+        keys = list(out["allocation"])  # the labels' JSON keys ("geo/channel" for a cell)
+        fl = lambda s: {  # noqa: E731
+            k: (None if not np.isfinite(v) else float(v)) for k, v in zip(keys, s, strict=True)
+        }
+        band = self.channel_interval
         out.update(
             kind="what-if",
             channel_response_interval={
                 k: [float(lo), float(hi)]
-                for k, lo, hi in zip(
-                    self.channel_interval.index,
-                    self.channel_interval["low"],
-                    self.channel_interval["high"],
-                    strict=True,
-                )
+                for k, lo, hi in zip(keys, band["low"], band["high"], strict=True)
             },
             roi=float(self.roi),
             roi_interval=[float(v) for v in self.roi_interval],
@@ -208,21 +252,29 @@ def evaluate_budget(
     expected response, interval and marginal ROI.
 
     Args:
-      fit: a :class:`~mmmjax.Fit`, or a :class:`~mmmjax.GeoFit` (answered for the nation: the
-        national spend is split over geos by their spend shares).
-      allocation: money per period per channel: a dict or ``pd.Series`` ``{channel: spend}``
-        naming every channel once, or ``C`` numbers in ``fit.channels`` order.
+      fit: a :class:`~mmmjax.Fit`, or a :class:`~mmmjax.GeoFit`.
+      allocation: money per period. By channel: a dict or ``pd.Series`` ``{channel: spend}``
+        naming every channel once, or ``C`` numbers in ``fit.channels`` order. By cell (a geo
+        fit with ``by="geo"``): keyed by ``(geo, channel)`` (a ``Series`` with that
+        ``MultiIndex``, as ``optimize_budget(fit, B, by="geo").allocation``) or
+        ``"geo/channel"``, naming every cell once, or ``G * C`` numbers geo-major (cell
+        ``g * C + c``) or a ``(G, C)`` array.
       periods: reserved for schedules over the next ``periods`` periods; only ``None`` (the
         steady state: ``allocation`` sustained every period) is supported now.
-      by: ``"national"`` (the only level supported now).
+      by: ``"national"``: by channel (a geo fit answers for the nation: each channel's spend
+        is split over geos by the data's spend shares); ``"geo"``: a geo fit by
+        ``(geo, channel)`` cell, each cell's response ``R_gc`` at its own spend, the current
+        split the last periods' mean per cell scaled to the same total, and the results
+        indexed by ``(geo, channel)``. A national fit is one geo: ``"geo"`` is ``"national"``.
 
     Returns:
       A :class:`WhatIf` (a :class:`~mmmjax.optimize.Plan`), money per period.
 
     Raises:
-      DataError: one line naming the channel: unknown or missing channel, spend that is not a
+      DataError: one line naming the channel (cell): unknown or missing, spend that is not a
         finite number >= 0, a total of 0.
-      NotImplementedError: ``periods`` given, a schedule ``DataFrame``, or ``by="geo"``.
+      ValueError: ``by`` is not ``"national"`` or ``"geo"``.
+      NotImplementedError: ``periods`` given, or a schedule ``DataFrame``.
 
     Example:
       >>> plan = mmmjax.evaluate_budget(fit, {"tv": 20_000, "search": 15_000, "radio": 5_000})
@@ -234,19 +286,22 @@ def evaluate_budget(
             "are not available in mmmjax.optimize yet; use periods=None, the steady state of "
             "the allocation sustained every period"
         )
-    if by != "national":
-        raise NotImplementedError(f"evaluate_budget: by={by!r} is not supported; use 'national'")
-    x = _allocation(fit, allocation)
+    var = budget_variables(fit, by)  # the channels, or a geo fit's (geo, channel) cells
+    cells = isinstance(var.index, pd.MultiIndex)
+    x = _allocation(allocation, var.names, cells)
     budget = float(x.sum())
-    mix = current_split(fit)
+    mix = current_split(fit, by=by)
     cur = budget * mix / mix.sum()
-    r = np.asarray(response_curves(fit, np.stack([x, cur])), dtype=np.float64)  # (S, 2, C)
-    m = np.asarray(marginal_roi(fit, spend=x), dtype=np.float64)  # (S, C)
-    m_cur = np.asarray(marginal_roi(fit, spend=cur), dtype=np.float64)
+    if cells:
+        r, m, m_cur = _cell_responses(fit, x, cur)
+    else:
+        r = np.asarray(response_curves(fit, np.stack([x, cur])), dtype=np.float64)  # (S, 2, C)
+        m = np.asarray(marginal_roi(fit, spend=x), dtype=np.float64)  # (S, C)
+        m_cur = np.asarray(marginal_roi(fit, spend=cur), dtype=np.float64)
     t, t_cur = r[:, 0].sum(-1), r[:, 1].sum(-1)  # (S,) per-draw totals
     with np.errstate(divide="ignore", invalid="ignore"):
         per_roi = np.where(x > 0, r[:, 0] / x, np.nan)  # (S, C)
-    idx = pd.Index(list(fit.channels), name="channel")
+    idx = var.index
     ser = lambda a, name: pd.Series(np.asarray(a, np.float64), index=idx, name=name)  # noqa: E731
     band = lambda lo, hi: pd.DataFrame({"low": lo, "high": hi}, index=idx)  # noqa: E731
     pair = lambda lo, hi: (float(lo), float(hi))  # noqa: E731

@@ -9,6 +9,7 @@ path than the optimizer's cell parameters.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -157,7 +158,7 @@ def test_cli_optimize_plans_a_saved_geo_fit_by_cell(geo_fit, tmp_path, capsys):
             "--bounds", f"{g0}/{tv}=100:200"]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "plan: expected response" in printed and "current mix" not in printed
+    assert "plan: expected response" in printed and "current mix at the same budget" in printed
     table = pd.read_csv(out / "plan.csv", keep_default_na=False)
     assert len(table) == 9 and list(table.columns[:2]) == [fit.dataset.geo_name, "channel"]
     assert table.optimal.sum() == pytest.approx(B, rel=1e-9)
@@ -165,6 +166,10 @@ def test_cli_optimize_plans_a_saved_geo_fit_by_cell(geo_fit, tmp_path, capsys):
     assert 100.0 <= float(row.optimal.iloc[0]) <= 200.0
     plan = json.loads((out / "plan.json").read_text())
     assert sum(plan["allocation"].values()) == pytest.approx(B, rel=1e-9)
+    # the current mix per cell at the same budget, as evaluate_budget(by="geo") gives it
+    same = mmmjax.evaluate_budget(fit, plan["allocation"], by="geo")
+    printed_current = re.search(r"current mix at the same budget: ([\d,.]+)", printed).group(1)
+    assert float(printed_current.replace(",", "")) == pytest.approx(same.current_response, rel=1e-3)
 
     nat = tmp_path / "national"
     argv = ["optimize", str(src), "--budget", str(B), "--out", str(nat), "--bounds",
@@ -204,8 +209,6 @@ def test_cli_bad_geo_bounds_are_one_line_exit_2(geo_fit, tmp_path, capsys, by, i
 
 def test_geo_report_has_what_to_test_next_with_geo_names(geo_fit):
     """The geo report lists the best candidate lift tests of design_experiment, geo by geo."""
-    import re
-
     from mmmjax.geo.report import render_geo_report
 
     fit = geo_fit
@@ -223,3 +226,71 @@ def test_geo_report_has_what_to_test_next_with_geo_names(geo_fit):
     # without a table the report designs one itself, per geo
     named = re.findall(r"spend in geo (.+?) by", render_geo_report(fit))
     assert len(named) == 1 and named[0] in fit.geos
+
+
+def test_evaluate_budget_by_cell_reproduces_the_optimal_cell_plan(geo_fit):
+    """evaluate_budget(by="geo") of optimize_budget(by="geo")'s plan is that plan; the current
+    split is the last 13 periods' mean per cell at the same total; cells by any key form."""
+    from mmmjax.whatif import CURRENT_PERIODS
+
+    fit, B = geo_fit, _budget(geo_fit)
+    g0, tv = fit.geos[0], fit.channels[0]
+    plan = mmmjax.optimize_budget(fit, 0.8 * B, by="geo", bounds={(g0, tv): (50.0, None)})
+    w = mmmjax.evaluate_budget(fit, plan.allocation, by="geo")
+    pd.testing.assert_index_equal(w.allocation.index, plan.allocation.index)
+    assert w.total_budget == pytest.approx(0.8 * B, rel=1e-12)
+    assert w.expected_response == pytest.approx(plan.expected_response, rel=1e-5)
+    np.testing.assert_allclose(w.response_interval, plan.response_interval, rtol=1e-5)
+    np.testing.assert_allclose(w.channel_response, plan.channel_response, rtol=1e-5)
+    np.testing.assert_allclose(w.marginal_roi, plan.marginal_roi, rtol=1e-4)
+    assert w.expected_response == pytest.approx(_geo_mean_response(fit, w.allocation), rel=1e-6)
+    # the current split: each cell's mean over the last 13 periods, scaled to the same total
+    recent = np.asarray(fit.dataset.spend)[:, -CURRENT_PERIODS:].mean(1).reshape(-1)
+    np.testing.assert_allclose(w.current_allocation, 0.8 * B * recent / recent.sum(), rtol=1e-12)
+    assert w.current_response == pytest.approx(
+        _geo_mean_response(fit, w.current_allocation), rel=1e-6
+    )
+    assert w.uplift == pytest.approx(w.expected_response - w.current_response, rel=1e-6)
+    # the same cells as "geo/channel" keys, as G * C numbers and as a (G, C) array
+    x = plan.allocation.to_numpy()
+    by_name = {f"{g}/{c}": v for (g, c), v in plan.allocation.items()}
+    G, C = fit.dataset.n_geos, fit.dataset.n_channels
+    for alloc in (by_name, x, x.reshape(G, C)):
+        again = mmmjax.evaluate_budget(fit, alloc, by="geo")
+        assert again.expected_response == w.expected_response
+    table = w.to_frame()
+    assert list(table.index.names) == [fit.dataset.geo_name, "channel"] and len(table) == G * C
+    out = json.loads(json.dumps(w.to_dict()))
+    assert set(out["channel_response_interval"]) == set(by_name)
+    # by channel the same geo fit answers for the nation, indexed by channel
+    assert list(mmmjax.evaluate_budget(fit, x.reshape(G, C).sum(0)).allocation.index) == list(
+        fit.channels
+    )
+
+
+def _cells(fit, **change) -> dict:
+    """Every cell at 1.0 keyed "geo/channel", with ``change`` applied (None drops a cell)."""
+    out = {f"{g}/{c}": 1.0 for g in fit.geos for c in fit.channels}
+    for k, v in change.items():
+        if v is None:
+            out.pop(k)
+        else:
+            out[k] = v
+    return out
+
+
+@pytest.mark.parametrize(
+    "make, needle",
+    [
+        (lambda f: _cells(f, **{f"{f.geos[-1]}/{f.channels[-1]}": None}), "no spend given for"),
+        (lambda f: _cells(f, **{f"nowhere/{f.channels[0]}": 1.0}), "unknown cell 'nowhere/"),
+        (lambda f: _cells(f, **{f"{f.geos[0]}/{f.channels[0]}": -1.0}), "must be finite and >= 0"),
+        (lambda f: [1.0, 2.0], "geo-major"),
+    ],
+)
+def test_evaluate_budget_bad_cells_are_one_data_error(geo_fit, make, needle):
+    with pytest.raises(mmmjax.DataError, match=needle) as info:
+        mmmjax.evaluate_budget(geo_fit, make(geo_fit), by="geo")
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="by must be 'national' or 'geo'"):
+        mmmjax.evaluate_budget(geo_fit, _cells(geo_fit), by="region")

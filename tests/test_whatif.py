@@ -142,8 +142,15 @@ def test_schedules_are_not_available_yet_and_say_so(hill_fit):
         mmmjax.evaluate_budget(hill_fit, x, periods=13)
     with pytest.raises(NotImplementedError, match="schedule"):
         mmmjax.evaluate_budget(hill_fit, pd.DataFrame([x] * 3))
-    with pytest.raises(NotImplementedError, match="national"):
-        mmmjax.evaluate_budget(hill_fit, x, by="geo")
+
+
+def test_by_geo_on_a_national_fit_is_by_channel(hill_fit):
+    """A national fit is one geo (as in optimize_budget): by="geo" is by channel."""
+    x = dict(zip(CHANNELS, [900.0, 300.0, 500.0, 200.0], strict=True))
+    a, b = mmmjax.evaluate_budget(hill_fit, x), mmmjax.evaluate_budget(hill_fit, x, by="geo")
+    pd.testing.assert_frame_equal(a.to_frame(), b.to_frame())
+    with pytest.raises(ValueError, match="by must be 'national' or 'geo'"):
+        mmmjax.evaluate_budget(hill_fit, x, by="region")
 
 
 def test_a_geo_fit_is_evaluated_for_the_nation():
