@@ -822,16 +822,27 @@ def next_test_section(experiments: pd.DataFrame | None) -> str | None:
     return _section("next-test", "What to test next", [_p(lead), table, note])
 
 
-def report_experiments(fit, n_outcomes: int = 100) -> pd.DataFrame | None:
-    """:func:`mmmjax.design_experiment` with its default candidates (per geo for a
-    :class:`~mmmjax.GeoFit`) for a report's "What to test next"; None when the fit has no
-    noise scale ``sigma`` or no candidate can be built (DataError, ValueError)."""
-    from mmmjax.experiment import design_experiment
+#: Most ``candidates x outcomes x draws`` a report's experiment design weighs at once (about
+#: 160 MB per float64 array): a big geo panel's many candidates get fewer simulated outcomes.
+REPORT_DESIGN_SIZE = 20_000_000
 
-    if "sigma" not in fit.idata.posterior:
+
+def report_experiments(fit, n_outcomes: int = 100) -> pd.DataFrame | None:
+    """:func:`mmmjax.design_experiment` with its default candidates (per geo and channel for a
+    :class:`~mmmjax.GeoFit`) for a report's "What to test next", with ``n_outcomes`` simulated
+    outcomes per candidate, fewer (down to 20) where ``candidates x outcomes x draws`` would
+    pass :data:`REPORT_DESIGN_SIZE`; None when the fit has no noise scale ``sigma`` or no
+    candidate can be built (DataError, ValueError)."""
+    from mmmjax.experiment import default_candidates, design_experiment
+
+    post = fit.idata.posterior
+    if "sigma" not in post:
         return None
+    draws = post.sizes["chain"] * post.sizes["draw"]
     try:
-        return design_experiment(fit, n_outcomes=n_outcomes)
+        candidates = default_candidates(fit)
+        room = REPORT_DESIGN_SIZE // max(len(candidates) * draws, 1)
+        return design_experiment(fit, candidates, n_outcomes=max(min(n_outcomes, room), 20))
     except (DataError, ValueError):
         return None
 

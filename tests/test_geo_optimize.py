@@ -294,3 +294,19 @@ def test_evaluate_budget_bad_cells_are_one_data_error(geo_fit, make, needle):
     assert "\n" not in str(info.value)
     with pytest.raises(ValueError, match="by must be 'national' or 'geo'"):
         mmmjax.evaluate_budget(geo_fit, _cells(geo_fit), by="region")
+
+
+def test_report_experiments_keeps_the_design_within_its_size(geo_fit, monkeypatch):
+    """Many candidates x draws get fewer simulated outcomes (at least 20), not a huge array."""
+    from mmmjax import experiment, report
+
+    seen = []
+    real = experiment.design_experiment
+    monkeypatch.setattr(experiment, "design_experiment",
+                        lambda *a, **k: seen.append(k["n_outcomes"]) or real(*a, **k))  # fmt: skip
+    K = len(experiment.default_candidates(geo_fit))
+    monkeypatch.setattr(report, "REPORT_DESIGN_SIZE", K * DRAWS * 30)
+    assert len(report.report_experiments(geo_fit)) == K
+    monkeypatch.setattr(report, "REPORT_DESIGN_SIZE", 1)
+    assert len(report.report_experiments(geo_fit)) == K
+    assert seen == [30, 20]
