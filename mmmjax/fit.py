@@ -28,10 +28,10 @@ from mmmjax.calibration import LiftTest, check_lift_tests, lift_data
 from mmmjax.data import Dataset, Scales
 from mmmjax.design import Design, TimeAxis, build_design
 from mmmjax.errors import DataError, SamplerWarning
-from mmmjax.idata import IData, add_groups, ess, from_dict, rhat, summary, to_netcdf
+from mmmjax.idata import IData, add_groups, ess, from_dict, rhat, summary
 from mmmjax.model import MMM, Components, components, numpyro_model, site_shapes
 from mmmjax.sampling import SamplerResult, map_initial_values, run_nuts, status
-from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, load_fit_dir, write_fit_dir
+from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, load_fit_dir, save_fit
 
 __all__ = [
     "Fit",
@@ -345,13 +345,7 @@ class Fit:
             "info": jsonable(self.info),
             "lift_tests": [t.to_dict() for t in self.lift_tests],
         }
-        if self.provenance is not None:
-            meta["refresh"] = jsonable(self.provenance)
-
-        def write_netcdf(file: Path) -> None:
-            to_netcdf(self.idata, file)
-
-        return write_fit_dir(path, write_netcdf, meta)
+        return save_fit(path, self.idata, meta, self.provenance)
 
 
 _jsonable = jsonable  # the old private name, for code that still imports it

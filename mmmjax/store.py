@@ -24,7 +24,7 @@ import numpy as np
 
 from mmmjax.errors import DataError
 from mmmjax.files import dumps_json, write_files
-from mmmjax.idata import IData, from_netcdf, group_names
+from mmmjax.idata import IData, from_netcdf, group_names, to_netcdf
 
 __all__ = [
     "DATA",
@@ -35,6 +35,7 @@ __all__ = [
     "jsonable",
     "load_fit_dir",
     "read_fit_dir",
+    "save_fit",
     "sha256_file",
     "write_fit_dir",
 ]
@@ -76,6 +77,16 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def save_fit(
+    path: str | os.PathLike, idata: IData, meta: dict[str, Any], provenance: Any = None
+) -> Path:
+    """Save a fit (national or geo): ``idata`` as ``fit.nc`` and ``meta`` (plus the optional
+    ``refresh`` provenance) as ``fit.json``, together (:func:`write_fit_dir`)."""
+    if provenance is not None:
+        meta = {**meta, "refresh": jsonable(provenance)}
+    return write_fit_dir(path, lambda file: to_netcdf(idata, file), meta)
 
 
 def write_fit_dir(

@@ -58,10 +58,9 @@ from mmmjax.idata import (
     from_datasets,
     from_dict,
     summary,
-    to_netcdf,
 )
 from mmmjax.sampling import SamplerResult, run_nuts
-from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, load_fit_dir, write_fit_dir
+from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, load_fit_dir, save_fit
 
 __all__ = ["GeoFit", "fit_geo", "is_geo_fit_dir", "load_geo_fit"]
 
@@ -253,13 +252,7 @@ class GeoFit:
             "info": jsonable(self.info),
             "lift_tests": [t.to_dict() for t in self.lift_tests],
         }
-        if self.provenance is not None:
-            meta["refresh"] = jsonable(self.provenance)
-
-        def write_netcdf(file: Path) -> None:
-            to_netcdf(self.idata, file)
-
-        return write_fit_dir(path, write_netcdf, meta)
+        return save_fit(path, self.idata, meta, self.provenance)
 
 
 def _one_dim(idata: IData) -> IData:
