@@ -348,9 +348,6 @@ class Fit:
         return save_fit(path, self.idata, meta, self.provenance)
 
 
-_jsonable = jsonable  # the old private name, for code that still imports it
-
-
 def _concat(a: Dataset, b: Dataset) -> Dataset:
     def stack(x, y):
         return np.concatenate([np.asarray(x), np.asarray(y)], axis=0)
