@@ -88,34 +88,3 @@ def first_screen(tmp_path):
         return px
 
     return shot
-
-
-# ----------------------------------------------------------------------------------------------
-# Leave the test process without the interpreter's own teardown. After the whole suite (800+
-# tests: JAX's compiled programs, deserialised jax.export programs, host-device shard_map
-# runners, an in-process Ray session started and shut down, matplotlib, ArviZ) the Python
-# interpreter's shutdown crashed with SIGSEGV in native code on a clean CI machine and here
-# (stop 20: every test had passed, the summary was lost in the unflushed buffer and pytest's
-# exit status became 139). No single test file reproduces it. Once pytest has reported
-# everything, the streams are flushed and the process exits with pytest's own status, so a crash
-# in native finalisers cannot turn a green run red or hide the summary.
-# ----------------------------------------------------------------------------------------------
-_EXIT = {"status": None}
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session, exitstatus):
-    _EXIT["status"] = int(exitstatus)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config):
-    import os
-    import sys
-
-    status = _EXIT["status"]
-    if status is None or os.environ.get("MMMJAX_TEST_NORMAL_EXIT") == "1":
-        return  # collection-only runs and the like, or asked for the normal teardown
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
