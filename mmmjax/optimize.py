@@ -111,6 +111,7 @@ from mmmjax.insights import (
     series_response,
     steady_state_response,
 )
+from mmmjax.target import TargetBudget, budget_source, find_budget, marginal_return, search_range
 
 __all__ = [
     "BY",
@@ -1169,6 +1170,16 @@ class Plan:
         draws swap at the optimum this can fail to certify, and ``converged`` is False there
         though the split is usually at or above a grid optimum).
       horizon, tail: planning horizon and carryover tail in periods (``None``/0: steady state).
+      budget_from: how ``total_budget`` was set: ``"total_budget"`` (given), ``"target_roi"``
+        (the largest budget whose optimal split keeps ``expected_response / total_budget`` at
+        or above ``target``) or ``"target_mroi"`` (the largest whose marginal return, the
+        objective's ``dPhi/dB`` at the optimum, is at least ``target``); see
+        :mod:`mmmjax.target`.
+      target: the ROI or marginal-return target (money per money), ``None`` for a given budget.
+      target_value: the ROI (``expected_response / total_budget``) or marginal return at this
+        plan, ``None`` for a given budget.
+      budget_at_cap: the target still held at the sum of the upper bounds, so the budget is
+        that cap (more budget is not allowed), not where the target binds.
     """
 
     allocation: pd.Series
@@ -1191,6 +1202,10 @@ class Plan:
     converged: bool
     horizon: int | None = None
     tail: int = 0
+    budget_from: str = "total_budget"
+    target: float | None = None
+    target_value: float | None = None
+    budget_at_cap: bool = False
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -1236,6 +1251,10 @@ class Plan:
             "converged": bool(self.converged),
             "horizon": self.horizon,
             "tail": int(self.tail),
+            "budget_from": self.budget_from,
+            "target": None if self.target is None else float(self.target),
+            "target_value": None if self.target_value is None else float(self.target_value),
+            "budget_at_cap": bool(self.budget_at_cap),
             "interval": INTERVAL,
         }
 
@@ -1307,10 +1326,12 @@ def _spread(grad: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bud
 # ----------------------------------------------------------------------------------------------
 def optimize_budget(
     fit,
-    total_budget: float,
+    total_budget: float | None = None,
     bounds: Mapping[str, tuple[Any, Any]] | None = None,
     objective: str = "mean",
     *,
+    target_roi: float | None = None,
+    target_mroi: float | None = None,
     fixed: Mapping[str, Any] | None = None,
     risk: float = 1.0,
     cvar_level: float = 0.1,
@@ -1320,7 +1341,8 @@ def optimize_budget(
     tol: float = 1e-6,
     by: str = "national",
 ) -> Plan:
-    r"""The split of ``total_budget`` across channels that maximises the modelled response.
+    r"""The split of ``total_budget`` across channels that maximises the modelled response, or
+    the largest budget (and its split) that meets an ROI or marginal-ROI target.
 
     Maximises ``Phi(T(x))`` over ``{sum_c x_c = B, lo_c <= x_c <= hi_c}`` where ``T_s(x)`` is draw
     ``s``'s total response (see the module docstring for ``Phi``, the algorithm and the
@@ -1330,9 +1352,22 @@ def optimize_budget(
     At an interior optimum the objective's marginal returns are equal across channels
     (``Plan.mroi_spread`` near 0).
 
+    Exactly one of ``total_budget``, ``target_roi`` and ``target_mroi`` sets ``B``. With a
+    target, ``B`` is the largest budget in the search range whose optimal split meets it
+    (:mod:`mmmjax.target`: a batched scan of 32 log-spaced budgets from the sum of the lower
+    bounds, at least 0.1% of current total spend, to the sum of the upper bounds, or 100x
+    current total spend where a channel has none; then batched bracketing to 1e-5 relative),
+    and the plan is that budget's optimum; ``Plan.budget_from``, ``Plan.target`` and
+    ``Plan.target_value`` say so.
+
     Args:
       fit: a :class:`~mmmjax.Fit` or a :class:`~mmmjax.GeoFit`.
       total_budget: ``B``, money per period (> 0).
+      target_roi: ``r``: find the largest ``B`` whose optimal split keeps the expected total
+        ROI, ``expected_response / B``, at or above ``r`` (money per money, > 0).
+      target_mroi: ``m``: find the largest ``B`` whose next unit of money still returns at
+        least ``m`` at the optimum (the marginal return ``dPhi/dB``, the objective's, which
+        for ``"mean"`` is the expected response's; > 0).
       bounds: ``{channel: (low, high)}``, money per period; ``None`` for an open side; a string
         such as ``"0.5x"`` is a multiple of the channel's current spend. Unlisted channels:
         ``(0, B)``. With ``by="geo"`` on a geo fit keyed by cell: ``(geo, channel)`` or
@@ -1361,17 +1396,28 @@ def optimize_budget(
     Raises:
       ValueError: one line naming the channel or number: non-positive budget, unknown channel,
         negative or reversed bounds, fixed spend over the budget or outside its bounds, bounds
-        that cannot sum to the budget.
+        that cannot sum to the budget; not exactly one of ``total_budget``, ``target_roi`` and
+        ``target_mroi``, a target that is not a positive number, a target no budget in the
+        range reaches (with the best value found and its budget) or, with no upper bound on
+        some channel, one that still holds at 100x current total spend.
 
     Example:
       >>> plan = mmmjax.optimize_budget(fit, 40_000, {"tv": ("0.5x", "1.5x")}, fixed={"ooh": 2000})
       >>> plan.to_frame()[["current", "optimal", "marginal_roi"]]
+      >>> plan = mmmjax.optimize_budget(fit, target_roi=2.0)  # the largest budget at ROI >= 2
+      >>> plan.total_budget, plan.target_value
     """
+    kind, target = budget_source(total_budget, target_roi, target_mroi)
     prob = _prepare(fit, objective, risk, cvar_level, horizon, tail, by)
     bounds = _bounds_by_name(bounds, prob.index, "bounds")
     fixed = _bounds_by_name(fixed, prob.index, "fixed")
     lo, hi = _resolve_bounds(prob.channels, prob.current, bounds, fixed)
-    budget = float(total_budget)
+    found = None
+    if kind == "total_budget":
+        budget = float(total_budget)
+    else:  # the largest budget meeting the target, then that budget's plan as usual
+        found = _budget_for_target(prob, lo, hi, kind, target, max_iter, tol)
+        budget = found.budget
     _check_budget(budget, lo, hi, prob.channels, fixed)
     sol = prob.solve([budget], lo, hi, max_iter, tol)
     x = sol.x[0]
@@ -1385,6 +1431,11 @@ def optimize_budget(
     cmean, cinterval = _summary(cur)
     umean, uinterval = _summary(opt - cur)
     hi_used = np.minimum(hi, budget)
+    if found is not None:  # the target's metric at this plan (the same rule as the search)
+        at_plan = mean / budget if kind == "target_roi" else float(
+            marginal_return(sol.x, sol.grad, lo, hi, np.array([budget]))[0])  # fmt: skip
+        found = {"budget_from": kind, "target": target, "target_value": float(at_plan),
+                 "budget_at_cap": found.at_cap}  # fmt: skip
     return Plan(
         allocation=series(x, "allocation"),
         total_budget=budget,
@@ -1407,7 +1458,21 @@ def optimize_budget(
         horizon=prob.horizon,
         tail=prob.tail,
         curves={c: (grid[:, i], curves[:, i]) for i, c in enumerate(prob.index)},
+        **(found or {}),
     )
+
+
+def _budget_for_target(prob, lo, hi, kind: str, target: float, max_iter, tol) -> TargetBudget:
+    """The largest budget meeting ``target`` (:func:`mmmjax.target.find_budget`), each batch of
+    budgets one :meth:`_Problem.solve`."""
+
+    def evaluate(budgets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sol = prob.solve(budgets, lo, hi, max_iter, tol)
+        response = np.asarray(sol.totals, np.float64).mean(1)
+        return response, marginal_return(sol.x, sol.grad, lo, hi, budgets)
+
+    low, high, capped = search_range(lo.sum(), hi.sum(), float(prob.current.sum()))
+    return find_budget(evaluate, kind, target, low, high, capped=capped)
 
 
 def budget_frontier(
@@ -1445,7 +1510,8 @@ def budget_frontier(
       ``expected_response`` (posterior mean total response), ``response_low``/``response_high``
       (94% interval), ``objective_value``, ``marginal_return`` (the Lagrange multiplier
       ``d objective / d budget``: the common marginal return of channels strictly inside their
-      bounds; NaN if none is), ``iterations`` and ``converged``.
+      bounds; where none is, the next unit's return, see
+      :func:`mmmjax.target.marginal_return`), ``iterations`` and ``converged``.
 
     Example:
       >>> frontier = mmmjax.budget_frontier(fit, np.linspace(20_000, 80_000, 61))
@@ -1463,10 +1529,7 @@ def budget_frontier(
     sol = prob.solve(budgets, lo, hi, max_iter, tol)
     total = np.asarray(sol.totals)  # (N, S) at the solver's last evaluation
     low, high = np.quantile(total, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2], axis=1)
-    grad = np.asarray(sol.grad, np.float64)
-    inside = _inside(sol.x, lo, np.minimum(hi, budgets[:, None]), budgets[:, None])
-    with np.errstate(invalid="ignore"):
-        marginal = np.where(inside, grad, 0.0).sum(-1) / inside.sum(-1)  # NaN if none inside
+    marginal = marginal_return(sol.x, sol.grad, lo, hi, budgets)
     frame = pd.DataFrame(sol.x, index=pd.Index(budgets, name="budget"), columns=prob.channels)
     frame["expected_response"] = total.mean(1, dtype=np.float64)
     frame["response_low"] = low.astype(np.float64)
