@@ -20,7 +20,7 @@ def hill_fit():
 
 
 def _sqrt_curve(scale: float = 10.0):
-    """``V(B) = scale sqrt(B)``: ROI ``scale / sqrt(B)``, marginal return ``scale / (2 sqrt(B))``."""
+    """``V(B) = scale sqrt(B)``: ROI ``scale / sqrt(B)``, marginal ``scale / (2 sqrt(B))``."""
     calls = []
 
     def evaluate(b):
@@ -131,8 +131,8 @@ def test_plan_meets_the_target_and_a_larger_budget_does_not(hill_fit, kind):
 
 
 def test_target_roi_with_caps_returns_the_cap(hill_fit):
-    caps = {c: (0, float(v)) for c, v in zip(hill_fit.dataset.channels,
-                                               hill_fit.dataset.spend.mean(0))}  # fmt: skip
+    means = hill_fit.dataset.spend.mean(0)
+    caps = {c: (0, float(v)) for c, v in zip(hill_fit.dataset.channels, means, strict=True)}
     plan = mmmjax.optimize_budget(hill_fit, target_roi=1e-3, bounds=caps)
     assert plan.budget_at_cap
     assert plan.total_budget == pytest.approx(sum(hi for _, hi in caps.values()), rel=1e-6)
