@@ -209,12 +209,19 @@ def _parser() -> argparse.ArgumentParser:
     _sampler_args(fit, draws=1000, warmup=1000)
 
     opt = _command(sub, "optimize", help="optimal budget split from a saved fit",
-                   usage="mmmjax optimize DIR --budget MONEY [--bounds CH=LOW:HIGH ...] "
+                   usage="mmmjax optimize DIR (--budget MONEY | --target-roi R | "
+                         "--target-mroi M) [--bounds CH=LOW:HIGH ...] "
                          "[--periods N [--schedule flat|free]] [options]")  # fmt: skip
     opt.add_argument("dir", help="directory written by 'mmmjax fit' or 'mmmjax demo'")
-    opt.add_argument("--budget", type=float, required=True, metavar="MONEY",
+    opt.add_argument("--budget", type=float, default=None, metavar="MONEY",
                      help="total money per period, over all channels (with --periods: over "
                           "the N periods)")  # fmt: skip
+    opt.add_argument("--target-roi", type=float, default=None, metavar="R",
+                     help="instead of --budget: the largest budget per period whose optimal "
+                          "split still returns R per unit of money in expectation")  # fmt: skip
+    opt.add_argument("--target-mroi", type=float, default=None, metavar="M",
+                     help="instead of --budget: the largest budget per period whose next "
+                          "unit of money still returns at least M")  # fmt: skip
     opt.add_argument("--periods", type=int, default=None, metavar="N",
                      help="plan the N periods after the data, period by period; writes "
                           "schedule.csv (future dates x channels, money per period)")  # fmt: skip
@@ -675,11 +682,29 @@ def _check_budget(
         )
 
 
-def cmd_optimize(args) -> None:
-    if not (math.isfinite(args.budget) and args.budget > 0):
+def _budget_source(args) -> dict:
+    """Exactly one of ``--budget``, ``--target-roi`` and ``--target-mroi``, each positive: the
+    keyword ``optimize_budget`` takes for it."""
+    flags = {"--budget": args.budget, "--target-roi": args.target_roi,
+             "--target-mroi": args.target_mroi}  # fmt: skip
+    given = {flag: v for flag, v in flags.items() if v is not None}
+    if len(given) != 1:
+        said = " and ".join(given) if given else "none"
         raise UsageError(
-            f"--budget must be a positive amount of money per period, got {args.budget:g}"
+            f"give exactly one of --budget, --target-roi and --target-mroi (got {said})"
         )
+    ((flag, value),) = given.items()
+    if not (math.isfinite(value) and value > 0):
+        what = "amount of money per period" if flag == "--budget" else "number (money per money)"
+        raise UsageError(f"{flag} must be a positive {what}, got {value:g}")
+    if flag != "--budget" and args.periods is not None:
+        raise UsageError(f"{flag} plans one period's budget: with --periods give --budget")
+    return {{"--budget": "total_budget", "--target-roi": "target_roi",
+             "--target-mroi": "target_mroi"}[flag]: value}  # fmt: skip
+
+
+def cmd_optimize(args) -> None:
+    source = _budget_source(args)
     src = Path(args.dir)
     out = Path(args.out) if args.out else src
     check_writable(out, inside=True)
@@ -699,11 +724,17 @@ def cmd_optimize(args) -> None:
     periods = _check_periods(args)
     var = budget_variables(fit, args.by)  # the channels, or the geo/channel cells
     bounds = parse_bounds(args.bounds, var.names, var.current)
-    _check_budget(args.budget / (periods or 1), bounds, var.names, periods)
-    plan = mmmjax.optimize_budget(
-        fit, args.budget, bounds=bounds or None, objective=args.objective, risk=args.risk,
-        cvar_level=args.cvar_level, by=args.by, periods=periods, schedule=args.schedule,
-    )  # fmt: skip
+    if args.budget is not None:
+        _check_budget(args.budget / (periods or 1), bounds, var.names, periods)
+    try:
+        plan = mmmjax.optimize_budget(
+            fit, **source, bounds=bounds or None, objective=args.objective, risk=args.risk,
+            cvar_level=args.cvar_level, by=args.by, periods=periods, schedule=args.schedule,
+        )  # fmt: skip
+    except ValueError as exc:  # a target no budget reaches, or one still met with no cap
+        if args.budget is None:
+            raise UsageError(_one_line(exc)) from None
+        raise
     frame = plan.to_frame()
     print(frame.round(2).to_string())
     if periods is not None:
@@ -749,6 +780,16 @@ def plan_summary(plan, same_budget) -> str:
         f"plan: expected response {_money(plan.expected_response)} {per} "
         f"(94% interval {_money(lo)} to {_money(hi)}) for {_money(plan.total_budget)} of spend",
     ]
+    source = getattr(plan, "budget_from", "total_budget")
+    if source != "total_budget":
+        what = "expected ROI" if source == "target_roi" else "marginal return"
+        where = (
+            "the cap the --bounds set (the target still holds there)"
+            if plan.budget_at_cap
+            else f"the largest budget whose {what} is at least {plan.target:g}"
+        )
+        lines.insert(0, f"budget: {_money(plan.total_budget)} per period, {where}; "
+                        f"{what} there {plan.target_value:.3g}")  # fmt: skip
     if same_budget is not None:
         clo, chi = same_budget.current_interval
         ulo, uhi = same_budget.uplift_interval
