@@ -10,8 +10,14 @@ the best of a multi-start SLSQP (the current split, the equal split and ``--star
 splits per budget), and mmmjax must be within 0.1% of it or better on every budget. Timings
 exclude compilation (one warm-up call each) and take the best of ``--repeat`` runs.
 
+A third row times a 13-week schedule (``optimize_budget(fit, B, periods=13)``: flat, and free
+flighting, ``schedule="free"``) and a what-if of it (``evaluate_budget(fit, plan.schedule)``)
+on the same fit; the goal is under 1 s after compiling. ``--schedule-only`` runs just that row
+and updates the ``schedule`` entry of ``--out`` (the rest of the file is kept).
+
 Usage:
     python benchmarks/bench_optimizer.py [--draws 4000] [--budgets 100] [--starts 5] [--out FILE]
+    python benchmarks/bench_optimizer.py --schedule-only [--periods 13]
 """
 
 from __future__ import annotations
@@ -132,6 +138,59 @@ def gaps(ours: np.ndarray, ref: np.ndarray, ok: np.ndarray, prefix: str = "") ->
     }
 
 
+def schedule_row(fit, periods: int, repeat: int) -> dict:
+    """Timings (best of ``repeat`` after one warm-up call, whose time, compilation included, is
+    ``first_call_s``) of a flat and a free ``periods``-period schedule and of a what-if of it."""
+    B = periods * float(fit.scales.spend.sum())
+    out: dict = {"periods": periods, "budget": B}
+    plans = {}
+    for kind in ("flat", "free"):
+        t0 = time.perf_counter()
+        mmmjax.optimize_budget(fit, B, periods=periods, schedule=kind)
+        first = time.perf_counter() - t0
+        t, plan = best_of(lambda k=kind: mmmjax.optimize_budget(fit, B, periods=periods,
+                                                                  schedule=k), repeat)  # fmt: skip
+        plans[kind] = plan
+        out[kind] = {
+            "s": t,
+            "first_call_s": first,
+            "expected_response": plan.expected_response,
+            "iterations": plan.iterations,
+            "converged": plan.converged,
+            "mroi_spread": plan.mroi_spread,
+        }
+    t_eval, again = best_of(lambda: mmmjax.evaluate_budget(fit, plans["free"].schedule), repeat)
+    out["free_gain_over_flat"] = (
+        plans["free"].expected_response / plans["flat"].expected_response - 1
+    )
+    out["whatif_s"] = t_eval
+    out["whatif_rel_diff"] = again.expected_response / plans["free"].expected_response - 1
+    return out
+
+
+def print_schedule(row: dict) -> None:
+    fl, fr = row["flat"], row["free"]
+    print(
+        f"{row['periods']}-period schedule: flat {fl['s']:.3f} s (first call "
+        f"{fl['first_call_s']:.1f} s), free flighting {fr['s']:.3f} s (first call "
+        f"{fr['first_call_s']:.1f} s, "
+        f"{fr['iterations']} updates over all draws, converged {fr['converged']}), free "
+        f"{row['free_gain_over_flat']:+.2%} over flat; what-if of the schedule "
+        f"{row['whatif_s']:.3f} s (rel. diff {row['whatif_rel_diff']:+.1e})"
+    )
+
+
+def machine() -> dict:
+    dev = jax.devices()[0]
+    return {
+        "platform": platform.platform(),
+        "processor": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "jax_device": f"{dev.platform}:{dev.device_kind}",
+        "jax": jax.__version__,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=4000)
@@ -139,9 +198,22 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--starts", type=int, default=5, help="SLSQP starts per budget (reference)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "optimizer_cpu.json")
+    ap.add_argument("--periods", type=int, default=13, help="periods of the schedule row")
+    ap.add_argument("--schedule-only", action="store_true",
+                    help="time only the schedule row; update its entry in --out")  # fmt: skip
     args = ap.parse_args()
 
     fit = make_fit(args.draws)
+    if args.schedule_only:
+        row = schedule_row(fit, args.periods, args.repeat)
+        print_schedule(row)
+        result = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        result["schedule"] = {"machine": machine(), "draws": args.draws,
+                              "channels": len(fit.channels), **row}  # fmt: skip
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
+        return
     B = float(fit.scales.spend.sum())
     budgets = np.linspace(0.5, 1.5, args.budgets) * B
     solve, fun, mode, eval_s = slsqp_solver(fit)
@@ -166,15 +238,9 @@ def main() -> None:
          for rs, b in zip(multi, budgets, strict=True)]
     )  # fmt: skip
     ok_best = np.isfinite(best)
-    dev = jax.devices()[0]
+    row = schedule_row(fit, args.periods, args.repeat)
     result = {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "jax_device": f"{dev.platform}:{dev.device_kind}",
-            "jax": jax.__version__,
-        },
+        "machine": machine(),
         "problem": {
             "draws": args.draws,
             "channels": len(fit.channels),
@@ -208,6 +274,7 @@ def main() -> None:
             "mmmjax_all_converged": bool(front["converged"].all()),
             "slsqp_mean_evaluations": float(np.mean([r.nfev for r in sfront])),
         },
+        "schedule": {"draws": args.draws, "channels": len(fit.channels), **row},
     }
     p, f = result["plan"], result["frontier"]
     m = result["machine"]
@@ -239,6 +306,7 @@ def main() -> None:
         f"; gap min {f[v + 'rel_gap_min']:+.1e}, median {f[v + 'rel_gap_median']:+.1e}, max "
         f"{f[v + 'rel_gap_max']:+.1e}"
     )
+    print_schedule(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

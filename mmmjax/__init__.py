@@ -98,6 +98,7 @@ _LAZY: dict[str, str] = {
     "budget_frontier": "mmmjax.optimize",
     "Plan": "mmmjax.optimize",
     "evaluate_budget": "mmmjax.whatif",
+    "schedule": "mmmjax.schedule",
     "write_planner": "mmmjax.planner",
     "fit_many": "mmmjax.many",
     "Job": "mmmjax.many",

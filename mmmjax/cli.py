@@ -209,11 +209,25 @@ def _parser() -> argparse.ArgumentParser:
     _sampler_args(fit, draws=1000, warmup=1000)
 
     opt = _command(sub, "optimize", help="optimal budget split from a saved fit",
-                   usage="mmmjax optimize DIR --budget MONEY [--bounds CH=LOW:HIGH ...] "
-                         "[options]")  # fmt: skip
+                   usage="mmmjax optimize DIR (--budget MONEY | --target-roi R | "
+                         "--target-mroi M) [--bounds CH=LOW:HIGH ...] "
+                         "[--periods N [--schedule flat|free]] [options]")  # fmt: skip
     opt.add_argument("dir", help="directory written by 'mmmjax fit' or 'mmmjax demo'")
-    opt.add_argument("--budget", type=float, required=True, metavar="MONEY",
-                     help="total money per period, over all channels")  # fmt: skip
+    opt.add_argument("--budget", type=float, default=None, metavar="MONEY",
+                     help="total money per period, over all channels (with --periods: over "
+                          "the N periods)")  # fmt: skip
+    opt.add_argument("--target-roi", type=float, default=None, metavar="R",
+                     help="instead of --budget: the largest budget per period whose optimal "
+                          "split still returns R per unit of money in expectation")  # fmt: skip
+    opt.add_argument("--target-mroi", type=float, default=None, metavar="M",
+                     help="instead of --budget: the largest budget per period whose next "
+                          "unit of money still returns at least M")  # fmt: skip
+    opt.add_argument("--periods", type=int, default=None, metavar="N",
+                     help="plan the N periods after the data, period by period; writes "
+                          "schedule.csv (future dates x channels, money per period)")  # fmt: skip
+    opt.add_argument("--schedule", default="flat", metavar="flat|free",
+                     help="with --periods: the same spend every period (flat) or free "
+                          "flighting within --bounds per period (free)")  # fmt: skip
     opt.add_argument("--bounds", nargs="*", default=[], metavar="CH=LOW:HIGH",
                      help="ch=LOW:HIGH in money per period, or ch=0.5x:1.5x of current "
                           "spend; LOW or HIGH may be empty; with --by geo per cell: "
@@ -626,28 +640,71 @@ def _load_saved_fit(src: Path):
         raise UsageError(f"{src}: cannot load the saved fit: {_one_line(exc)}") from None
 
 
-def _check_budget(budget: float, bounds: dict, channels: Sequence[str]) -> None:
+def _check_periods(args) -> int | None:
+    """``--periods`` (>= 1, or None) and ``--schedule`` (flat or free, only with it)."""
+    if args.schedule not in ("flat", "free"):
+        raise UsageError(f"--schedule must be flat or free, got {args.schedule!r}")
+    if args.periods is None:
+        if args.schedule != "flat":
+            raise UsageError("--schedule needs --periods N (a plan of the next N periods)")
+        return None
+    if args.periods < 1:
+        raise UsageError(f"--periods must be 1 or more, got {args.periods}")
+    if args.by == "geo" or args.report:
+        raise UsageError("--periods plans a national schedule: drop --by geo and --report")
+    return int(args.periods)
+
+
+def _check_budget(
+    budget: float, bounds: dict, channels: Sequence[str], periods: int | None = None
+) -> None:
     """``--budget`` fits ``--bounds``: the lower limits sum to at most it, the upper ones (when
-    every channel has one) to at least it. Said in the command's words, money per period."""
+    every channel has one) to at least it. Said in the command's words, money per period
+    (``budget`` per period; with ``--periods N`` the message speaks of the N periods)."""
     lows = sum(bounds.get(c, (0.0, None))[0] for c in channels)
     highs = [bounds.get(c, (0.0, None))[1] for c in channels]
+    n = periods or 1
+
+    def said(limits: float) -> str:
+        return f"{_money(limits)} per period" + (
+            "" if periods is None else f", {_money(n * limits)} over {n} periods"
+        )
+
     if lows > budget:
         raise UsageError(
-            f"--budget {_money(budget)} is below the --bounds lower limits, which sum to "
-            f"{_money(lows)} per period: raise --budget or lower the limits"
+            f"--budget {_money(n * budget)} is below the --bounds lower limits, which sum to "
+            f"{said(lows)}: raise --budget or lower the limits"
         )
     if None not in highs and sum(highs) < budget:
         raise UsageError(
-            f"--budget {_money(budget)} is above the --bounds upper limits, which sum to "
-            f"{_money(sum(highs))} per period: lower --budget, or raise or drop a limit"
+            f"--budget {_money(n * budget)} is above the --bounds upper limits, which sum to "
+            f"{said(sum(highs))}: lower --budget, or raise or drop a limit"
         )
+
+
+def _budget_source(args) -> dict:
+    """Exactly one of ``--budget``, ``--target-roi`` and ``--target-mroi``, each positive: the
+    keyword ``optimize_budget`` takes for it."""
+    flags = {"--budget": args.budget, "--target-roi": args.target_roi,
+             "--target-mroi": args.target_mroi}  # fmt: skip
+    given = {flag: v for flag, v in flags.items() if v is not None}
+    if len(given) != 1:
+        said = " and ".join(given) if given else "none"
+        raise UsageError(
+            f"give exactly one of --budget, --target-roi and --target-mroi (got {said})"
+        )
+    ((flag, value),) = given.items()
+    if not (math.isfinite(value) and value > 0):
+        what = "amount of money per period" if flag == "--budget" else "number (money per money)"
+        raise UsageError(f"{flag} must be a positive {what}, got {value:g}")
+    if flag != "--budget" and args.periods is not None:
+        raise UsageError(f"{flag} plans one period's budget: with --periods give --budget")
+    return {{"--budget": "total_budget", "--target-roi": "target_roi",
+             "--target-mroi": "target_mroi"}[flag]: value}  # fmt: skip
 
 
 def cmd_optimize(args) -> None:
-    if not (math.isfinite(args.budget) and args.budget > 0):
-        raise UsageError(
-            f"--budget must be a positive amount of money per period, got {args.budget:g}"
-        )
+    source = _budget_source(args)
     src = Path(args.dir)
     out = Path(args.out) if args.out else src
     check_writable(out, inside=True)
@@ -664,21 +721,37 @@ def cmd_optimize(args) -> None:
         raise UsageError(f"--by must be national or geo, got {args.by!r}")
     if args.report and args.by == "geo":
         raise UsageError("--report shows a national plan: drop --report or use --by national")
+    periods = _check_periods(args)
     var = budget_variables(fit, args.by)  # the channels, or the geo/channel cells
     bounds = parse_bounds(args.bounds, var.names, var.current)
-    _check_budget(args.budget, bounds, var.names)
-    plan = mmmjax.optimize_budget(
-        fit, args.budget, bounds=bounds or None, objective=args.objective, risk=args.risk,
-        cvar_level=args.cvar_level, by=args.by,
-    )  # fmt: skip
+    if args.budget is not None:
+        _check_budget(args.budget / (periods or 1), bounds, var.names, periods)
+    try:
+        plan = mmmjax.optimize_budget(
+            fit, **source, bounds=bounds or None, objective=args.objective, risk=args.risk,
+            cvar_level=args.cvar_level, by=args.by, periods=periods, schedule=args.schedule,
+        )  # fmt: skip
+    except ValueError as exc:  # a target no budget reaches, or one still met with no cap
+        if args.budget is None:
+            raise UsageError(_one_line(exc)) from None
+        raise
     frame = plan.to_frame()
     print(frame.round(2).to_string())
-    print(plan_summary(plan, mmmjax.evaluate_budget(fit, plan.allocation, by=args.by)))
+    if periods is not None:
+        print(f"\nschedule (money per period):\n{plan.schedule.round(2).to_string()}")
+        same = mmmjax.evaluate_budget(fit, plan.schedule)
+    else:
+        same = mmmjax.evaluate_budget(fit, plan.allocation, by=args.by)
+    print(plan_summary(plan, same))
     plan_json = dumps_json(plan.to_dict(), what=str(out / "plan.json"), indent=2)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(frame, out / "plan.csv")
     atomic_write_text(out / "plan.json", plan_json)
-    print(f"wrote {out / 'plan.csv'} and {out / 'plan.json'}")
+    written = [out / "plan.csv", out / "plan.json"]
+    if periods is not None:
+        write_csv(plan.schedule, out / "schedule.csv")
+        written.append(out / "schedule.csv")
+    print(f"wrote {', '.join(map(str, written[:-1]))} and {written[-1]}")
     if args.report:
         print("writing the report with the plan ...", flush=True)
         print(f"wrote {mmmjax.write_report(fit, out / 'report.html', plan=plan)}")
@@ -698,10 +771,25 @@ def plan_summary(plan, same_budget) -> str:
     is left out.
     """
     lo, hi = plan.response_interval
+    per = (
+        "per period"
+        if getattr(plan, "periods", None) is None
+        else f"over the {plan.periods} periods and their carryover"
+    )
     lines = [
-        f"plan: expected response {_money(plan.expected_response)} per period "
+        f"plan: expected response {_money(plan.expected_response)} {per} "
         f"(94% interval {_money(lo)} to {_money(hi)}) for {_money(plan.total_budget)} of spend",
     ]
+    source = getattr(plan, "budget_from", "total_budget")
+    if source != "total_budget":
+        what = "expected ROI" if source == "target_roi" else "marginal return"
+        where = (
+            "the cap the --bounds set (the target still holds there)"
+            if plan.budget_at_cap
+            else f"the largest budget whose {what} is at least {plan.target:g}"
+        )
+        lines.insert(0, f"budget: {_money(plan.total_budget)} per period, {where}; "
+                        f"{what} there {plan.target_value:.3g}")  # fmt: skip
     if same_budget is not None:
         clo, chi = same_budget.current_interval
         ulo, uhi = same_budget.uplift_interval

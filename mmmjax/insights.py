@@ -46,8 +46,10 @@ from mmmjax.model import (
 __all__ = [
     "ResponseParams",
     "adstock_weights",
+    "adstocked_levels",
     "contribution_shares",
     "contributions",
+    "level_response",
     "lift_draws",
     "marginal_roi",
     "media_contributions",
@@ -152,6 +154,8 @@ def series_response(
 ) -> jax.Array:
     """Per-period media contribution (money) of a spend *series*, carryover included.
 
+    ``level_response(adstocked_levels(spend))``: adstock, then saturation and money.
+
     Args:
       spec: the model specification.
       params: from :func:`response_params`.
@@ -166,17 +170,36 @@ def series_response(
       ``(S, ..., T, C)`` money per period (additive form exact; multiplicative form uses the
       window-average level ``K_c``).
     """
+    return level_response(spec, params, adstocked_levels(spec, params, spend), floor=floor)
+
+
+def adstocked_levels(spec: MMM, params: ResponseParams, spend: jax.Array) -> jax.Array:
+    """``(S, ..., T, C)`` adstocked level (scaled spend) of a spend series ``(..., T, C)``
+    (money per period, no earlier spend) under every draw. Linear in ``spend``: the levels of
+    a sum of series are the sum of their levels."""
     spend = jnp.asarray(spend, dtype=params.spend_scale.dtype)
     T, C = spend.shape[-2:]
     S = params.multiplier.shape[0]
     x = (spend / params.spend_scale).reshape(1, -1, T, C)  # (1, N, T, C)
     ch = {k: v[:, None, :] for k, v in params.channel.items()}  # (S, 1, C)
-    adstocked = adstock(spec, ch, jnp.broadcast_to(x, (S, *x.shape[1:])))
+    levels = adstock(spec, ch, jnp.broadcast_to(x, (S, *x.shape[1:])))
+    return levels.reshape((S, *spend.shape))
+
+
+def level_response(
+    spec: MMM, params: ResponseParams, levels: jax.Array, *, floor: float = 0.0
+) -> jax.Array:
+    """``(S, ..., T, C)`` money: the media contribution of each period at adstocked ``levels``
+    ``(S, ..., T, C)`` (:func:`adstocked_levels`; ``floor`` as in :func:`series_response`)."""
+    S = levels.shape[0]
+    T, C = levels.shape[-2:]
+    a = levels.reshape(S, -1, T, C)
     if floor > 0:
-        adstocked = jnp.where(adstocked >= floor, adstocked, 0.0)
-    effect = ch["effect"][..., None, :] * saturation(spec, ch, adstocked)
+        a = jnp.where(a >= floor, a, 0.0)
+    ch = {k: v[:, None, :] for k, v in params.channel.items()}  # (S, 1, C)
+    effect = ch["effect"][..., None, :] * saturation(spec, ch, a)
     money = _to_money(spec, effect, params.multiplier[:, None, None, :])  # (S, N, T, C)
-    return money.reshape(money.shape[:1] + spend.shape)
+    return money.reshape(levels.shape)
 
 
 @functools.partial(jax.jit, static_argnums=0)

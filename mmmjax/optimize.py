@@ -80,7 +80,13 @@ using :func:`mmmjax.insights.series_response` (adstock, then saturation). Carryo
 plan from recent spend (which saturates the plan's effect) and carryover *after* it are both
 counted; with the baseline "no spend in the window", ``R -> `` the steady state as ``H`` grows.
 Carryover decays to levels where float32 second derivatives of a Hill curve overflow, so
-adstocked levels below :data:`LEVEL_FLOOR` count as no media.
+adstocked levels below :data:`LEVEL_FLOOR` count as no media. Adstock is linear, so the
+adstocked levels of ``spend_plan`` after the data are ``carry + x * unit`` (:class:`Horizon`:
+the carry-in's levels and those of one unit of ``x``, computed once per call): an evaluation is
+only the saturation of ``H + tail`` periods, with no scan over time.
+
+Schedules (``periods=N``): the ``N`` periods after the data, spend per period and channel,
+``total_budget`` over all of them; see :mod:`mmmjax.schedule`.
 
 Example:
     >>> plan = mmmjax.optimize_budget(fit, 50_000, bounds={"tv": (5_000, 20_000)})
@@ -107,10 +113,12 @@ from mmmjax.insights import (
     INTERVAL,
     ResponseParams,
     _interval,
+    adstocked_levels,
+    level_response,
     response_params,
-    series_response,
     steady_state_response,
 )
+from mmmjax.target import TargetBudget, budget_source, find_budget, marginal_return, search_range
 
 __all__ = [
     "BY",
@@ -240,10 +248,40 @@ LEVEL_FLOOR = 1e-15
 
 
 class Horizon(NamedTuple):
-    """Planning-horizon inputs: recent actual spend ``(L, C)``, the base response ``(S, C)``."""
+    """Planning-horizon inputs over the ``H + tail`` periods after the data (a JAX pytree;
+    :func:`horizon_inputs` builds one). Adstock is linear, so the levels of a plan are
+    ``carry + x * unit`` (or ``carry + adstock(X)``) and each evaluation is only saturation.
 
-    history: jax.Array
+    Attributes:
+      carry: ``(S, H + tail, C)`` adstocked levels (scaled) of the data's last ``L`` periods of
+        actual spend carried into those periods (no spend after the data).
+      unit: ``(S, H + tail, C)`` adstocked levels per unit of money ``x`` spent as ``pattern``
+        (ones: ``x`` sustained every plan period; a schedule's shape, :mod:`mmmjax.schedule`).
+      base: ``(S, C)`` the window response of the carry-in alone (money), subtracted.
+      weight: ``(S, H + tail)`` factor on each period's response (ones; a multiplicative
+        model's forecast baseline relative to its window mean, :mod:`mmmjax.schedule`).
+    """
+
+    carry: jax.Array
+    unit: jax.Array
     base: jax.Array
+    weight: jax.Array
+
+
+def _window(spec, params: ResponseParams, hz: Horizon, levels: jax.Array) -> jax.Array:
+    """``(S, C)`` money: ``sum_t weight[s, t] * response(levels)[s, t] - base``."""
+    money = level_response(spec, params, levels, floor=LEVEL_FLOOR)  # (S, H + tail, C)
+    return (money * hz.weight[:, :, None]).sum(1) - hz.base
+
+
+def plan_response(spec, params: ResponseParams, hz: Horizon, plan: jax.Array, tail: int):
+    """``(S, C)`` money: response over the plan's ``H`` periods and ``tail`` after them to spend
+    ``plan (H, C)`` (money per period) right after the data, the carry-in's own response
+    ``hz.base`` removed: ``sum_t weight[s, t] * resp_c(carry + adstock([plan, 0 x tail]))[s, t]
+    - base`` (the carry-in still saturates the plan's effect)."""
+    C = plan.shape[-1]
+    spend = jnp.concatenate([plan, jnp.zeros((tail, C), plan.dtype)])
+    return _window(spec, params, hz, hz.carry + adstocked_levels(spec, params, spend))
 
 
 class GeoSplit(NamedTuple):
@@ -278,11 +316,7 @@ def _response_fn(spec, params, horizon: int | None, tail: int, hz: Horizon | Non
         return lambda x: steady_state_response(spec, params, x)
 
     def f(x):
-        L, C = hz.history.shape
-        spend = jnp.concatenate([hz.history, jnp.broadcast_to(x, (horizon, C)),
-                                 jnp.zeros((tail, C), x.dtype)])  # fmt: skip
-        series = series_response(spec, params, spend, floor=LEVEL_FLOOR)
-        return (series[:, L:].sum(1) - hz.base) / horizon
+        return _window(spec, params, hz, hz.carry + x * hz.unit) / horizon
 
     return jax.vmap(f, out_axes=1)
 
@@ -421,6 +455,7 @@ def projected_diagonal_newton(
     tol: jax.Array | float = 1e-6,
     mu_init: jax.Array | float = MU_INIT,
     gap_tol: jax.Array | float | None = None,
+    step: Callable | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Projected, damped diagonal-Newton descent on ``{sum_c z_c = total, lo <= z <= hi}``.
 
@@ -464,6 +499,10 @@ def projected_diagonal_newton(
       mu_init: initial damping relative to ``mean|g|`` (large: short first steps; small:
         Newton), scalar or ``(N,)``.
       gap_tol: relative optimality-gap tolerance for a smoothed loss (see above), or ``None``.
+      step: ``(grad, curv, params, mu) -> update`` (feasible: ``params + update`` in the set)
+        in place of the diagonal-Newton step, for a ``value_fn`` whose ``Eval.curv`` is another
+        metric (a block-diagonal Hessian, :mod:`mmmjax.schedule`); accept/reject, damping and
+        the stopping rule stay as above, with ``step`` at ``mu = MU_MIN`` as the Newton step.
 
       ``update`` also takes ``active`` (``(N,)`` bool, optional), passed on to ``value_fn(z,
       active)``, which may skip rows that are not active (their results are then unused).
@@ -486,9 +525,12 @@ def projected_diagonal_newton(
         d = 1.0 / (jnp.maximum(curv, 0.0) + _rows(mu, g) * scale)
         return project(params - d * g, lo, hi, total, d) - params
 
+    newton_step = newton_step if step is None else step
+
     def finite(ev: Eval):
-        ok = jnp.isfinite(ev.value)
-        return ok & jnp.all(jnp.isfinite(ev.grad) & jnp.isfinite(ev.curv), -1)
+        curv = ev.curv.reshape((*ev.value.shape, -1))
+        ok = jnp.isfinite(ev.value) & jnp.all(jnp.isfinite(curv), -1)
+        return ok & jnp.all(jnp.isfinite(ev.grad), -1)
 
     def stationary(ev: Eval, params):  # finite, and the undamped Newton step would move nothing
         step = newton_step(ev.grad, ev.curv, params, jnp.full(params.shape[:-1], MU_MIN))
@@ -810,9 +852,15 @@ def _solve_draws(spec, objective, k, horizon, tail, params, hz, risk, tab, lo, h
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _window_total(spec, skip: int, params: ResponseParams, spend: jax.Array) -> jax.Array:
-    """``(S, C)`` total response of a spend series ``(T, C)`` after its first ``skip`` periods."""
-    return series_response(spec, params, spend, floor=LEVEL_FLOOR)[:, skip:].sum(1)
+def _horizon_arrays(spec, tail: int, params: ResponseParams, history, pattern, weight) -> Horizon:
+    """:class:`Horizon` from the carry-in ``history (L, C)`` and a plan ``pattern (H, C)``."""
+    (L, C), H = history.shape, pattern.shape[0]
+    after = jnp.zeros((H + tail, C), history.dtype)
+    carry = adstocked_levels(spec, params, jnp.concatenate([history, after]))[:, L:]
+    unit = adstocked_levels(spec, params, jnp.concatenate([pattern, after[:tail]]))
+    money = level_response(spec, params, carry, floor=LEVEL_FLOOR)
+    base = (money * weight[:, :, None]).sum(1)
+    return Horizon(carry, unit, base, weight)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
@@ -1118,13 +1166,25 @@ def _prepare(fit, objective, risk, cvar_level, horizon, tail, by="national") -> 
         tail = _default_tail(fit) if tail is None else int(tail)
         if tail < 0:
             raise ValueError(f"tail must be >= 0 periods, got {tail}")
-        spend = np.asarray(fit.dataset.spend, dtype=np.float64)
-        history = jnp.asarray(spend[-min(len(spend), max(tail, 1)) :], jnp.float32)
-        L, C = history.shape
-        base = jnp.concatenate([history, jnp.zeros((horizon + tail, C), jnp.float32)])
-        hz = Horizon(history, _window_total(fit.spec, L, params, base))
+        hz = horizon_inputs(fit, params, horizon, tail)
     return _Problem(var.spec, var.names, params, var.current, objective, k, horizon, tail,
                     hz, float(risk), var.index)  # fmt: skip
+
+
+def horizon_inputs(fit, params: ResponseParams, horizon: int, tail: int, pattern=None,
+                   weight=None) -> Horizon:  # fmt: skip
+    """The :class:`Horizon` of a national fit: the carry-in of its last ``max(tail, 1)``
+    periods of spend into the ``horizon + tail`` periods after the data and its response there
+    (the base); ``pattern`` ``(horizon, C)`` and ``weight`` ``(S, horizon + tail)`` default to
+    ones."""
+    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    spend = np.asarray(fit.dataset.spend, dtype=np.float64)
+    history = f32(spend[-min(len(spend), max(tail, 1)) :])
+    C = history.shape[1]
+    S = params.multiplier.shape[0]
+    pattern = jnp.ones((horizon, C), jnp.float32) if pattern is None else f32(pattern)
+    weight = jnp.ones((S, horizon + tail), jnp.float32) if weight is None else f32(weight)
+    return _horizon_arrays(fit.spec, tail, params, history, pattern, weight)
 
 
 def _default_tail(fit) -> int:
@@ -1169,6 +1229,23 @@ class Plan:
         draws swap at the optimum this can fail to certify, and ``converged`` is False there
         though the split is usually at or above a grid optimum).
       horizon, tail: planning horizon and carryover tail in periods (``None``/0: steady state).
+      budget_from: how ``total_budget`` was set: ``"total_budget"`` (given), ``"target_roi"``
+        (the largest budget whose optimal split keeps ``expected_response / total_budget`` at
+        or above ``target``) or ``"target_mroi"`` (the largest whose marginal return, the
+        objective's ``dPhi/dB`` at the optimum, is at least ``target``); see
+        :mod:`mmmjax.target`.
+      target: the ROI or marginal-return target (money per money), ``None`` for a given budget.
+      target_value: the ROI (``expected_response / total_budget``) or marginal return at this
+        plan, ``None`` for a given budget.
+      budget_at_cap: the target still held at the sum of the upper bounds, so the budget is
+        that cap (more budget is not allowed), not where the target binds.
+      periods, schedule: for a plan of the next ``periods`` periods after the data
+        (``optimize_budget(periods=N)``, :mod:`mmmjax.schedule`): ``schedule`` is a DataFrame
+        of the future dates x channels, money per period; ``allocation`` (and ``lower``,
+        ``upper``, ``current_allocation``) are then money over the ``N`` periods (the
+        schedule's column sums), ``total_budget`` and the responses are over the plan and its
+        carryover (``tail`` periods after it), and ``marginal_roi`` is the extra response per
+        extra unit of money spread over the channel's schedule in proportion. ``None`` otherwise.
     """
 
     allocation: pd.Series
@@ -1191,6 +1268,12 @@ class Plan:
     converged: bool
     horizon: int | None = None
     tail: int = 0
+    budget_from: str = "total_budget"
+    target: float | None = None
+    target_value: float | None = None
+    budget_at_cap: bool = False
+    periods: int | None = None
+    schedule: pd.DataFrame | None = field(default=None, compare=False)
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -1236,6 +1319,12 @@ class Plan:
             "converged": bool(self.converged),
             "horizon": self.horizon,
             "tail": int(self.tail),
+            "budget_from": self.budget_from,
+            "target": None if self.target is None else float(self.target),
+            "target_value": None if self.target_value is None else float(self.target_value),
+            "budget_at_cap": bool(self.budget_at_cap),
+            "periods": self.periods,
+            "schedule": _schedule_dict(self.schedule),
             "interval": INTERVAL,
         }
 
@@ -1246,11 +1335,12 @@ class Plan:
 
         fig = Figure(figsize=(12, 4.5), layout="constrained")
         ax_bar, ax_curve = fig.subplots(1, 2)
+        unit = "per period" if self.periods is None else f"over {self.periods} periods"
         pos = np.arange(len(self.allocation))
         ax_bar.bar(pos - 0.2, self.current_allocation.values, 0.4, label="current")
         ax_bar.bar(pos + 0.2, self.allocation.values, 0.4, label="optimal")
         ax_bar.set_xticks(pos, self.allocation.index, rotation=30, ha="right")
-        ax_bar.set_ylabel("spend per period")
+        ax_bar.set_ylabel(f"spend {unit}")
         ax_bar.set_title(
             f"budget {self.total_budget:,.0f}: response {self.current_response:,.0f} -> "
             f"{self.expected_response:,.0f} ({self.uplift:+,.0f})"
@@ -1261,11 +1351,21 @@ class Plan:
             ax_curve.plot(grid, mean, color=color, label=name)
             for x, marker in ((self.current_allocation[name], "o"), (self.allocation[name], "*")):
                 ax_curve.plot([x], [np.interp(x, grid, mean)], marker, color=color, ms=9)
-        ax_curve.set_xlabel("spend per period")
-        ax_curve.set_ylabel("response per period (posterior mean)")
+        ax_curve.set_xlabel(f"spend {unit}")
+        ax_curve.set_ylabel(f"response {unit} (posterior mean)")
         ax_curve.set_title("response curves: o current, * optimal")
         ax_curve.legend(fontsize="small")
         return fig
+
+
+def _schedule_dict(schedule: pd.DataFrame | None) -> dict[str, dict[str, float]] | None:
+    """``{date ISO: {channel: money}}`` of a plan's schedule (``None`` without one)."""
+    if schedule is None:
+        return None
+    return {
+        pd.Timestamp(d).date().isoformat(): {str(c): float(v) for c, v in row.items()}
+        for d, row in schedule.iterrows()
+    }
 
 
 def _key(label) -> str:
@@ -1307,10 +1407,12 @@ def _spread(grad: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bud
 # ----------------------------------------------------------------------------------------------
 def optimize_budget(
     fit,
-    total_budget: float,
+    total_budget: float | None = None,
     bounds: Mapping[str, tuple[Any, Any]] | None = None,
     objective: str = "mean",
     *,
+    target_roi: float | None = None,
+    target_mroi: float | None = None,
     fixed: Mapping[str, Any] | None = None,
     risk: float = 1.0,
     cvar_level: float = 0.1,
@@ -1319,8 +1421,11 @@ def optimize_budget(
     max_iter: int = 200,
     tol: float = 1e-6,
     by: str = "national",
+    periods: int | None = None,
+    schedule: Any = "flat",
 ) -> Plan:
-    r"""The split of ``total_budget`` across channels that maximises the modelled response.
+    r"""The split of ``total_budget`` across channels that maximises the modelled response, or
+    the largest budget (and its split) that meets an ROI or marginal-ROI target.
 
     Maximises ``Phi(T(x))`` over ``{sum_c x_c = B, lo_c <= x_c <= hi_c}`` where ``T_s(x)`` is draw
     ``s``'s total response (see the module docstring for ``Phi``, the algorithm and the
@@ -1330,9 +1435,22 @@ def optimize_budget(
     At an interior optimum the objective's marginal returns are equal across channels
     (``Plan.mroi_spread`` near 0).
 
+    Exactly one of ``total_budget``, ``target_roi`` and ``target_mroi`` sets ``B``. With a
+    target, ``B`` is the largest budget in the search range whose optimal split meets it
+    (:mod:`mmmjax.target`: a batched scan of 32 log-spaced budgets from the sum of the lower
+    bounds, at least 0.1% of current total spend, to the sum of the upper bounds, or 100x
+    current total spend where a channel has none; then batched bracketing to 1e-5 relative),
+    and the plan is that budget's optimum; ``Plan.budget_from``, ``Plan.target`` and
+    ``Plan.target_value`` say so.
+
     Args:
       fit: a :class:`~mmmjax.Fit` or a :class:`~mmmjax.GeoFit`.
       total_budget: ``B``, money per period (> 0).
+      target_roi: ``r``: find the largest ``B`` whose optimal split keeps the expected total
+        ROI, ``expected_response / B``, at or above ``r`` (money per money, > 0).
+      target_mroi: ``m``: find the largest ``B`` whose next unit of money still returns at
+        least ``m`` at the optimum (the marginal return ``dPhi/dB``, the objective's, which
+        for ``"mean"`` is the expected response's; > 0).
       bounds: ``{channel: (low, high)}``, money per period; ``None`` for an open side; a string
         such as ``"0.5x"`` is a multiple of the channel's current spend. Unlisted channels:
         ``(0, B)``. With ``by="geo"`` on a geo fit keyed by cell: ``(geo, channel)`` or
@@ -1354,24 +1472,58 @@ def optimize_budget(
         channel's spend shared out over geos as in the data; ``"geo"`` splits it over the
         ``G * C`` geo x channel cells (``Plan.allocation`` indexed by ``(geo, channel)``). See
         :func:`budget_variables`. A national fit is one geo: both give the same plan.
+      periods: ``N``, plan the ``N`` periods after the data period by period
+        (:func:`mmmjax.schedule.optimize_schedule`): ``total_budget`` is then money over the
+        ``N`` periods and ``Plan.schedule`` the spend per future date and channel; the response
+        counts the plan's carryover after period ``N`` (``tail`` periods) and not the
+        carry-in from the data's spend. National fits only; not with ``horizon``.
+      schedule: with ``periods``: ``"flat"`` (default: the same spend every period),
+        ``"free"`` (free flighting within ``bounds`` per period; ``objective="mean"``), or a
+        shape per channel (a DataFrame of ``N`` rows or ``{channel: N weights}``; unlisted
+        channels flat). Bounds are on each period's spend (``"free"``) or on the channel's
+        average per period (``"flat"`` and shapes).
 
     Returns:
-      A :class:`Plan` (money per period; with ``horizon``, per plan period).
+      A :class:`Plan` (money per period; with ``horizon``, per plan period; with ``periods``,
+      over the plan, and ``Plan.schedule``).
 
     Raises:
       ValueError: one line naming the channel or number: non-positive budget, unknown channel,
         negative or reversed bounds, fixed spend over the budget or outside its bounds, bounds
-        that cannot sum to the budget.
+        that cannot sum to the budget; not exactly one of ``total_budget``, ``target_roi`` and
+        ``target_mroi``, a target that is not a positive number, a target no budget in the
+        range reaches (with the best value found and its budget) or, with no upper bound on
+        some channel, one that still holds at 100x current total spend.
 
     Example:
       >>> plan = mmmjax.optimize_budget(fit, 40_000, {"tv": ("0.5x", "1.5x")}, fixed={"ooh": 2000})
       >>> plan.to_frame()[["current", "optimal", "marginal_roi"]]
+      >>> plan = mmmjax.optimize_budget(fit, target_roi=2.0)  # the largest budget at ROI >= 2
+      >>> plan.total_budget, plan.target_value
     """
+    kind, target = budget_source(total_budget, target_roi, target_mroi)
+    if periods is not None:
+        if kind != "total_budget":
+            raise ValueError(f"{kind}= plans one period's budget; with periods= give total_budget")
+        if horizon is not None:
+            raise ValueError("give periods= (a plan of the next N periods) or horizon=, not both")
+        from mmmjax.schedule import optimize_schedule
+
+        return optimize_schedule(fit, total_budget, periods, schedule, bounds, objective,
+                                 fixed=fixed, risk=risk, cvar_level=cvar_level, tail=tail,
+                                 max_iter=max_iter, tol=tol, by=by)  # fmt: skip
+    if not (isinstance(schedule, str) and schedule == "flat"):
+        raise ValueError("schedule= needs periods=N (a plan of the next N periods)")
     prob = _prepare(fit, objective, risk, cvar_level, horizon, tail, by)
     bounds = _bounds_by_name(bounds, prob.index, "bounds")
     fixed = _bounds_by_name(fixed, prob.index, "fixed")
     lo, hi = _resolve_bounds(prob.channels, prob.current, bounds, fixed)
-    budget = float(total_budget)
+    found = None
+    if kind == "total_budget":
+        budget = float(total_budget)
+    else:  # the largest budget meeting the target, then that budget's plan as usual
+        found = _budget_for_target(prob, lo, hi, kind, target, max_iter, tol)
+        budget = found.budget
     _check_budget(budget, lo, hi, prob.channels, fixed)
     sol = prob.solve([budget], lo, hi, max_iter, tol)
     x = sol.x[0]
@@ -1385,6 +1537,11 @@ def optimize_budget(
     cmean, cinterval = _summary(cur)
     umean, uinterval = _summary(opt - cur)
     hi_used = np.minimum(hi, budget)
+    if found is not None:  # the target's metric at this plan (the same rule as the search)
+        at_plan = mean / budget if kind == "target_roi" else float(
+            marginal_return(sol.x, sol.grad, lo, hi, np.array([budget]))[0])  # fmt: skip
+        found = {"budget_from": kind, "target": target, "target_value": float(at_plan),
+                 "budget_at_cap": found.at_cap}  # fmt: skip
     return Plan(
         allocation=series(x, "allocation"),
         total_budget=budget,
@@ -1407,7 +1564,21 @@ def optimize_budget(
         horizon=prob.horizon,
         tail=prob.tail,
         curves={c: (grid[:, i], curves[:, i]) for i, c in enumerate(prob.index)},
+        **(found or {}),
     )
+
+
+def _budget_for_target(prob, lo, hi, kind: str, target: float, max_iter, tol) -> TargetBudget:
+    """The largest budget meeting ``target`` (:func:`mmmjax.target.find_budget`), each batch of
+    budgets one :meth:`_Problem.solve`."""
+
+    def evaluate(budgets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sol = prob.solve(budgets, lo, hi, max_iter, tol)
+        response = np.asarray(sol.totals, np.float64).mean(1)
+        return response, marginal_return(sol.x, sol.grad, lo, hi, budgets)
+
+    low, high, capped = search_range(lo.sum(), hi.sum(), float(prob.current.sum()))
+    return find_budget(evaluate, kind, target, low, high, capped=capped)
 
 
 def budget_frontier(
@@ -1445,7 +1616,8 @@ def budget_frontier(
       ``expected_response`` (posterior mean total response), ``response_low``/``response_high``
       (94% interval), ``objective_value``, ``marginal_return`` (the Lagrange multiplier
       ``d objective / d budget``: the common marginal return of channels strictly inside their
-      bounds; NaN if none is), ``iterations`` and ``converged``.
+      bounds; where none is, the next unit's return, see
+      :func:`mmmjax.target.marginal_return`), ``iterations`` and ``converged``.
 
     Example:
       >>> frontier = mmmjax.budget_frontier(fit, np.linspace(20_000, 80_000, 61))
@@ -1463,10 +1635,7 @@ def budget_frontier(
     sol = prob.solve(budgets, lo, hi, max_iter, tol)
     total = np.asarray(sol.totals)  # (N, S) at the solver's last evaluation
     low, high = np.quantile(total, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2], axis=1)
-    grad = np.asarray(sol.grad, np.float64)
-    inside = _inside(sol.x, lo, np.minimum(hi, budgets[:, None]), budgets[:, None])
-    with np.errstate(invalid="ignore"):
-        marginal = np.where(inside, grad, 0.0).sum(-1) / inside.sum(-1)  # NaN if none inside
+    marginal = marginal_return(sol.x, sol.grad, lo, hi, budgets)
     frame = pd.DataFrame(sol.x, index=pd.Index(budgets, name="budget"), columns=prob.channels)
     frame["expected_response"] = total.mean(1, dtype=np.float64)
     frame["response_low"] = low.astype(np.float64)

@@ -24,6 +24,11 @@ channel)`` instead of its channels: ``R_sgc`` is cell ``(g, c)``'s steady-state 
 own spend ``x_gc`` (:func:`mmmjax.geo.response_curves` ``by="geo"``) and ``m_gc`` the mean spend of
 that cell over the last periods, so that the optimizer's ``by="geo"`` plans can be checked.
 
+A schedule (the next ``N`` periods after the data, a DataFrame of dates x channels, money per
+period) is evaluated the same way with each response over the plan and its carryover
+(:mod:`mmmjax.schedule`), ``B`` the schedule's total and the current split ``B * m / sum m``
+spread flat over the ``N`` periods.
+
 Example:
     >>> plan = mmmjax.evaluate_budget(fit, {"tv": 20_000, "search": 15_000, "radio": 5_000})
     >>> plan.expected_response, plan.response_interval     # total, money per period
@@ -86,18 +91,14 @@ def _label(key: Any) -> Any:
     return "/".join(map(str, key)) if isinstance(key, tuple) else key
 
 
-def _allocation(allocation: Any, names: list[str], cells: bool) -> np.ndarray:
+def _allocation(
+    allocation: Any, names: list[str], cells: bool, unit: str = "money per period"
+) -> np.ndarray:
     """``(K,)`` money per period in the order of ``names`` (the channels, or the ``"geo/channel"``
     cells of a geo fit planned by cell), checked: every name given once, finite and >= 0, a
     positive total. Cells may be keyed ``(geo, channel)`` or ``"geo/channel"``, or be
     ``G * C`` numbers geo-major (or a ``(G, C)`` array)."""
     what = "cell" if cells else "channel"
-    if isinstance(allocation, pd.DataFrame):
-        raise NotImplementedError(
-            "evaluate_budget: a schedule (a DataFrame of periods x channels) needs "
-            "period-by-period responses, which mmmjax.optimize does not provide yet; give money "
-            "per period per channel (a dict or Series)"
-        )
     if isinstance(allocation, pd.Series):
         allocation = allocation.to_dict()
     if not isinstance(allocation, Mapping):
@@ -111,7 +112,7 @@ def _allocation(allocation: Any, names: list[str], cells: bool) -> np.ndarray:
                 else f"in the order {', '.join(names)}"
             )
             raise DataError(
-                f"allocation must map each {what} to money per period (or be {len(names)} "
+                f"allocation must map each {what} to {unit} (or be {len(names)} "
                 f"numbers {order}), got shape {values.shape}"
             )
         allocation = dict(zip(names, values.tolist(), strict=True))
@@ -241,7 +242,7 @@ class WhatIf(Plan):
 
 
 def evaluate_budget(
-    fit, allocation: Any, periods: int | None = None, by: str = "national"
+    fit, allocation: Any, periods: int | None = None, by: str = "national", *, tail=None
 ) -> WhatIf:
     r"""Expected response, 94% intervals, ROI and marginal ROI of a budget split the user wrote.
 
@@ -251,6 +252,14 @@ def evaluate_budget(
     ``evaluate_budget(fit, optimize_budget(fit, B).allocation)`` reproduces that plan's
     expected response, interval and marginal ROI.
 
+    A schedule of the next ``N`` periods (a DataFrame, or ``periods=N`` with money per channel
+    over them, spread flat) is evaluated period by period (:mod:`mmmjax.schedule`): every
+    response is then over the plan and its carryover (money), ``R_sc`` channel ``c``'s, the
+    marginal ROI that of one more unit of money spread over the channel's schedule in
+    proportion, and the current split the last periods' mix scaled to the same total and spread
+    flat. ``evaluate_budget(fit, optimize_budget(fit, B, periods=N).schedule)`` reproduces
+    that plan.
+
     Args:
       fit: a :class:`~mmmjax.Fit`, or a :class:`~mmmjax.GeoFit`.
       allocation: money per period. By channel: a dict or ``pd.Series`` ``{channel: spend}``
@@ -259,40 +268,62 @@ def evaluate_budget(
         ``MultiIndex``, as ``optimize_budget(fit, B, by="geo").allocation``) or
         ``"geo/channel"``, naming every cell once, or ``G * C`` numbers geo-major (cell
         ``g * C + c``) or a ``(G, C)`` array.
-      periods: reserved for schedules over the next ``periods`` periods; only ``None`` (the
-        steady state: ``allocation`` sustained every period) is supported now.
+      allocation (a schedule): a DataFrame with one row per period after the data, in order,
+        and one column per channel, money per period (a ``DatetimeIndex`` must be those
+        dates, as ``Plan.schedule``); or, with ``periods``, money per channel over the plan.
+      periods: ``None`` (default: the steady state, ``allocation`` sustained every period,
+        unless ``allocation`` is a DataFrame), or ``N``: the next ``N`` periods after the data.
       by: ``"national"``: by channel (a geo fit answers for the nation: each channel's spend
         is split over geos by the data's spend shares); ``"geo"``: a geo fit by
         ``(geo, channel)`` cell, each cell's response ``R_gc`` at its own spend, the current
         split the last periods' mean per cell scaled to the same total, and the results
         indexed by ``(geo, channel)``. A national fit is one geo: ``"geo"`` is ``"national"``.
 
+      tail: with a schedule, periods after it whose carryover counts (default as in
+        :func:`mmmjax.optimize_budget`).
+
     Returns:
-      A :class:`WhatIf` (a :class:`~mmmjax.optimize.Plan`), money per period.
+      A :class:`WhatIf` (a :class:`~mmmjax.optimize.Plan`), money per period; for a schedule,
+      money over the plan (with ``periods``, ``tail`` and ``schedule`` set).
 
     Raises:
       DataError: one line naming the channel (cell): unknown or missing, spend that is not a
-        finite number >= 0, a total of 0.
-      ValueError: ``by`` is not ``"national"`` or ``"geo"``.
-      NotImplementedError: ``periods`` given, or a schedule ``DataFrame``.
+        finite number >= 0, a total of 0; for a schedule also the date: wrong dates or number
+        of rows (:func:`mmmjax.schedule.read_schedule`).
+      ValueError: ``by`` is not ``"national"`` or ``"geo"``; ``periods`` below 1; a schedule
+        for a geo fit (not supported yet).
 
     Example:
       >>> plan = mmmjax.evaluate_budget(fit, {"tv": 20_000, "search": 15_000, "radio": 5_000})
       >>> plan.to_frame().round(2)
     """
-    if periods is not None:
-        raise NotImplementedError(
-            "evaluate_budget(periods=...): period-by-period responses (optimize_budget(periods=N)) "
-            "are not available in mmmjax.optimize yet; use periods=None, the steady state of "
-            "the allocation sustained every period"
-        )
     var = budget_variables(fit, by)  # the channels, or a geo fit's (geo, channel) cells
     cells = isinstance(var.index, pd.MultiIndex)
-    x = _allocation(allocation, var.names, cells)
+    extra: dict[str, Any] = {}
+    scheduled = periods is not None or isinstance(allocation, pd.DataFrame)
+    if scheduled:  # the next N periods, period by period (mmmjax.schedule)
+        from mmmjax import schedule as sch
+
+        sch._national(fit, "a schedule (periods= or a DataFrame)")
+        if isinstance(allocation, pd.DataFrame):
+            X = sch.read_schedule(fit, allocation, periods)
+        else:
+            N = sch._periods(periods)
+            x = _allocation(allocation, var.names, cells, f"money over the {N} periods")
+            X = np.broadcast_to(x / N, (N, len(x)))
+        x = X.sum(0)
+    else:
+        x = _allocation(allocation, var.names, cells)
     budget = float(x.sum())
     mix = current_split(fit, by=by)
     cur = budget * mix / mix.sum()
-    if cells:
+    if scheduled:
+        model = sch.schedule_model(fit, X.shape[0], tail, params=var.params)
+        r, dr = sch.schedule_draws(model, np.stack([X, np.broadcast_to(cur / len(X), X.shape)]))
+        m, m_cur = dr[:, 0], dr[:, 1]
+        frame = pd.DataFrame(np.array(X), index=model.dates, columns=var.index)
+        extra = {"periods": len(X), "tail": model.tail, "schedule": frame}
+    elif cells:
         r, m, m_cur = _cell_responses(fit, x, cur)
     else:
         r = np.asarray(response_curves(fit, np.stack([x, cur])), dtype=np.float64)  # (S, 2, C)
@@ -347,4 +378,5 @@ def evaluate_budget(
         current_marginal_roi=ser(m_cur.mean(0), "current_marginal_roi"),
         current_roi=float(crmean),
         current_roi_interval=pair(crlow, crhigh),
+        **extra,
     )

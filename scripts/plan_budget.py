@@ -8,6 +8,11 @@ optimal split of a budget 20% larger. Prints a table and writes ``plan.png`` and
 Then a what-if (a plan written by hand: a fifth of the largest channel's spend moved to the
 smallest), evaluated with its 94% intervals against the current mix at the same total
 (``whatif.csv``), and the planner page ``planner.html`` to try more splits in a browser.
+
+Last, the next 13 weeks period by period: the best flat schedule and free flighting of 13
+times today's budget (``schedule.csv``: future dates x channels, money per week; responses over
+the 13 weeks and their carryover), and a what-if of a schedule written by hand (the largest
+channel's spend moved into the first 4 weeks, ``whatif_schedule.csv``).
 """
 
 from __future__ import annotations
@@ -80,6 +85,34 @@ def main() -> None:
     what.to_frame().to_csv(args.out / "whatif.csv")
     page = mmmjax.write_planner(fit, args.out / "planner.html")
     print(f"wrote {args.out / 'whatif.csv'} and {page} (open it in a browser)")
+
+    # the next 13 weeks, period by period (the budget is over the 13 weeks)
+    weeks = 13
+    flat = mmmjax.optimize_budget(fit, weeks * budget, periods=weeks)
+    free = mmmjax.optimize_budget(fit, weeks * budget, periods=weeks, schedule="free")
+    print(f"\nnext {weeks} weeks, free flighting (money per week):")
+    print(free.schedule.round(0).to_string())
+    lo, hi = free.response_interval
+    print(
+        f"response over the {weeks} weeks and their carryover: free {free.expected_response:,.0f}"
+        f" (94%: {lo:,.0f} to {hi:,.0f}), flat {flat.expected_response:,.0f}"
+    )
+    free.schedule.to_csv(args.out / "schedule.csv")
+
+    # what-if of a schedule written by hand: the largest channel front-loaded into 4 weeks
+    mine = pd.DataFrame([same.current_allocation] * weeks, index=free.schedule.index)
+    mine[big] = [3 * mine[big].iloc[0]] * 4 + [mine[big].iloc[0] / 9] * (weeks - 4)
+    what = mmmjax.evaluate_budget(fit, mine)
+    lo, hi = what.response_interval
+    ulo, uhi = what.uplift_interval
+    print(
+        f"\nwhat-if schedule: {big} front-loaded into the first 4 weeks -> response "
+        f"{what.expected_response:,.0f} over the {weeks} weeks and their carryover (94%: "
+        f"{lo:,.0f} to {hi:,.0f}); vs the current mix spread flat {what.uplift:+,.0f} (94%: "
+        f"{ulo:+,.0f} to {uhi:+,.0f})"
+    )
+    what.to_frame().to_csv(args.out / "whatif_schedule.csv")
+    print(f"wrote {args.out / 'schedule.csv'} and {args.out / 'whatif_schedule.csv'}")
 
 
 if __name__ == "__main__":

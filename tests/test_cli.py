@@ -136,6 +136,60 @@ def test_optimize_command(demo_out, capsys, tmp_path):
     assert "current mix at the same budget" in capsys.readouterr().out
 
 
+def test_optimize_plans_the_next_periods(demo_out, capsys, tmp_path):
+    """--periods 13: the budget is over the 13 periods; schedule.csv holds the future dates x
+    channels and sums to it; bad --periods/--schedule are one line and exit 2."""
+    fit = mmmjax.load_fit(demo_out)
+    budget = 13 * float(fit.scales.spend.sum())
+    code = main(["optimize", str(demo_out), "--budget", str(budget), "--periods", "13",
+                 "--schedule", "free", "--out", str(tmp_path)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    schedule = pd.read_csv(tmp_path / "schedule.csv", index_col=0, parse_dates=True)
+    assert list(schedule.columns) == fit.channels
+    assert list(schedule.index) == list(fit.dataset.future_dates(13))
+    assert abs(schedule.to_numpy().sum() - budget) <= 1e-6 * budget
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["periods"] == 13 and len(plan["schedule"]) == 13
+    assert "over the 13 periods and their carryover" in out and "schedule.csv" in out
+    for args, needle in [
+        (["--periods", "0"], "--periods must be 1 or more"),
+        (["--schedule", "free"], "--schedule needs --periods"),
+        (["--periods", "13", "--schedule", "weekly"], "--schedule must be flat or free"),
+        (["--periods", "13", "--bounds", f"tv={budget}:"], "over 13 periods"),
+    ]:
+        assert main(["optimize", str(demo_out), "--budget", str(budget), *args]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") <= 2, err
+
+
+def test_optimize_finds_the_budget_for_a_target_roi(demo_out, capsys, tmp_path):
+    """--target-roi R: the plan's budget is the largest whose expected ROI is R (plan.json says
+    how the budget was set); exactly one of --budget/--target-roi/--target-mroi, one line."""
+    fit = mmmjax.load_fit(demo_out)
+    now = float(fit.scales.spend.sum())
+    roi_now = mmmjax.optimize_budget(fit, now).expected_response / now
+    target = round(0.8 * roi_now, 3)
+    code = main(["optimize", str(demo_out), "--target-roi", str(target), "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["budget_from"] == "target_roi" and plan["target"] == target
+    assert plan["total_budget"] > now and plan["target_value"] >= target * (1 - 1e-5)
+    assert f"the largest budget whose expected ROI is at least {target:g}" in out
+    for args, needle in [
+        (["--budget", "100", "--target-roi", "2"], "got --budget and --target-roi"),
+        ([], "give exactly one of --budget, --target-roi and --target-mroi (got none)"),
+        (["--target-mroi", "-1"], "--target-mroi must be a positive number"),
+        (["--target-roi", "1e6"], "target_roi 1e+06 is not reachable"),
+        (["--target-roi", "2", "--periods", "13"], "with --periods give --budget"),
+    ]:
+        assert main(["optimize", str(demo_out), *args, "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") <= 2, err
+    assert not (tmp_path / "x").exists()
+
+
 def test_optimize_compares_with_the_current_mix_at_the_same_budget(demo_out, capsys, tmp_path):
     """Half the historical budget: the plan is compared with the recent mix scaled to that same
     half (not with historical spend, which made a smaller plan look like a loss), with 94%

@@ -133,10 +133,17 @@ def test_by_national_is_by_geo_held_to_the_data_shares(geo_fit):
     assert free.expected_response >= nat.expected_response * (1 - 1e-6)
 
 
-def test_geo_plans_refuse_a_horizon_and_unknown_cells(geo_fit):
+def test_geo_plans_refuse_a_horizon_periods_and_unknown_cells(geo_fit):
     fit, B = geo_fit, _budget(geo_fit)
     with pytest.raises(ValueError, match="horizon= is not supported for a geo fit"):
         mmmjax.optimize_budget(fit, B, horizon=8)
+    with pytest.raises(ValueError, match="periods= is not supported for a geo fit"):
+        mmmjax.optimize_budget(fit, 13 * B, periods=13)
+    schedule = pd.DataFrame(np.ones((13, len(fit.channels))), columns=fit.channels)
+    with pytest.raises(ValueError, match=r"schedule .* is not supported for a geo fit"):
+        mmmjax.evaluate_budget(fit, schedule)
+    with pytest.raises(ValueError, match=r"schedule .* is not supported for a geo fit"):
+        mmmjax.evaluate_budget(fit, dict.fromkeys(fit.channels, 1.0), periods=13)
     with pytest.raises(ValueError, match="by must be 'national' or 'geo'"):
         mmmjax.optimize_budget(fit, B, by="region")
     with pytest.raises(ValueError, match="unknown channel 'nowhere/"):

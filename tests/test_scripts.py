@@ -34,5 +34,10 @@ def test_script_runs(script, tmp_path):
         assert whatif["plan"].sum() == pytest.approx(whatif["current"].sum(), rel=1e-9)
         assert (whatif["response_low"] <= whatif["response"]).all()
         assert (whatif["response"] <= whatif["response_high"]).all()
+        schedule = pd.read_csv(tmp_path / "schedule.csv", index_col=0, parse_dates=True)
+        assert schedule.shape[0] == 13 and (schedule.to_numpy() >= 0).all()
+        assert "next 13 weeks" in proc.stdout and "what-if schedule" in proc.stdout
+        mine = pd.read_csv(tmp_path / "whatif_schedule.csv", index_col="channel")
+        assert mine["plan"].sum() == pytest.approx(mine["current"].sum(), rel=1e-9)
         page = (tmp_path / "planner.html").read_text(encoding="utf-8")
         assert 'id="planner-data"' in page and "https://" not in page

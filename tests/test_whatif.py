@@ -136,12 +136,17 @@ def test_bad_allocations_are_one_data_error_naming_the_channel(hill_fit, alloc, 
     assert "\n" not in str(info.value)
 
 
-def test_schedules_are_not_available_yet_and_say_so(hill_fit):
-    x = dict(zip(CHANNELS, [1.0, 1.0, 1.0, 1.0], strict=True))
-    with pytest.raises(NotImplementedError, match="periods"):
-        mmmjax.evaluate_budget(hill_fit, x, periods=13)
-    with pytest.raises(NotImplementedError, match="schedule"):
-        mmmjax.evaluate_budget(hill_fit, pd.DataFrame([x] * 3))
+def test_periods_spread_a_total_flat_and_equal_that_schedule(hill_fit):
+    """``periods=N`` with money per channel over the plan is that money spread flat: the same
+    figures as the flat DataFrame (tests/test_schedule.py checks schedules in depth)."""
+    x = dict(zip(CHANNELS, [13 * 900.0, 13 * 300.0, 0.0, 13 * 200.0], strict=True))
+    a = mmmjax.evaluate_budget(hill_fit, x, periods=13)
+    frame = pd.DataFrame([{c: v / 13 for c, v in x.items()}] * 13)
+    b = mmmjax.evaluate_budget(hill_fit, frame)
+    assert a.periods == b.periods == 13 and a.total_budget == pytest.approx(13 * 1400.0)
+    assert a.expected_response == pytest.approx(b.expected_response, rel=1e-12)
+    pd.testing.assert_frame_equal(a.schedule, b.schedule)
+    assert list(a.schedule.index) == list(hill_fit.dataset.future_dates(13))
 
 
 def test_by_geo_on_a_national_fit_is_by_channel(hill_fit):
