@@ -145,3 +145,31 @@ def test_target_errors_reach_the_user(hill_fit):
         mmmjax.optimize_budget(hill_fit, target_mroi=1e-9)
     with pytest.raises(ValueError, match="exactly one"):
         mmmjax.optimize_budget(hill_fit, 1000.0, target_roi=2.0)
+
+
+def test_targets_in_closed_form_on_michaelis_menten_one_draw():
+    """``R_c(s) = a_c s / (s + k_c)``, one draw. Equal marginal returns ``lambda`` give
+    ``s_c = sqrt(a_c k_c / lambda) - k_c``, so with ``K = sum k``, ``A = sum a`` and
+    ``Q = (sum sqrt(a k))^2`` the optimum of budget ``B`` has ``lambda(B) = Q / (B + K)^2`` and
+    ``V(B) = A - Q / (B + K)``. Hence ``target_mroi = m`` gives ``B = sqrt(Q / m) - K`` and
+    ``target_roi = r`` the larger root of ``r B^2 + (r K - A) B + Q - A K = 0``."""
+    roi, h = np.array([2.0, 3.0, 1.5, 4.0]), np.array([1.0, 0.5, 2.0, 0.7])
+    fit = _fit("michaelis_menten", S=1, media_roi=roi[None], half_saturation=h[None])
+    m = fit.scales.spend
+    k = h * m
+    a = mmmjax.response_curves(fit, m[None, :])[0, 0] * (m + k) / m
+    K, A, Q = k.sum(), a.sum(), np.sqrt(a * k).sum() ** 2
+    for B_true in (0.7 * m.sum(), 2.0 * m.sum()):
+        lam = Q / (B_true + K) ** 2
+        assert np.all(np.sqrt(a * k / lam) - k > 0)  # every channel inside: the formula holds
+        plan = mmmjax.optimize_budget(fit, target_mroi=lam)
+        assert plan.total_budget == pytest.approx(np.sqrt(Q / lam) - K, rel=1e-3)
+        r = (A - Q / (B_true + K)) / B_true
+        b, c = r * K - A, Q - A * K
+        expected = (-b + np.sqrt(b * b - 4 * r * c)) / (2 * r)
+        assert expected == pytest.approx(B_true, rel=1e-9)
+        plan = mmmjax.optimize_budget(fit, target_roi=r)
+        assert plan.total_budget == pytest.approx(expected, rel=1e-3)
+        assert plan.target_value == pytest.approx(r, rel=1e-3) and plan.target_value >= r * (
+            1 - 1e-5
+        )
