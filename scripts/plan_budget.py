@@ -86,6 +86,21 @@ def main() -> None:
     page = mmmjax.write_planner(fit, args.out / "planner.html")
     print(f"wrote {args.out / 'whatif.csv'} and {page} (open it in a browser)")
 
+    # how much can be spent while the expected ROI stays at 80% of today's optimal split's?
+    target = round(0.8 * same.expected_response / same.total_budget, 2)
+    by_roi = mmmjax.optimize_budget(fit, target_roi=target)
+    print(
+        f"\ntarget ROI {target:g}: spend up to {by_roi.total_budget:,.0f} per period "
+        f"({by_roi.total_budget / budget:.2f}x today), expected ROI {by_roi.target_value:.2f}, "
+        f"response {by_roi.expected_response:,.0f} per period"
+    )
+    print(by_roi.allocation.round(0).to_string())
+    try:  # the break-even budget: where the next unit of money returns just 1.0
+        by_mroi = mmmjax.optimize_budget(fit, target_mroi=1.0)
+        print(f"break-even (next unit returns 1.0): {by_mroi.total_budget:,.0f} per period")
+    except ValueError as exc:  # no budget reaches it, or it still holds at 100x today
+        print(f"break-even: {exc}")
+
     # the next 13 weeks, period by period (the budget is over the 13 weeks)
     weeks = 13
     flat = mmmjax.optimize_budget(fit, weeks * budget, periods=weeks)

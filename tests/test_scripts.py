@@ -37,6 +37,7 @@ def test_script_runs(script, tmp_path):
         schedule = pd.read_csv(tmp_path / "schedule.csv", index_col=0, parse_dates=True)
         assert schedule.shape[0] == 13 and (schedule.to_numpy() >= 0).all()
         assert "next 13 weeks" in proc.stdout and "what-if schedule" in proc.stdout
+        assert "target ROI" in proc.stdout and "x today), expected ROI" in proc.stdout
         mine = pd.read_csv(tmp_path / "whatif_schedule.csv", index_col="channel")
         assert mine["plan"].sum() == pytest.approx(mine["current"].sum(), rel=1e-9)
         page = (tmp_path / "planner.html").read_text(encoding="utf-8")
