@@ -15,17 +15,33 @@ flighting, ``schedule="free"``) and a what-if of it (``evaluate_budget(fit, plan
 on the same fit; the goal is under 1 s after compiling. ``--schedule-only`` runs just that row
 and updates the ``schedule`` entry of ``--out`` (the rest of the file is kept).
 
+``--first-call`` measures instead what a planning script pays on its first calls: a new Python
+process runs a first ``optimize_budget`` and then a first ``--budgets``-budget
+``budget_frontier``, twice, with one fresh ``MMMJAX_CACHE_DIR`` shared by both processes: the
+first process starts from an empty cache (cold), the second from what the first left (warm).
+Each call is timed from just before it to its return (import, building or loading the fit are
+excluded) and split into phases from ``jax.monitoring``'s duration events: tracing to a jaxpr,
+lowering to StableHLO, XLA compile (or its load from the persistent cache), and the rest (running
+the programs, Python, deserialising stored programs). ``--fit bench`` is the 4,000-draw x
+7-channel fit below; ``--fit demo`` a 2-chain x 250-draw NUTS fit of the embedded demo (the
+tests' ``demo_fit``), sampled once in this process and loaded by the two children.
+
 Usage:
     python benchmarks/bench_optimizer.py [--draws 4000] [--budgets 100] [--starts 5] [--out FILE]
     python benchmarks/bench_optimizer.py --schedule-only [--periods 13]
+    python benchmarks/bench_optimizer.py --first-call [--fit bench|demo] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -191,17 +207,148 @@ def machine() -> dict:
     }
 
 
+# ----------------------------------------------------------------------------------------------
+# --first-call: a planning script's first calls in new processes (cold, then warm cache)
+# ----------------------------------------------------------------------------------------------
+PHASE_EVENTS = {
+    "/jax/core/compile/jaxpr_trace_duration": "trace_s",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s",
+    "/jax/core/compile/backend_compile_duration": "compile_s",
+}
+
+
+def _program_counts() -> dict:
+    from mmmjax import programs
+
+    return {k: sum(c[k] for c in programs.STATS.values()) for k in ("loaded", "exported")}
+
+
+def _phased(fn, totals: dict) -> tuple[dict, object]:
+    """Run ``fn()``; its wall seconds split by the jax.monitoring durations recorded meanwhile,
+    and the programs it loaded from mmmjax's program store or traced and exported."""
+    before, programs = dict(totals), _program_counts()
+    t = time.perf_counter()
+    out = fn()
+    wall = time.perf_counter() - t
+    phases = {k: totals[k] - before[k] for k in PHASE_EVENTS.values()}
+    phases["rest_s"] = wall - sum(phases.values())
+    phases["wall_s"] = wall
+    phases["programs"] = {k: v - programs[k] for k, v in _program_counts().items()}
+    return phases, out
+
+
+def first_call_child(fit_path: str, draws: int, n_budgets: int) -> dict:
+    """In this (new) process: a first plan, a first frontier, then each again (already compiled).
+    ``mmmjax.optimize`` is imported before the clock starts (its import time is reported)."""
+    import jax.monitoring as mon
+
+    totals = dict.fromkeys(PHASE_EVENTS.values(), 0.0)
+
+    def on_duration(name, secs, **kw):
+        if name in PHASE_EVENTS:
+            totals[PHASE_EVENTS[name]] += secs
+
+    mon.register_event_duration_secs_listener(on_duration)
+    fit = make_fit(draws) if fit_path == "bench" else mmmjax.load_fit(fit_path)
+    B = float(fit.scales.spend.sum())
+    budgets = np.linspace(0.5, 1.5, n_budgets) * B
+    t = time.perf_counter()
+    importlib.import_module("mmmjax.optimize")  # mmmjax imports it lazily, on first use
+    out = {"import_optimize_s": time.perf_counter() - t}
+    out["plan"], _ = _phased(lambda: mmmjax.optimize_budget(fit, B), totals)
+    out["frontier"], front = _phased(lambda: mmmjax.budget_frontier(fit, budgets), totals)
+    out["plan_again"], _ = _phased(lambda: mmmjax.optimize_budget(fit, 0.9 * B), totals)
+    out["frontier_again"], _ = _phased(lambda: mmmjax.budget_frontier(fit, budgets * 0.9), totals)
+    out["frontier_converged"] = bool(front["converged"].all())
+    return out
+
+
+def first_call(args) -> None:
+    """Two new processes sharing one fresh cache directory: cold, then warm."""
+    with tempfile.TemporaryDirectory(prefix="mmmjax-first-call-") as tmp:
+        fit_path = "bench"
+        if args.fit == "demo":  # sampled here, under this process's own cache
+            ds = mmmjax.datasets.load("demo")
+            fit = mmmjax.MMM().fit(ds, chains=2, draws=250, warmup=250, seed=0, progress=False,
+                                   warn=False)  # fmt: skip
+            fit_path = str(Path(tmp) / "demo-fit")
+            fit.save(fit_path)
+        env = {**os.environ, "MMMJAX_CACHE_DIR": str(Path(tmp) / "jax")}
+        env.pop("JAX_COMPILATION_CACHE_DIR", None)
+        env.pop("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", None)
+        runs = {}
+        for run in ("cold", "warm"):
+            cmd = [sys.executable, __file__, "--child", fit_path, "--draws", str(args.draws),
+                   "--budgets", str(args.budgets)]  # fmt: skip
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+            if not lines:
+                raise SystemExit(f"{run} child failed:\n{proc.stderr[-4000:]}")
+            runs[run] = json.loads(lines[-1][len("RESULT ") :])
+    dev = jax.devices()[0]
+    draws = 500 if args.fit == "demo" else args.draws
+    result = {
+        "machine": {
+            "processor": cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "load_avg": os.getloadavg(),
+            "jax_device": f"{dev.platform}:{dev.device_kind}",
+            "jax": jax.__version__,
+        },
+        "problem": {"fit": args.fit, "draws": draws, "budgets": args.budgets, "objective": "mean"},
+        "timed": "from just before each call to its return, in a new process (import and "
+        "building or loading the fit excluded)",
+        **runs,
+    }
+    print(f"first calls, {args.fit} fit ({draws} draws), {args.budgets}-budget frontier; "
+          f"seconds per phase (rest: running, Python, loading stored programs)")  # fmt: skip
+    cols = ("trace_s", "lower_s", "compile_s", "rest_s", "wall_s")
+    print(f"{'':26s}" + "".join(f"{c[:-2]:>9s}" for c in cols) + "  programs loaded/exported")
+    for run in ("cold", "warm"):
+        for call in ("plan", "frontier", "plan_again", "frontier_again"):
+            ph = runs[run][call]
+            pr = ph["programs"]
+            print(f"{run + ' ' + call:26s}" + "".join(f"{ph[c]:9.3f}" for c in cols)
+                  + f"  {pr['loaded']:.0f}/{pr['exported']:.0f}")  # fmt: skip
+        print(f"{run} import of mmmjax.optimize (before the clock): "
+              f"{runs[run]['import_optimize_s']:.3f} s")  # fmt: skip
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=4000)
     ap.add_argument("--budgets", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--starts", type=int, default=5, help="SLSQP starts per budget (reference)")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "optimizer_cpu.json")
+    ap.add_argument("--out", type=Path, default=None, help="default results/optimizer_cpu.json")
+    ap.add_argument(
+        "--first-call",
+        action="store_true",
+        help="first plan and frontier in new processes, cold and warm cache",
+    )
+    ap.add_argument(
+        "--fit",
+        choices=("bench", "demo"),
+        default="bench",
+        help="--first-call: the benchmark's fit or a NUTS fit of the demo",
+    )
+    ap.add_argument("--child", help=argparse.SUPPRESS)  # --first-call's new process
     ap.add_argument("--periods", type=int, default=13, help="periods of the schedule row")
     ap.add_argument("--schedule-only", action="store_true",
                     help="time only the schedule row; update its entry in --out")  # fmt: skip
     args = ap.parse_args()
+    if args.child:
+        print("RESULT " + json.dumps(first_call_child(args.child, args.draws, args.budgets)))
+        return
+    if args.first_call:
+        first_call(args)
+        return
+    if args.out is None:
+        args.out = HERE / "results" / "optimizer_cpu.json"
 
     fit = make_fit(args.draws)
     if args.schedule_only:

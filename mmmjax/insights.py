@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from mmmjax import transforms
+from mmmjax import programs, transforms
 from mmmjax.calibration import lift_data
 from mmmjax.model import (
     MMM,
@@ -42,6 +42,7 @@ from mmmjax.model import (
     media_shape,
     saturation,
 )
+from mmmjax.programs import device_array
 
 __all__ = [
     "ResponseParams",
@@ -88,8 +89,8 @@ def response_params(fit) -> ResponseParams:
     spec: MMM = fit.spec
     draws = fit.draws()
     names = ("media_roi", *kernel_params(spec))
-    channel = {k: jnp.asarray(draws[k]) for k in names}
-    channel["effect"] = _effects(spec, channel, jax.tree.map(jnp.asarray, fit.design()))
+    channel = {k: device_array(draws[k]) for k in names}
+    channel["effect"] = _effects(spec, channel, jax.tree.map(device_array, fit.design()))
     S, C = channel["effect"].shape
     if spec.multiplicative:
         comp = fit.components()
@@ -99,12 +100,13 @@ def response_params(fit) -> ResponseParams:
         multiplier = np.full((S, C), fit.scales.target)
     return ResponseParams(
         channel=channel,
-        spend_scale=jnp.asarray(fit.scales.spend, dtype=jnp.float32),
-        multiplier=jnp.asarray(multiplier, dtype=jnp.float32),
+        spend_scale=device_array(fit.scales.spend, np.float32),
+        multiplier=device_array(multiplier, np.float32),
     )
 
 
-@functools.partial(jax.jit, static_argnums=0)
+# through the program store: a planning script's first call in a new process loads it
+@functools.partial(programs.cached_jit, "insights-effects", static_argnums=0)
 def _effects(spec: MMM, channel: dict[str, jax.Array], design) -> jax.Array:
     """``(S, C)`` the model's media scale per draw, normalised on the training ``design``."""
 

@@ -109,6 +109,7 @@ import numpy as np
 import optax
 import pandas as pd
 
+from mmmjax import programs
 from mmmjax.insights import (
     INTERVAL,
     ResponseParams,
@@ -118,6 +119,7 @@ from mmmjax.insights import (
     response_params,
     steady_state_response,
 )
+from mmmjax.programs import device_array
 from mmmjax.target import TargetBudget, budget_source, find_budget, marginal_return, search_range
 
 __all__ = [
@@ -139,8 +141,23 @@ OBJECTIVES = ("mean", "mean_minus_std", "cvar")
 #: What a budget is split over: channels ("national") or geo x channel cells ("geo").
 BY = ("national", "geo")
 
-#: Number of times the jitted solver has been traced (tests assert no recompilation).
+#: Number of times a program of the solver's stages was built in this process: traced, or
+#: loaded from the program store instead (:func:`mmmjax.programs.cached_jit`); tests assert that
+#: calls of the same shapes build nothing.
 TRACE_COUNT = {"solve": 0}
+
+
+def _count_load() -> None:
+    TRACE_COUNT["solve"] += 1
+
+
+def _stage(name: str, static_argnums: tuple[int, ...] = ()) -> Callable[[Callable], Callable]:
+    """Decorator: a solver stage compiled once per machine, not once per process:
+    ``jax.jit`` through the program store (:func:`mmmjax.programs.cached_jit`, keyed by the
+    static arguments: the model specification's ``to_dict()``, horizon, tail, objective), so a
+    planning script's first call in a new process loads the stage instead of tracing it."""
+    return lambda fun: programs.cached_jit(f"optimize-{name}", fun, static_argnums,
+                                           on_load=_count_load)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,6 +264,7 @@ def _objective(name: str, risk: jax.Array, k: int) -> Callable[..., jax.Array]:
 LEVEL_FLOOR = 1e-15
 
 
+@programs.serializable
 class Horizon(NamedTuple):
     """Planning-horizon inputs over the ``H + tail`` periods after the data (a JAX pytree;
     :func:`horizon_inputs` builds one). Adstock is linear, so the levels of a plan are
@@ -632,6 +650,7 @@ def _run(tx: optax.GradientTransformationExtraArgs, z0: jax.Array, max_iter, mas
 NODES, GRID = 64, 256
 
 
+@programs.serializable
 class Table(NamedTuple):
     """Posterior-mean response of every channel and its first two derivatives at ``NODES + 1``
     levels ``lo + width * (i / NODES)**2`` (denser near ``lo``, where curves bend most)."""
@@ -718,6 +737,7 @@ def _grid_start(tab: Table, lo: jax.Array, cap: jax.Array, budgets: jax.Array) -
 # ----------------------------------------------------------------------------------------------
 # the whole solve, all budgets at once
 # ----------------------------------------------------------------------------------------------
+@programs.serializable
 class Solution(NamedTuple):
     x: jax.Array  # (N, C) money per period
     value: jax.Array  # (N,) objective Phi
@@ -730,7 +750,7 @@ class Solution(NamedTuple):
 # The solve is three compiled stages (every budget at once in each), split so that a stage is
 # compiled once per what it depends on: the table per response (horizon), the warm start per
 # shape only (shared by every objective and horizon), the solve over the draws per objective.
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+@_stage("table", static_argnums=(0, 1, 2))
 def _table(spec, horizon, tail, params, hz, lo, hi, budget) -> Table:
     """1. Every channel's posterior-mean curve on ``[lo, min(hi, spare budget)]`` (one batched
     evaluation over all draws)."""
@@ -747,7 +767,7 @@ def _tab_eval(tab: Table, z: jax.Array, budget: jax.Array) -> Eval:
     return Eval(-p.sum(-1), -p1 * b, -p2 * b**2)
 
 
-@jax.jit
+@_stage("warm-start")
 def _warm_start(tab: Table, lo, hi, budget, max_iter, tol) -> jax.Array:
     """2. The global optimum of the tabulated "mean" problem on a grid (dynamic programme), then
     3. refined on the interpolated curves (``projected_diagonal_newton``, ``O(C)`` per update).
@@ -772,7 +792,7 @@ TAU_STAGES, GAP_TOL = (1e-2, 1e-3, 1e-4), 1e-5
 STAGE_TOL = 1e-2
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+@_stage("solve-draws", static_argnums=(0, 1, 2, 3, 4))
 def _solve_draws(spec, objective, k, horizon, tail, params, hz, risk, tab, lo, hi, budget, z0,
                  current, max_iter, tol) -> Solution:  # fmt: skip
     """4. ``projected_diagonal_newton`` on the objective over all draws from ``z0`` until its
@@ -851,7 +871,7 @@ def _solve_draws(spec, objective, k, horizon, tail, params, hz, risk, tab, lo, h
     return sol
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@_stage("horizon-arrays", static_argnums=(0, 1))
 def _horizon_arrays(spec, tail: int, params: ResponseParams, history, pattern, weight) -> Horizon:
     """:class:`Horizon` from the carry-in ``history (L, C)`` and a plan ``pattern (H, C)``."""
     (L, C), H = history.shape, pattern.shape[0]
@@ -863,7 +883,7 @@ def _horizon_arrays(spec, tail: int, params: ResponseParams, history, pattern, w
     return Horizon(carry, unit, base, weight)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+@_stage("responses", static_argnums=(0, 1, 2))
 def _responses(spec, horizon, tail, params, hz, x):
     """Per-draw per-channel response and marginal response at allocations ``x (N, C)``."""
     f = _response_fn(spec, params, horizon, tail, hz)
@@ -1066,7 +1086,7 @@ def budget_variables(fit, by: str = "national") -> BudgetVariables:
     total = spend.sum(axis=0)  # (C,)
     G = spend.shape[0]
     shares = np.where(total > 0, spend / np.where(total > 0, total, 1.0), 1.0 / G)
-    split = GeoSplit(cells, jnp.asarray(shares, jnp.float32))
+    split = GeoSplit(cells, device_array(shares, np.float32))
     index = pd.Index(list(fit.channels), name="channel")
     return BudgetVariables(fit.spec.model, split, list(fit.channels), index, total)
 
@@ -1106,22 +1126,23 @@ class _Problem:
         n = len(budgets)
         lo = np.broadcast_to(lo, (n, len(self.channels)))
         hi = np.minimum(np.broadcast_to(hi, lo.shape), budgets[:, None])
-        f32 = lambda a: jnp.asarray(a, dtype=jnp.float32)  # noqa: E731
+        f32 = lambda a: device_array(a, np.float32)  # noqa: E731  (no eager JAX op to compile)
         pad = lambda a: np.concatenate([a, np.repeat(a[-1:], bucket(n) - n, 0)])  # noqa: E731
         lo_, hi_, budget = f32(lo[0]), f32(pad(hi)), f32(pad(budgets))
-        max_iter, tol = jnp.asarray(max_iter, jnp.int32), f32(tol)
+        max_iter, tol = device_array(max_iter, np.int32), f32(tol)
         response = (self.spec, self.horizon, self.tail, self.params, self.hz)
         tab = _table(*response, lo_, hi_, budget)
         z0 = _warm_start(tab, lo_, hi_, budget, max_iter, tol)
         sol = _solve_draws(self.spec, self.objective, self.k, self.horizon, self.tail,
                            self.params, self.hz, f32(self.risk), tab, lo_, hi_, budget, z0,
                            f32(self.current), max_iter, tol)  # fmt: skip
-        sol = jax.tree.map(lambda a: a[:n], sol)  # the padding rows repeat the last budget
+        # on the host: the padding rows (repeating the last budget) cut off in NumPy
+        sol = jax.tree.map(lambda a: np.asarray(a)[:n], sol)
         return sol._replace(x=_polish(np.asarray(sol.x, dtype=np.float64), lo, hi, budgets))
 
     def responses(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r, r1 = _responses(self.spec, self.horizon, self.tail, self.params, self.hz,
-                           jnp.asarray(x, jnp.float32))  # fmt: skip
+                           device_array(x, np.float32))  # fmt: skip
         return np.asarray(r, np.float64), np.asarray(r1, np.float64)  # (S, N, C)
 
 
@@ -1177,13 +1198,13 @@ def horizon_inputs(fit, params: ResponseParams, horizon: int, tail: int, pattern
     periods of spend into the ``horizon + tail`` periods after the data and its response there
     (the base); ``pattern`` ``(horizon, C)`` and ``weight`` ``(S, horizon + tail)`` default to
     ones."""
-    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    f32 = lambda a: device_array(a, np.float32)  # noqa: E731  (no eager JAX op to compile)
     spend = np.asarray(fit.dataset.spend, dtype=np.float64)
     history = f32(spend[-min(len(spend), max(tail, 1)) :])
     C = history.shape[1]
     S = params.multiplier.shape[0]
-    pattern = jnp.ones((horizon, C), jnp.float32) if pattern is None else f32(pattern)
-    weight = jnp.ones((S, horizon + tail), jnp.float32) if weight is None else f32(weight)
+    pattern = f32(np.ones((horizon, C)) if pattern is None else pattern)
+    weight = f32(np.ones((S, horizon + tail)) if weight is None else weight)
     return _horizon_arrays(fit.spec, tail, params, history, pattern, weight)
 
 

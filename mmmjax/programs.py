@@ -14,6 +14,11 @@ a stale program. The store is ``<compilation cache dir>-programs`` (by default
 ``~/.cache/mmmjax/jax-programs``); without a compilation cache directory (``MMMJAX_CACHE_DIR=0``)
 programs are exported in memory only. Serialisation needs the ``flatbuffers`` package; without
 it, programs are exported but not stored.
+
+:func:`cached_jit` is ``jax.jit`` through this store: a drop-in for a jitted function with static
+arguments (the budget optimizer's stages use it), whose programs a new process loads instead of
+tracing. :data:`STATS` counts, per program name, the programs this process exported (traced) and
+loaded.
 """
 
 from __future__ import annotations
@@ -23,15 +28,24 @@ import hashlib
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
-__all__ = ["exported", "source_hash", "store_dir"]
+__all__ = [
+    "MAX_PROGRAMS", "STATS", "cached_jit", "clear_compiled", "device_array", "exported",
+    "serializable", "source_hash", "store_dir",
+]  # fmt: skip
 
 SUFFIX = ".jaxexport"
+
+#: ``{name: Counter(exported=n, loaded=n)}``: programs this process traced and exported, and
+#: programs it loaded from the store, by :func:`exported`'s ``name``.
+STATS: dict[str, Counter] = {}
 
 
 @functools.cache
@@ -90,18 +104,178 @@ def exported(
     """
     where = store_dir()
     path = None if where is None else where / f"{name}-{_digest(name, key, specs)[:40]}{SUFFIX}"
+    stats = STATS.setdefault(name, Counter())
     if path is not None and path.is_file():
         try:
-            return jax.export.deserialize(bytearray(path.read_bytes())), True
+            program = jax.export.deserialize(bytearray(path.read_bytes()))
         except Exception:  # a damaged or foreign file: export again and overwrite it
             pass
+        else:
+            stats["loaded"] += 1
+            return program, True
     program = jax.export.export(fun)(*specs)
+    stats["exported"] += 1
     if path is not None:
         try:
             _write_bytes(path, program.serialize())
-        except (ImportError, OSError):  # no flatbuffers, or a read-only cache: memory only
+        except (ImportError, OSError, ValueError):
+            # no flatbuffers, a read-only cache, or an output pytree node registered for no
+            # serialisation (see :func:`serializable`): the program lives in memory only
             pass
     return program, False
+
+
+def serializable(cls: type) -> type:
+    """Class decorator: let ``jax.export`` store programs whose outputs hold the NamedTuple
+    ``cls`` (registered as ``"<module>.<qualname>"``; a second registration is a no-op)."""
+    try:
+        jax.export.register_namedtuple_serialization(
+            cls, serialized_name=f"{cls.__module__}.{cls.__qualname__}"
+        )
+    except ValueError:  # registered already (the module was imported again)
+        pass
+    return cls
+
+
+def _static_key(value: Any) -> Any:
+    """A JSON-able stand-in for a static argument: a model specification by its ``to_dict()``
+    (with its class), plain scalars and strings as they are, tuples and lists item by item.
+    Raises ``TypeError`` for anything else (the caller then runs plain ``jax.jit``)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_static_key(v) for v in value]
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return {"class": f"{type(value).__module__}.{type(value).__qualname__}", **to_dict()}
+    raise TypeError(f"no key for a static argument of type {type(value).__name__}")
+
+
+def _aval(leaf: Any) -> tuple | None:
+    """``(shape, dtype, weak_type)`` of a concrete array leaf; ``None`` for anything else (a
+    tracer inside another transformation, a Python scalar, an object)."""
+    if isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer):
+        return leaf.shape, leaf.dtype, bool(getattr(leaf, "weak_type", False))
+    if isinstance(leaf, (np.ndarray, np.generic)):
+        return leaf.shape, leaf.dtype, False
+    return None
+
+
+def cached_jit(
+    name: str,
+    fun: Callable,
+    static_argnums: int | Sequence[int] = (),
+    *,
+    on_load: Callable[[], None] | None = None,
+) -> Callable:
+    """``jax.jit(fun, static_argnums=...)`` whose programs are kept on disk (:func:`exported`).
+
+    The returned function takes ``fun``'s positional arguments. Per static arguments (hashed as
+    ``jax.jit`` hashes them), argument pytree structure and leaf shapes and dtypes, the first
+    call in a process either loads the traced-and-lowered program from the store (no tracing)
+    or traces and exports it (storing it for later processes), then compiles it, which hits
+    JAX's persistent compilation cache when one is set up; later calls with the same key run
+    the compiled program directly. The arguments are flattened to their array leaves, so any
+    pytree of arrays goes in; outputs may be arrays, tuples, lists, dicts and NamedTuples
+    registered with :func:`serializable` (others: the program is exported but not stored). The
+    store key holds the static arguments as :func:`_static_key` writes them (a model
+    specification by its ``to_dict()``), the argument structure and ``fun``'s qualified name.
+
+    Plain ``jax.jit`` runs instead, with the same results, where nothing can be stored: no
+    compilation cache directory (``MMMJAX_CACHE_DIR=0``), a static argument with no key, a leaf
+    that is not a concrete array (a tracer: called inside another ``jit``/``vmap``/``grad``; a
+    Python scalar), or a program ``jax.export`` cannot export. ``on_load()`` is called each
+    time a program is loaded from the store instead of traced (tracing counters stay honest).
+    ``.jitted`` is the plain ``jax.jit`` function.
+
+    Example:
+      >>> step = cached_jit("opt-step", lambda spec, x: x * spec.l_max, static_argnums=0)
+      >>> step(mmmjax.MMM(), np.ones(3, np.float32))
+    """
+    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    jitted = jax.jit(fun, static_argnums=static)
+    programs: dict[tuple, Callable | None] = {}  # None: run plain jit for this key
+    _COMPILED_TABLES.append(programs)
+
+    def build(statics: tuple, tree: Any, avals: tuple) -> Callable | None:
+        if store_dir() is None:
+            return None
+        try:
+            key = {"fun": f"{fun.__module__}.{fun.__qualname__}", "tree": str(tree),
+                   "static": [_static_key(v) for v in statics]}  # fmt: skip
+        except TypeError:
+            return None
+
+        def flat(*leaves):  # fun of the array leaves, the static arguments closed over
+            dynamic = list(jax.tree.unflatten(tree, leaves))  # the non-static arguments
+            given = dict(zip(static, statics, strict=True))
+            n, rest = len(given) + len(dynamic), iter(dynamic)
+            return fun(*(given[i] if i in given else next(rest) for i in range(n)))
+
+        flat.__name__ = flat.__qualname__ = getattr(fun, "__name__", name)  # in JAX's logs
+        specs = tuple(jax.ShapeDtypeStruct(s, d, weak_type=w) for s, d, w in avals)
+        try:
+            program, loaded = exported(name, key, jax.jit(flat), specs)
+        except Exception:  # not exportable (an effect, a custom call): plain jit
+            return None
+        if loaded and on_load is not None:
+            on_load()
+
+        def run(*leaves):
+            return program.call(*leaves)
+
+        run.__name__ = run.__qualname__ = name.replace("-", "_")  # JAX's logs name it
+        return jax.jit(run).lower(*specs).compile()
+
+    @functools.wraps(fun)
+    def call(*args):
+        statics = tuple(args[i] for i in static)
+        dynamic = [a for i, a in enumerate(args) if i not in static]
+        leaves, tree = jax.tree.flatten(dynamic)
+        avals = tuple(_aval(a) for a in leaves)
+        if any(a is None for a in avals):
+            return jitted(*args)
+        key = (statics, tree, avals)
+        if key not in programs:
+            if len(programs) >= MAX_PROGRAMS:  # oldest first: each holds an executable
+                programs.pop(next(iter(programs)))
+            programs[key] = build(statics, tree, avals)
+        compiled = programs[key]
+        return jitted(*args) if compiled is None else compiled(*leaves)
+
+    call.jitted = jitted
+    return call
+
+
+#: Compiled programs one :func:`cached_jit` function keeps (per static arguments and shapes);
+#: the oldest goes first. Each XLA CPU executable holds a few memory mappings of the process.
+MAX_PROGRAMS = 64
+_COMPILED_TABLES: list[dict] = []  # every cached_jit function's compiled programs
+
+
+def clear_compiled() -> None:
+    """Drop the compiled programs every :func:`cached_jit` function holds (as
+    ``jax.clear_caches()`` does for ``jax.jit``); later calls load or compile them again."""
+    for table in _COMPILED_TABLES:
+        table.clear()
+
+
+def device_array(a: Any, dtype: Any = None) -> jax.Array:
+    """``jnp.asarray(a, dtype)`` with no JAX operation to compile: the conversion is done in NumPy
+    (to the dtype JAX itself would pick, float64 -> float32 unless x64 is on) and the result
+    copied to the device. ``jnp.asarray`` of a float64 array or a Python number converts on the
+    device instead, a program traced, lowered and compiled (or loaded) once per shape and dtype
+    in each process: 5-10 ms apiece on a first call. A JAX array of that dtype is returned as it
+    is.
+
+    Example:
+      >>> device_array(np.ones(3), np.float32).dtype
+      dtype('float32')
+    """
+    if isinstance(a, jax.Array) and (dtype is None or a.dtype == np.dtype(dtype)):
+        return a
+    host = np.asarray(a, dtype=dtype)
+    return jax.device_put(host.astype(jax.dtypes.canonicalize_dtype(host.dtype), copy=False))
 
 
 def _write_bytes(path: Path, data: bytes | bytearray) -> None:

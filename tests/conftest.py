@@ -108,8 +108,9 @@ def _release_compiled_programs():
 
     import jax
 
-    from mmmjax import sampling
+    from mmmjax import programs, sampling
 
     sampling._COMPILED.clear()
+    programs.clear_compiled()
     jax.clear_caches()
     gc.collect()

@@ -81,3 +81,80 @@ def test_a_damaged_stored_program_is_exported_again(tmp_path, monkeypatch):
     path.write_bytes(b"truncated")
     _, loaded = programs.exported("t", {"k": 1}, f, specs)
     assert not loaded and path.stat().st_size > 100  # rewritten
+
+
+def test_cached_jit_is_jit_and_a_cleared_program_loads_without_tracing(tmp_path, monkeypatch):
+    """``cached_jit``: the same values as ``jax.jit``; one export per static value and shape;
+    after ``clear_compiled()`` the program comes back from the store and ``fun`` is not traced;
+    inside ``vmap`` (tracers) it is plain ``jax.jit``."""
+    pytest.importorskip("flatbuffers", reason="jax.export serialisation needs flatbuffers")
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from mmmjax import programs
+
+    monkeypatch.setattr(programs, "store_dir", lambda: tmp_path / "jax-programs")
+    traced = []
+
+    def fun(power, x, y):
+        traced.append(power)
+        return {"a": jnp.sin(x) ** power, "b": (x * y).sum()}
+
+    f = programs.cached_jit("test-fun", fun, static_argnums=0)
+    x, y = np.linspace(0, 1, 5, dtype=np.float32), np.float32(3.0) * np.ones(5, np.float32)
+    for power in (1, 2):
+        got, want = f(power, x, y), jax.jit(fun, static_argnums=0)(power, x, y)
+        np.testing.assert_allclose(got["a"], want["a"], rtol=1e-6)
+        np.testing.assert_allclose(got["b"], want["b"], rtol=1e-6)
+    assert programs.STATS["test-fun"]["exported"] == 2
+    n = len(traced)
+    f(2, x, y)  # compiled already: no trace, no load
+    assert len(traced) == n and programs.STATS["test-fun"]["loaded"] == 0
+    programs.clear_compiled()
+    np.testing.assert_allclose(f(2, x, y)["a"], np.sin(x) ** 2, rtol=1e-6)
+    assert len(traced) == n and programs.STATS["test-fun"]["loaded"] == 1  # from the store
+    batched = jax.vmap(lambda v: f(1, v, y)["b"])(np.stack([x, 2 * x]))
+    np.testing.assert_allclose(batched, [(x * y).sum(), (2 * x * y).sum()], rtol=1e-6)
+    assert len(list((tmp_path / "jax-programs").glob("test-fun-*"))) == 2
+
+
+PLAN_SNIPPET = """
+import json, numpy as np, mmmjax
+from mmmjax import programs
+from mmmjax.fit import fit_from_draws
+ds, _ = mmmjax.simulate(52, 3, seed=0)
+rng = np.random.default_rng(0)
+S, C = 64, 3
+spec = mmmjax.MMM(adstock="geometric", saturation="hill", seasonality=0, trend="none")
+fit = fit_from_draws(spec, ds, {"intercept": np.ones(S), "sigma": np.full(S, 0.05),
+    "media_roi": rng.lognormal(0.5, 0.3, (S, C)), "alpha": rng.uniform(0.2, 0.6, (S, C)),
+    "half_saturation": rng.lognormal(0, 0.2, (S, C)), "slope": rng.lognormal(0, 0.1, (S, C)),
+    "control_coef": np.zeros((S, ds.controls.shape[1]))})
+B = float(fit.scales.spend.sum())
+plan = mmmjax.optimize_budget(fit, B)
+frontier = mmmjax.budget_frontier(fit, np.linspace(0.5, 1.5, 7) * B)
+stats = {k: dict(v) for k, v in programs.STATS.items() if k.startswith("optimize-")}
+print("RESULT " + json.dumps({"stats": stats, "x": plan.allocation.tolist(),
+      "front": frontier["expected_response"].tolist()}))
+"""
+
+
+@pytest.mark.slow
+def test_a_second_planning_process_loads_the_optimizer_instead_of_tracing(tmp_path):
+    pytest.importorskip("flatbuffers", reason="jax.export serialisation needs flatbuffers")
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "MMMJAX_CACHE_DIR": str(tmp_path / "jax"), "PYTHONPATH": path}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    runs = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", PLAN_SNIPPET], env=env, capture_output=True,
+                              text=True, check=False, timeout=600)  # fmt: skip
+        lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+        assert lines, proc.stderr[-3000:]
+        runs.append(json.loads(lines[-1][len("RESULT ") :]))
+    first, second = runs
+    assert sum(v.get("exported", 0) for v in first["stats"].values()) > 0
+    assert sum(v.get("exported", 0) for v in second["stats"].values()) == 0, second["stats"]
+    assert sum(v.get("loaded", 0) for v in second["stats"].values()) > 0
+    assert second["x"] == first["x"] and second["front"] == first["front"]
