@@ -37,8 +37,8 @@ import jax
 import numpy as np
 
 __all__ = [
-    "MAX_PROGRAMS", "STATS", "cached_jit", "clear_compiled", "device_array", "exported",
-    "serializable", "source_hash", "store_dir",
+    "CROWDED_SHARE", "MAX_PROGRAMS", "STATS", "cached_jit", "clear_compiled", "device_array",
+    "exported", "mapping_count", "release_if_crowded", "serializable", "source_hash", "store_dir",
 ]  # fmt: skip
 
 SUFFIX = ".jaxexport"
@@ -237,6 +237,7 @@ def cached_jit(
             return jitted(*args)
         key = (statics, tree, avals)
         if key not in programs:
+            release_if_crowded()
             if len(programs) >= MAX_PROGRAMS:  # oldest first: each holds an executable
                 programs.pop(next(iter(programs)))
             programs[key] = build(statics, tree, avals)
@@ -258,6 +259,45 @@ def clear_compiled() -> None:
     ``jax.clear_caches()`` does for ``jax.jit``); later calls load or compile them again."""
     for table in _COMPILED_TABLES:
         table.clear()
+
+
+#: Share of the kernel's per-process limit on memory mappings (``vm.max_map_count``) past
+#: which :func:`release_if_crowded` drops the compiled programs kept in memory.
+CROWDED_SHARE = 0.6
+_RELEASERS: list[Callable[[], None]] = []  # other in-process program caches (sampling's)
+
+
+def mapping_count() -> tuple[int, int] | None:
+    """``(mappings this process holds, the kernel's limit)`` on Linux; ``None`` elsewhere."""
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            held = sum(1 for _ in f)
+        with open("/proc/sys/vm/max_map_count") as f:
+            return held, int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def release_if_crowded(share: float | None = None) -> bool:
+    """Drop every compiled program kept in memory when the process nears its mapping limit.
+
+    Each XLA CPU executable JAX keeps holds three or more memory mappings, and Linux refuses a
+    process more than ``vm.max_map_count`` (65,530 by default): a long session that compiles
+    many distinct models (about 2,000 mappings per new model configuration with its insights
+    and plan) would otherwise crash in XLA's JIT (a segmentation fault) once it gets there.
+    Past ``share`` (default :data:`CROWDED_SHARE`) of the limit this calls
+    ``jax.clear_caches()``, :func:`clear_compiled` and the other registered caches; programs
+    used again are then loaded from the persistent caches. Called before compiling a new sampler
+    or optimizer program. Returns whether it released anything.
+    """
+    counted = mapping_count()
+    if counted is None or counted[0] < (CROWDED_SHARE if share is None else share) * counted[1]:
+        return False
+    jax.clear_caches()
+    clear_compiled()
+    for release in _RELEASERS:
+        release()
+    return True
 
 
 def device_array(a: Any, dtype: Any = None) -> jax.Array:

@@ -234,6 +234,7 @@ def _programs(
     hit = _COMPILED.get(cache_key)
     if hit is not None:  # nothing to trace, load or compile this time
         return hit._replace(phases={}, compiled=False)
+    programs.release_if_crowded()  # a long session of many models: keep clear of the limit
     model = _MODELS[key]
     chain_init, chain_chunk = _chain_functions(model, layout, settings, chunk, args_tree)
     if batched:
@@ -300,6 +301,7 @@ def _programs(
 
 
 _COMPILED: dict[tuple, _Programs] = {}  # in-process cache of _programs' results
+programs._RELEASERS.append(_COMPILED.clear)
 
 
 def _jit(f: Callable, specs: tuple, shard: Any) -> Callable:

@@ -106,11 +106,7 @@ def _release_compiled_programs():
     yield
     import gc
 
-    import jax
+    from mmmjax import programs
 
-    from mmmjax import programs, sampling
-
-    sampling._COMPILED.clear()
-    programs.clear_compiled()
-    jax.clear_caches()
+    programs.release_if_crowded(share=0.0)  # jax.clear_caches() and mmmjax's program caches
     gc.collect()

@@ -158,3 +158,30 @@ def test_a_second_planning_process_loads_the_optimizer_instead_of_tracing(tmp_pa
     assert sum(v.get("exported", 0) for v in second["stats"].values()) == 0, second["stats"]
     assert sum(v.get("loaded", 0) for v in second["stats"].values()) > 0
     assert second["x"] == first["x"] and second["front"] == first["front"]
+
+
+def test_release_if_crowded_drops_every_compiled_program_only_past_the_share(tmp_path, monkeypatch):
+    """Near the kernel's mapping limit every in-memory program cache is dropped (JAX's, the
+    cached_jit tables, the sampler's); below it nothing is."""
+    import jax
+    import numpy as np
+
+    from mmmjax import programs, sampling
+
+    counted = programs.mapping_count()
+    if counted is None:
+        pytest.skip("/proc/self/maps is Linux's: no mapping count on this system")
+    held, limit = counted
+    assert 0 < held < limit
+    monkeypatch.setattr(programs, "store_dir", lambda: None)  # plain jit: nothing on disk
+    f = jax.jit(lambda x: x + 1)
+    g = programs.cached_jit("test-crowded", lambda x: x * 2)
+    f(np.ones(3, np.float32)), g(np.ones(3, np.float32))
+    monkeypatch.setitem(sampling._COMPILED, ("test",), object())
+    assert f._cache_size() == 1
+    assert not programs.release_if_crowded(share=1.0 + limit)  # far below: kept
+    assert f._cache_size() == 1 and ("test",) in sampling._COMPILED
+    assert programs.release_if_crowded(share=0.0)  # "past" any count: released
+    assert f._cache_size() == 0 and not sampling._COMPILED
+    assert all(not table for table in programs._COMPILED_TABLES)
+    np.testing.assert_allclose(g(np.ones(3, np.float32)), 2.0)  # still works afterwards
