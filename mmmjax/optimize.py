@@ -147,6 +147,11 @@ BY = ("national", "geo")
 TRACE_COUNT = {"solve": 0}
 
 
+def _f32(a: Any) -> jax.Array:
+    """``a`` as a float32 device array, converted in NumPy (no eager JAX op to compile)."""
+    return device_array(a, np.float32)
+
+
 def _count_load() -> None:
     TRACE_COUNT["solve"] += 1
 
@@ -954,22 +959,34 @@ def _resolve_bounds(
     return lo, hi
 
 
-def _check_budget(budget: float, lo: np.ndarray, hi: np.ndarray, channels, fixed) -> None:
+def _check_budget(
+    budget: float, lo: np.ndarray, hi: np.ndarray, channels, fixed, periods: int | None = None
+) -> None:
+    """``budget`` fits the bounds ``lo``/``hi`` (money per period) and the ``fixed`` spend; one
+    line naming the channel otherwise. With ``periods=N`` (a schedule, :mod:`mmmjax.schedule`)
+    ``budget`` is over the ``N`` periods and the sums are said per period and over them."""
+    n = 1 if periods is None else periods
+
+    def summed(v: float) -> str:
+        return f"{v:g}," if periods is None else f"{v:g} per period, {n * v:g} over {n} periods:"
+
     if not np.isfinite(budget) or budget <= 0:
-        raise ValueError(f"total_budget must be a positive number per period, got {budget:g}")
-    fixed_sum = float(sum(lo[i] for i, c in enumerate(channels) if c in (fixed or {})))
+        unit = "number per period" if periods is None else "amount over the plan"
+        raise ValueError(f"total_budget must be a positive {unit}, got {budget:g}")
+    fixed_sum = n * float(sum(lo[i] for i, c in enumerate(channels) if c in (fixed or {})))
     if fixed_sum > budget * (1 + 1e-9):
-        raise ValueError(f"fixed spend sums to {fixed_sum:g}, over the total_budget {budget:g}")
-    if lo.sum() > budget * (1 + 1e-9):
+        what = "fixed spend" if periods is None else f"fixed spend per period over {n} periods"
+        raise ValueError(f"{what} sums to {fixed_sum:g}, over the total_budget {budget:g}")
+    if n * lo.sum() > budget * (1 + 1e-9):
         worst = channels[int(np.argmax(lo))]
         raise ValueError(
-            f"lower bounds sum to {lo.sum():g}, over the total_budget {budget:g} "
+            f"lower bounds sum to {summed(lo.sum())} over the total_budget {budget:g} "
             f"(largest: channel {worst!r} at {lo.max():g})"
         )
-    if hi.sum() < budget * (1 - 1e-9):
+    if n * hi.sum() < budget * (1 - 1e-9):
         worst = channels[int(np.argmin(hi))]
         raise ValueError(
-            f"upper bounds sum to {hi.sum():g}, below the total_budget {budget:g} "
+            f"upper bounds sum to {summed(hi.sum())} below the total_budget {budget:g} "
             f"(smallest: channel {worst!r} at {hi.min():g})"
         )
 
@@ -1126,16 +1143,15 @@ class _Problem:
         n = len(budgets)
         lo = np.broadcast_to(lo, (n, len(self.channels)))
         hi = np.minimum(np.broadcast_to(hi, lo.shape), budgets[:, None])
-        f32 = lambda a: device_array(a, np.float32)  # noqa: E731  (no eager JAX op to compile)
         pad = lambda a: np.concatenate([a, np.repeat(a[-1:], bucket(n) - n, 0)])  # noqa: E731
-        lo_, hi_, budget = f32(lo[0]), f32(pad(hi)), f32(pad(budgets))
-        max_iter, tol = device_array(max_iter, np.int32), f32(tol)
+        lo_, hi_, budget = _f32(lo[0]), _f32(pad(hi)), _f32(pad(budgets))
+        max_iter, tol = device_array(max_iter, np.int32), _f32(tol)
         response = (self.spec, self.horizon, self.tail, self.params, self.hz)
         tab = _table(*response, lo_, hi_, budget)
         z0 = _warm_start(tab, lo_, hi_, budget, max_iter, tol)
         sol = _solve_draws(self.spec, self.objective, self.k, self.horizon, self.tail,
-                           self.params, self.hz, f32(self.risk), tab, lo_, hi_, budget, z0,
-                           f32(self.current), max_iter, tol)  # fmt: skip
+                           self.params, self.hz, _f32(self.risk), tab, lo_, hi_, budget, z0,
+                           _f32(self.current), max_iter, tol)  # fmt: skip
         # on the host: the padding rows (repeating the last budget) cut off in NumPy
         sol = jax.tree.map(lambda a: np.asarray(a)[:n], sol)
         return sol._replace(x=_polish(np.asarray(sol.x, dtype=np.float64), lo, hi, budgets))
@@ -1198,13 +1214,12 @@ def horizon_inputs(fit, params: ResponseParams, horizon: int, tail: int, pattern
     periods of spend into the ``horizon + tail`` periods after the data and its response there
     (the base); ``pattern`` ``(horizon, C)`` and ``weight`` ``(S, horizon + tail)`` default to
     ones."""
-    f32 = lambda a: device_array(a, np.float32)  # noqa: E731  (no eager JAX op to compile)
     spend = np.asarray(fit.dataset.spend, dtype=np.float64)
-    history = f32(spend[-min(len(spend), max(tail, 1)) :])
+    history = _f32(spend[-min(len(spend), max(tail, 1)) :])
     C = history.shape[1]
     S = params.multiplier.shape[0]
-    pattern = f32(np.ones((horizon, C)) if pattern is None else pattern)
-    weight = f32(np.ones((S, horizon + tail)) if weight is None else weight)
+    pattern = _f32(np.ones((horizon, C)) if pattern is None else pattern)
+    weight = _f32(np.ones((S, horizon + tail)) if weight is None else weight)
     return _horizon_arrays(fit.spec, tail, params, history, pattern, weight)
 
 
@@ -1539,7 +1554,7 @@ def optimize_budget(
     bounds = _bounds_by_name(bounds, prob.index, "bounds")
     fixed = _bounds_by_name(fixed, prob.index, "fixed")
     lo, hi = _resolve_bounds(prob.channels, prob.current, bounds, fixed)
-    found = None
+    found: TargetBudget | None = None
     if kind == "total_budget":
         budget = float(total_budget)
     else:  # the largest budget meeting the target, then that budget's plan as usual
@@ -1558,11 +1573,12 @@ def optimize_budget(
     cmean, cinterval = _summary(cur)
     umean, uinterval = _summary(opt - cur)
     hi_used = np.minimum(hi, budget)
+    by_target = {}
     if found is not None:  # the target's metric at this plan (the same rule as the search)
         at_plan = mean / budget if kind == "target_roi" else float(
             marginal_return(sol.x, sol.grad, lo, hi, np.array([budget]))[0])  # fmt: skip
-        found = {"budget_from": kind, "target": target, "target_value": float(at_plan),
-                 "budget_at_cap": found.at_cap}  # fmt: skip
+        by_target = {"budget_from": kind, "target": target, "target_value": float(at_plan),
+                     "budget_at_cap": found.at_cap}  # fmt: skip
     return Plan(
         allocation=series(x, "allocation"),
         total_budget=budget,
@@ -1585,7 +1601,7 @@ def optimize_budget(
         horizon=prob.horizon,
         tail=prob.tail,
         curves={c: (grid[:, i], curves[:, i]) for i, c in enumerate(prob.index)},
-        **(found or {}),
+        **by_target,
     )
 
 

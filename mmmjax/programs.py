@@ -37,8 +37,9 @@ import jax
 import numpy as np
 
 __all__ = [
-    "CROWDED_SHARE", "MAX_PROGRAMS", "STATS", "cached_jit", "clear_compiled", "device_array",
-    "exported", "mapping_count", "release_if_crowded", "serializable", "source_hash", "store_dir",
+    "CROWDED_SHARE", "MAX_PROGRAMS", "STATS", "also_release", "cached_jit", "clear_compiled",
+    "device_array", "exported", "mapping_count", "release_if_crowded", "serializable",
+    "source_hash", "store_dir",
 ]  # fmt: skip
 
 SUFFIX = ".jaxexport"
@@ -265,6 +266,12 @@ def clear_compiled() -> None:
 #: which :func:`release_if_crowded` drops the compiled programs kept in memory.
 CROWDED_SHARE = 0.6
 _RELEASERS: list[Callable[[], None]] = []  # other in-process program caches (sampling's)
+
+
+def also_release(clear: Callable[[], None]) -> None:
+    """Have :func:`release_if_crowded` also call ``clear()`` (another in-process cache of
+    compiled programs, such as the sampler's)."""
+    _RELEASERS.append(clear)
 
 
 def mapping_count() -> tuple[int, int] | None:

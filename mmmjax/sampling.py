@@ -301,7 +301,7 @@ def _programs(
 
 
 _COMPILED: dict[tuple, _Programs] = {}  # in-process cache of _programs' results
-programs._RELEASERS.append(_COMPILED.clear)
+programs.also_release(_COMPILED.clear)
 
 
 def _jit(f: Callable, specs: tuple, shard: Any) -> Callable:

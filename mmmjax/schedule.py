@@ -88,7 +88,9 @@ from mmmjax.optimize import (
     Plan,
     _bounds_by_name,
     _by_chunks,
+    _check_budget,
     _default_tail,
+    _f32,
     _polish,
     _prepare,
     _resolve_bounds,
@@ -101,6 +103,7 @@ from mmmjax.optimize import (
     project_capped_simplex,
     projected_diagonal_newton,
 )
+from mmmjax.programs import device_array
 from mmmjax.whatif import CURRENT_PERIODS
 
 __all__ = [
@@ -255,8 +258,7 @@ def schedule_draws(model: ScheduleModel, X) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(X, np.float64)
     one = X.ndim == 2
     X = X[None] if one else X
-    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
-    r, dr = _draws(model.spec, model.tail, model.params, model.hz, f32(X), f32(_per_money(X)))
+    r, dr = _draws(model.spec, model.tail, model.params, model.hz, _f32(X), _f32(_per_money(X)))
     r, dr = np.asarray(r, np.float64), np.asarray(dr, np.float64)
     return (r[:, 0], dr[:, 0]) if one else (r, dr)
 
@@ -372,29 +374,6 @@ def read_schedule(fit, frame: pd.DataFrame, periods: int | None = None) -> np.nd
     if X.sum() <= 0:
         raise DataError("schedule: the total spend must be positive")
     return X
-
-
-def _check_budget(budget: float, N: int, lo, hi, channels, fixed) -> None:
-    if not np.isfinite(budget) or budget <= 0:
-        raise ValueError(f"total_budget must be a positive amount over the plan, got {budget:g}")
-    fixed_sum = N * float(sum(lo[i] for i, c in enumerate(channels) if c in (fixed or {})))
-    if fixed_sum > budget * (1 + 1e-9):
-        raise ValueError(
-            f"fixed spend per period over {N} periods sums to {fixed_sum:g}, over the "
-            f"total_budget {budget:g}"
-        )
-    if N * lo.sum() > budget * (1 + 1e-9):
-        worst = channels[int(np.argmax(lo))]
-        raise ValueError(
-            f"lower bounds sum to {lo.sum():g} per period, {N * lo.sum():g} over {N} periods: "
-            f"over the total_budget {budget:g} (largest: channel {worst!r} at {lo.max():g})"
-        )
-    if N * hi.sum() < budget * (1 - 1e-9):
-        worst = channels[int(np.argmin(hi))]
-        raise ValueError(
-            f"upper bounds sum to {hi.sum():g} per period, {N * hi.sum():g} over {N} periods: "
-            f"below the total_budget {budget:g} (smallest: channel {worst!r} at {hi.min():g})"
-        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -567,7 +546,7 @@ def optimize_schedule(
     fixed = _bounds_by_name(fixed, prob.index, "fixed")
     lo, hi = _resolve_bounds(prob.channels, prob.current, bounds, fixed)
     budget = float(total_budget)
-    _check_budget(budget, N, lo, hi, prob.channels, fixed)
+    _check_budget(budget, lo, hi, prob.channels, fixed, periods=N)
     sol = prob.solve([budget / N], lo, hi, max_iter, tol)  # the flat (or shaped) optimum
     x = sol.x[0]
     hi_used = np.minimum(hi, budget / N)
@@ -587,16 +566,15 @@ def _free(prob, model: ScheduleModel, x, lo, hi, budget, max_iter, tol):
     objective, updates over all draws, converged, and the spread of the cells' marginal
     returns."""
     N, C = len(model.dates), len(model.channels)
-    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
     S = prob.params.multiplier.shape[0]
     idx = np.unique(np.linspace(0, S - 1, min(S, SUBSET)).round().astype(int))
     sub = _take(prob.params, model.hz, idx)
     lo_c = np.broadcast_to(lo, (N, C)).reshape(1, -1)
     hi_c = np.minimum(np.broadcast_to(hi, (N, C)).reshape(1, -1), budget)
     z0 = np.broadcast_to(x, (N, C)).reshape(1, -1) / budget
-    z, state = _solve_free(prob.spec, model.tail, prob.params, model.hz, sub, f32(lo_c / budget),
-                              f32(hi_c / budget), f32(budget), f32(z0),
-                              jnp.asarray(max_iter, jnp.int32), f32(tol))  # fmt: skip
+    z, state = _solve_free(prob.spec, model.tail, prob.params, model.hz, sub, _f32(lo_c / budget),
+                              _f32(hi_c / budget), _f32(budget), _f32(z0),
+                              device_array(max_iter, np.int32), _f32(tol))  # fmt: skip
     cells = _polish(np.asarray(z, np.float64) * budget, lo_c, hi_c, np.array([budget]))
     grad = -np.asarray(state.ev.grad, np.float64)[0] / budget  # d mean total / d X, per cell
     spread = _spread(grad, cells[0], lo_c[0], hi_c[0], budget)
@@ -613,9 +591,8 @@ def _plan(model: ScheduleModel, X, current, lo, hi, budget, objective, value, it
     cur_X = np.broadcast_to(current, (N, C))
     top = 1.5 * np.maximum(alloc, N * current)
     levels = np.linspace(0.0, 1.0, CURVE_LEVELS)[:, None] * top  # (M, C) money over the plan
-    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
     curves = np.asarray(_curves(model.spec, model.tail, model.params, model.hz,
-                                f32(_per_money(X)), f32(levels)), np.float64)  # fmt: skip
+                                _f32(_per_money(X)), _f32(levels)), np.float64)  # fmt: skip
     r, m = schedule_draws(model, np.stack([X, cur_X]))
     opt, cur = r[:, 0].sum(-1), r[:, 1].sum(-1)
     idx = pd.Index(model.channels, name="channel")
