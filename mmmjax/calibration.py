@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmmjax.data import Table, numbers_from_text, read_table
+from mmmjax.data import Table, is_panel, numbers_from_text, read_table
 from mmmjax.design import LiftData, no_lift_data
 from mmmjax.errors import DataError
 from mmmjax.priors import Prior
@@ -283,7 +283,7 @@ def _data_problem(t: LiftTest, dataset) -> tuple[str, str] | None:
         return "channel", (
             f"unknown channel {t.channel!r}; channels are {', '.join(dataset.channels)}"
         )
-    geos = getattr(dataset, "geos", None)  # a GeoDataset's geo names; None for national data
+    geos = dataset.geos if is_panel(dataset) else None  # a panel's geo names
     if geos is None and t.geo is not None:
         return "geo", (
             f"geo {t.geo!r} given, but this dataset is national (no geo column): leave the "

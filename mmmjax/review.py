@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from mmmjax import validation as val
+from mmmjax.data import is_panel
 from mmmjax.errors import DataError
 from mmmjax.fit import ESS_MIN, RHAT_MAX
 from mmmjax.insights import INTERVAL_QUANTILES, contributions, lift_draws, roi_draws
@@ -190,7 +191,7 @@ class DataReview:
 
 
 def _is_panel(dataset) -> bool:
-    return getattr(dataset, "n_geos", None) is not None
+    return is_panel(dataset)
 
 
 def _n_params(dataset, spec) -> int:

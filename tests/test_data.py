@@ -628,9 +628,8 @@ def test_docstring_examples():
     import doctest
 
     import mmmjax.calibration
-    import mmmjax.geo.data
 
-    for module in (mmmjax.data, mmmjax.geo.data, mmmjax.calibration):
+    for module in (mmmjax.data, mmmjax.calibration):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
@@ -715,3 +714,49 @@ def test_cli_fit_on_a_bad_file_is_one_line_exit_2(tmp_path, capsys, kind):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err and "in.csv" in err, err
     assert not out.exists()
+
+
+# ---- one data type: national data are one geo, a long table with geo= is a panel ----
+
+
+def _long_table(n_geos=2, T=30):
+    dates = list(pd.date_range("2021-01-03", periods=T, freq="W"))
+    rows = []
+    for g in range(n_geos):
+        for i, d in enumerate(dates):
+            rows.append({"region": f"r{g}", "week": d, "sales": 100.0 + i + 10 * g,
+                         "tv": 1.0 + (i % 3), "pop": 1000.0 * (g + 1)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_from_frame_with_geo_builds_the_panel(tmp_path):
+    df = _long_table()
+    panel = Dataset.from_frame(df, date="week", target="sales", channels=["tv"], geo="region",
+                               population="pop")  # fmt: skip
+    assert isinstance(panel, mmmjax.GeoDataset)
+    assert panel.geos == ["r0", "r1"] and panel.spend.shape == (2, 30, 1)
+    assert panel.population.tolist() == [1000.0, 2000.0]
+    direct = mmmjax.GeoDataset.from_frame(df, geo="region", date="week", target="sales",
+                                          channels=["tv"], population="pop")  # fmt: skip
+    assert panel == direct
+    path = tmp_path / "long.csv"
+    df.to_csv(path, index=False)
+    from_csv = Dataset.from_csv(path, date="week", target="sales", channels=["tv"],
+                                geo="region", population="pop")  # fmt: skip
+    assert from_csv == direct
+    national = Dataset.from_frame(df[df.region == "r0"], date="week", target="sales",
+                                  channels=["tv"])  # fmt: skip
+    assert national.geos == ["national"] and national.n_geos == 1
+    assert national.spend.shape == (30, 1)
+
+
+def test_from_frame_panel_options_are_checked():
+    df = _long_table()
+    with pytest.raises(mmmjax.DataError, match="population= needs geo="):
+        Dataset.from_frame(df, date="week", target="sales", channels=["tv"], population="pop")
+    with pytest.raises(mmmjax.DataError, match="events and holidays are not supported"):
+        Dataset.from_frame(df, date="week", target="sales", channels=["tv"], geo="region",
+                           events=["pop"])  # fmt: skip
+    bad = df.drop(index=5)  # r0 misses a week
+    with pytest.raises(mmmjax.DataError, match="r0"):
+        Dataset.from_frame(bad, date="week", target="sales", channels=["tv"], geo="region")

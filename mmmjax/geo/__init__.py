@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from mmmjax.geo.data import GeoDataset, GeoScales
+from mmmjax.data import GeoDataset, GeoScales
 from mmmjax.geo.fit import GeoFit, fit_geo, is_geo_fit_dir, load_geo_fit
 from mmmjax.geo.insights import (
     adstock_weights,

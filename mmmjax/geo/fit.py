@@ -37,7 +37,7 @@ from mmmjax.fit import (
     sampler_messages,
     time_axis,
 )
-from mmmjax.geo.data import GeoDataset, GeoScales
+from mmmjax.data import GeoDataset, GeoScales
 from mmmjax.geo.model import (
     GeoComponents,
     GeoDesign,

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from mmmjax.geo.data import GeoDataset
+from mmmjax.data import GeoDataset
 from mmmjax.geo.fit import GeoFit
 from mmmjax.priors import Prior
 from mmmjax.refresh import (
