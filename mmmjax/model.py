@@ -51,6 +51,7 @@ __all__ = [
     "SATURATION_PARAMS",
     "Components",
     "components",
+    "components_and_scale",
     "implied_lift",
     "kernel_params",
     "media_scale",
@@ -265,13 +266,14 @@ def components(
     Returns:
       :class:`Components` in scaled units.
     """
-    return _components(spec, params, design, reference)[0]
+    return components_and_scale(spec, params, design, reference)[0]
 
 
-def _components(
+def components_and_scale(
     spec: MMM, params: Mapping[str, jax.Array], design: Design, reference: Design | None = None
 ) -> tuple[Components, jax.Array]:
-    """:func:`components` and the ``(C,)`` :func:`media_scale` it used."""
+    """:func:`components` and the ``(C,)`` :func:`media_scale` it used (one draw, one geo;
+    the geo model ``vmap``-s it over geos, :func:`mmmjax.geo.model.geo_components`)."""
     T = design.spend.shape[0]
     zeros = jnp.zeros((T,), dtype=design.spend.dtype)
     trend = zeros
@@ -309,7 +311,7 @@ def implied_lift(
     All tests run at once: channel ``c_k``'s spend column and parameters are gathered into a
     ``(K, T, 1)`` input and ``(K, 1)`` parameters, one adstock and one saturation call.
     """
-    comp, scale = _components(spec, params, design)
+    comp, scale = components_and_scale(spec, params, design)
     return _lift_from(spec, params, design, lift, comp, scale)
 
 
@@ -382,7 +384,7 @@ def numpyro_model(
         for name in spec.channel_params:
             params[name] = numpyro.sample(name, priors[name].build())
     sigma = numpyro.sample("sigma", priors["sigma"].build())
-    comp, scale = _components(spec, params, design)
+    comp, scale = components_and_scale(spec, params, design)
     mu = comp.mu
     if spec.likelihood == "student_t":
         nu = numpyro.sample("nu", priors["nu"].build())

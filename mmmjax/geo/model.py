@@ -60,8 +60,16 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from mmmjax.design import TimeAxis, changepoint_positions, fourier_terms
-from mmmjax.model import MMM, adstock, kernel_params, saturation
+from mmmjax.design import Design, TimeAxis, changepoint_positions, fourier_terms
+from mmmjax.model import (
+    MMM,
+    adstock,
+    kernel_params,
+    saturation,
+)
+from mmmjax.model import (
+    components_and_scale as national_components,
+)
 from mmmjax.priors import Prior
 
 __all__ = [
@@ -505,30 +513,31 @@ def geo_components(spec: MMM, params: Mapping[str, jax.Array], design: GeoDesign
     return _geo_components(spec, params, design)[0]
 
 
+#: Parameters each geo has its own value of (leading geo axis); every other one is shared.
+PER_GEO = ("intercept", "trend_slope", "season", "control_coef", "media_roi", "sigma")
+
+
 def _geo_components(spec: MMM, params: Mapping[str, jax.Array], design: GeoDesign):
-    """:func:`geo_components`, plus the ``(G, C)`` media scale it used."""
-    x = design.spend
-    G, T, _ = x.shape
-    shape = saturation(spec, params, adstock(spec, params, x))  # (G, T, C)
-    mean = shape.mean(axis=-2)  # (G, C)
-    scale = params["media_roi"] * design.roi_to_effect / jnp.where(mean > 0, mean, 1.0)
-    media = scale[:, None, :] * shape
-    zeros = jnp.zeros((G, T), dtype=x.dtype)
-    trend = zeros
-    if spec.trend != "none":
-        trend = params["trend_slope"][:, None] * (design.t - 0.5)[None, :]
-        if design.changepoints.shape[0]:
-            hinge = jnp.maximum(design.t[:, None] - design.changepoints[None, :], 0.0)
-            trend = trend + (hinge @ params["trend_delta"])[None, :]
-    seasonality = zeros
-    if design.fourier.shape[1]:
-        seasonality = params["season"] @ design.fourier.T
-    controls = zeros
-    if design.controls.shape[2]:
-        controls = jnp.einsum("gtk,gk->gt", design.controls, params["control_coef"])
-    intercept = zeros + (params["intercept"] - (scale * mean).sum(-1))[:, None]
-    mu = intercept + trend + seasonality + controls + media.sum(-1)
-    return GeoComponents(intercept, trend, seasonality, controls, media, mu), scale
+    """:func:`geo_components`, plus the ``(G, C)`` media scale it used.
+
+    The national mean function (:func:`mmmjax.model.components`) ``vmap``-ed over the geo
+    axis: each geo's scaled spend, controls and ``roi_to_effect`` with its own intercept, trend
+    slope, Fourier and control coefficients and ROI, the kernels and changepoint deltas shared.
+    There is one mean function and one media-scale formula for national data and panels.
+    """
+    T = design.spend.shape[1]
+    per_geo = {k: v for k, v in params.items() if k in PER_GEO and k != "sigma"}
+    shared = {k: v for k, v in params.items() if k not in PER_GEO}
+    no_events = jnp.zeros((T, 0), design.spend.dtype)
+    national = Design(design.spend, design.t, design.fourier, design.controls, no_events,
+                      design.changepoints, design.roi_to_effect)  # fmt: skip
+    axes = Design(spend=0, t=None, fourier=None, controls=0, events=None, changepoints=None,
+                  roi_to_effect=0)  # fmt: skip
+    one = lambda p, d: national_components(spec, {**shared, **p}, d)  # noqa: E731
+    comp, scale = jax.vmap(one, in_axes=(0, axes))(per_geo, national)
+    parts = GeoComponents(comp.intercept, comp.trend, comp.seasonality, comp.controls,
+                          comp.media, comp.mu)  # fmt: skip
+    return parts, scale
 
 
 class GeoLiftData(NamedTuple):
