@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -47,7 +48,9 @@ from mmmjax.priors import Prior, resolve_priors
 
 __all__ = [
     "ADSTOCK_PARAMS",
+    "CENTRING",
     "MMM",
+    "POOLING_PRIORS",
     "SATURATION_PARAMS",
     "Components",
     "components",
@@ -68,6 +71,13 @@ TRENDS = ("none", "linear", "piecewise")
 LIKELIHOODS = ("normal", "student_t")
 FORMS = ("additive", "multiplicative")
 ADSTOCK_METHODS = ("auto", "scan", "associative")
+#: How a panel's pooled parameters are sampled (see :mod:`mmmjax.geo.model`).
+CENTRING = ("auto", "centred", "non-centred")
+#: Priors that only a panel (several geos) has: the spread of each pooled parameter across
+#: geos (defaults and reasons in :data:`mmmjax.geo.model.GEO_PRIORS`) and the national means
+#: by their site names. A national fit (one geo) has no pooling and ignores them.
+POOLING_PRIORS = ("roi_tau", "trend_tau", "season_tau", "control_tau",
+                  "roi_mu", "trend_mu", "season_mu", "control_mu")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,14 @@ class MMM:
       priors: overrides of :data:`mmmjax.priors.DEFAULT_PRIORS`: ``{name: Prior}`` or, for
         channel parameters, ``{name: {channel: Prior}}``.
       adstock_method: geometric adstock evaluation: "scan", "associative" or "auto".
+      centring: for panels with several geos, how each pooled parameter is sampled: "auto"
+        (chosen from the data per parameter), "centred" or "non-centred"
+        (:func:`mmmjax.geo.model.choose_centring`); national data (one geo) have no pooling.
+
+    The same specification fits national data and panels (``MMM().fit(panel)``: partial
+    pooling over geos when there are several, none for one). ``priors`` may also hold the
+    pooling priors of :data:`POOLING_PRIORS` (e.g. ``{"roi_tau": Prior("HalfNormal",
+    scale=0.1)}`` to pool ROI harder); a national fit ignores them.
     """
 
     adstock: str = "geometric"
@@ -99,6 +117,7 @@ class MMM:
     form: str = "additive"
     priors: Mapping[str, Any] | None = field(default=None, compare=False)
     adstock_method: str = "auto"
+    centring: str = "auto"
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -108,6 +127,7 @@ class MMM:
             ("likelihood", self.likelihood, LIKELIHOODS),
             ("form", self.form, FORMS),
             ("adstock_method", self.adstock_method, ADSTOCK_METHODS),
+            ("centring", self.centring, CENTRING),
         ):
             if value not in allowed:
                 raise ValueError(f"MMM: {name}={value!r} is not one of {', '.join(allowed)}")
@@ -133,7 +153,19 @@ class MMM:
         return int(self.changepoints) if self.trend == "piecewise" else 0
 
     def resolved_priors(self, channels) -> dict[str, Prior]:
-        return resolve_priors(self.priors, list(channels), multiplicative=self.multiplicative)
+        """``{site: Prior}`` of the national (one-geo) model: defaults with ``priors`` over them
+        (the pooling priors of a panel left out)."""
+        national = {k: v for k, v in (self.priors or {}).items() if k not in POOLING_PRIORS}
+        return resolve_priors(national, list(channels), multiplicative=self.multiplicative)
+
+    def national(self) -> MMM:
+        """This specification without the pooling priors and options of a panel."""
+        national = {k: v for k, v in (self.priors or {}).items() if k not in POOLING_PRIORS}
+        return dataclasses.replace(self, priors=national or None, centring="auto")
+
+    def pooling_priors(self) -> dict[str, Prior]:
+        """The priors of :data:`POOLING_PRIORS` given in ``priors`` (a panel's)."""
+        return {k: v for k, v in (self.priors or {}).items() if k in POOLING_PRIORS}
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -154,6 +186,7 @@ class MMM:
             "form": self.form,
             "priors": priors,
             "adstock_method": self.adstock_method,
+            "centring": self.centring,
         }
 
     @classmethod
@@ -170,7 +203,19 @@ class MMM:
     # -- entry points (implemented in mmmjax.fit to keep this module the pure core) ------------
     def fit(self, dataset, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
             **kwargs: Any):  # fmt: skip
-        """Sample the posterior with NUTS; see :func:`mmmjax.fit.fit_model` for every option."""
+        """Sample the posterior with NUTS; see :func:`mmmjax.fit.fit_model` for every option.
+
+        ``dataset`` is national data (a :class:`~mmmjax.Dataset`) or a panel (a
+        :class:`~mmmjax.GeoDataset`, fitted with partial pooling over its geos by
+        :func:`mmmjax.geo.fit.fit_panel`; a one-geo panel is fitted as national data).
+        """
+        from mmmjax.data import is_panel
+
+        if is_panel(dataset):
+            from mmmjax.geo.fit import fit_panel
+
+            return fit_panel(self, dataset, chains=chains, draws=draws, warmup=warmup, seed=seed,
+                             **kwargs)  # fmt: skip
         from mmmjax.fit import fit_model
 
         return fit_model(self, dataset, chains=chains, draws=draws, warmup=warmup, seed=seed,

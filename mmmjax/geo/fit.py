@@ -9,6 +9,7 @@ axis, ArviZ's data object :data:`mmmjax.idata.IData` with dims ``geo``, ``date``
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -23,13 +24,16 @@ import numpy as np
 import pandas as pd
 
 from mmmjax.calibration import LiftTest, check_lift_tests
+from mmmjax.data import GeoDataset, GeoScales
 from mmmjax.design import TimeAxis
 from mmmjax.errors import DataError, SamplerWarning
 from mmmjax.fit import (
     check_draws,
+    check_fit_options,
     coords_match,
     diagnose,
     finite_values,
+    fit_model,
     lift_tests_of,
     observation_log_density,
     provenance_of,
@@ -37,7 +41,6 @@ from mmmjax.fit import (
     sampler_messages,
     time_axis,
 )
-from mmmjax.data import GeoDataset, GeoScales
 from mmmjax.geo.model import (
     GeoComponents,
     GeoDesign,
@@ -59,10 +62,11 @@ from mmmjax.idata import (
     from_dict,
     summary,
 )
-from mmmjax.sampling import SamplerResult, run_nuts
+from mmmjax.model import MMM
+from mmmjax.sampling import SamplerResult, map_initial_values, run_nuts
 from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, load_fit_dir, save_fit
 
-__all__ = ["GeoFit", "fit_geo", "is_geo_fit_dir", "load_geo_fit"]
+__all__ = ["GeoFit", "fit_geo", "fit_panel", "is_geo_fit_dir", "load_geo_fit"]
 
 KIND = "geo"
 CHUNK = 256  # draws per batch when evaluating the mean function (keeps memory flat)
@@ -218,8 +222,15 @@ class GeoFit:
 
     def diagnostics(self) -> dict[str, Any]:
         """``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences`` (as
-        :meth:`mmmjax.Fit.diagnostics`) over every posterior variable."""
-        return diagnose(_one_dim(self.idata))
+        :meth:`mmmjax.Fit.diagnostics`) over the *sampled* parameters, as for national data
+        (the per-geo values derived from them, e.g. ``media_roi``, are left out). Computed once
+        per fit and copied on each call."""
+        cached = self.__dict__.get("_diagnostics")
+        if cached is None:  # a frozen dataclass: the cache goes straight into __dict__
+            sampled = [k for k in site_shapes(self.spec.model, self.design())
+                       if k in self.idata.posterior]  # fmt: skip
+            cached = self.__dict__["_diagnostics"] = diagnose(_one_dim(self.idata, sampled))
+        return dict(cached)
 
     def summary(self, **kwargs: Any) -> pd.DataFrame:
         """``arviz.summary`` of the posterior."""
@@ -255,14 +266,16 @@ class GeoFit:
         return save_fit(path, self.idata, meta, self.provenance)
 
 
-def _one_dim(idata: IData) -> IData:
-    """``posterior`` and ``sample_stats`` with each variable's dims flattened into one, whose
-    labels name every coordinate (``"geo_01, tv"``): :func:`mmmjax.fit.diagnose` names the worst
-    parameter from a single dim."""
+def _one_dim(idata: IData, names: list[str] | None = None) -> IData:
+    """``posterior`` (its variables ``names``, default all) and ``sample_stats`` with each
+    variable's dims flattened into one, whose labels name every coordinate (``"geo_01, tv"``):
+    :func:`mmmjax.fit.diagnose` names the worst parameter from a single dim."""
     import xarray as xr
 
     flat = {}
     for name, da in idata.posterior.data_vars.items():
+        if names is not None and name not in names:
+            continue
         dims = [d for d in da.dims if d not in ("chain", "draw")]
         if len(dims) > 1:
             labels = [", ".join(str(v) for v in t) for t in da.stack(_k=dims)["_k"].values]
@@ -450,6 +463,28 @@ def prepare_geo(
                       tests)  # fmt: skip
 
 
+def fit_panel(spec: MMM, panel: GeoDataset, *, prior_draws: int | None = None, **options: Any):
+    """``MMM.fit(panel)``: the model ``spec`` fitted to a panel, partially pooled over geos.
+
+    A panel of several geos is fitted by :func:`fit_geo` with :meth:`GeoMMM.of(spec)
+    <mmmjax.geo.model.GeoMMM.of>`; a one-geo panel *is* national data: it is fitted by
+    :func:`mmmjax.fit.fit_model` on :meth:`GeoDataset.geo` of its one geo (lift tests naming
+    that geo become national ones), so it gets the same posterior (same seed, same draws) as
+    the same data given nationally. ``prior_draws`` (prior draws stored with the fit) is
+    national-only for now.
+    """
+    if panel.n_geos == 1:
+        geo = panel.geos[0]
+        tests = options.pop("lift_tests", None)
+        if tests:
+            tests = [dataclasses.replace(t, geo=None) if t.geo == geo else t for t in tests]
+        extra = {} if prior_draws is None else {"prior_draws": prior_draws}
+        return fit_model(spec.national(), panel.geo(geo), lift_tests=tests, **options, **extra)
+    if prior_draws:
+        raise ValueError("prior_draws is not supported for a panel of several geos yet: omit it")
+    return fit_geo(GeoMMM.of(spec), panel, **options)
+
+
 def fit_geo(
     spec: GeoMMM,
     panel: GeoDataset,
@@ -467,6 +502,8 @@ def fit_geo(
     lift_tests=None,
     review: str = "error",
     scales: GeoScales | None = None,
+    init: str = "prior",
+    map_steps: int = 2000,
 ) -> GeoFit:
     """Fit the hierarchical geo model ``spec`` to ``panel`` with NUTS.
 
@@ -490,13 +527,13 @@ def fit_geo(
         (see :func:`mmmjax.fit.fit_model`).
       scales: the :class:`~mmmjax.geo.GeoScales` to use; default ``panel.scales``.
         :meth:`GeoFit.refresh` passes the previous fit's.
+      init, map_steps: "prior" (median of prior draws per chain) or "map" (a quick MAP fit,
+        jittered per chain, :func:`mmmjax.sampling.map_initial_values`), as for national data.
 
     Returns:
       A :class:`GeoFit`.
     """
-    for name, v in (("chains", chains), ("draws", draws), ("warmup", warmup)):
-        if int(v) < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v}")
+    check_fit_options(chains, draws, warmup, init)
     problem = prepare_geo(spec, panel, lift_tests=lift_tests, scales=scales)
     if review != "off":
         from mmmjax.review import review_data
@@ -504,6 +541,12 @@ def fit_geo(
         review_data(panel, spec).enforce(review)
     if chain_method == "auto" and jax.default_backend() == "cpu" and chains > 1:
         chain_method = "vectorized"
+    init_values = None
+    if init == "map":
+        init_values = map_initial_values(
+            problem.model, problem.model_args, priors=problem.priors, shapes=problem.shapes,
+            chains=chains, seed=seed, steps=map_steps,
+        )  # fmt: skip
     result = run_nuts(
         problem.model,
         problem.model_key,
@@ -519,10 +562,12 @@ def fit_geo(
         dense_mass=dense_mass,
         chain_method=chain_method,
         progress=progress,
+        init_values=init_values,
     )
     centring = problem.model_args[3]
     info = {
         "target_accept": target_accept,
+        "init": init,
         "centred": {z: np.asarray(w).tolist() for z, w in centring._asdict().items()},
     }
     return assemble_geo(problem, result, seed=seed, warn=warn, info=info)

@@ -62,6 +62,7 @@ import numpyro.distributions as dist
 
 from mmmjax.design import Design, TimeAxis, changepoint_positions, fourier_terms
 from mmmjax.model import (
+    CENTRING,
     MMM,
     adstock,
     kernel_params,
@@ -101,8 +102,6 @@ _STD = Prior("Normal", loc=0.0, scale=1.0)
 SITE_PRIORS = ("intercept", "trend_mu", "trend_delta", "season_mu", "control_mu", "roi_mu",
                "sigma", "nu")  # fmt: skip
 
-#: How pooled parameters are sampled: chosen per parameter from the data, or all one form.
-CENTRING = ("auto", "centred", "non-centred")
 
 #: Defaults of the pooling scales (scaled units), and why. Each is ``Gamma(2, 2 / mean)``: its
 #: density vanishes at zero (linearly), so with few geos, whose spread the data barely tell, the
@@ -179,6 +178,14 @@ class GeoMMM:
         if self.centring not in CENTRING:
             raise ValueError(f"GeoMMM: centring must be one of {', '.join(CENTRING)}; "
                              f"got {self.centring!r}")  # fmt: skip
+
+    @classmethod
+    def of(cls, spec: MMM) -> GeoMMM:
+        """The geo model of an :class:`mmmjax.MMM` (what ``MMM.fit(panel)`` fits): its
+        national options, its pooling priors (:data:`mmmjax.model.POOLING_PRIORS`) and its
+        ``centring``."""
+        return cls(model=spec.national(), priors=spec.pooling_priors() or None,
+                   centring=spec.centring)  # fmt: skip
 
     def resolved_priors(self, channels) -> dict[str, Prior]:
         """``{site: Prior}`` for every sampled site of the geo model."""

@@ -1,0 +1,82 @@
+"""One engine: national data are the one-geo case of a panel; ``MMM.fit`` takes either."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mmmjax
+from mmmjax.geo.model import GeoMMM
+
+FAST = dict(chains=2, draws=100, warmup=100, progress=False, warn=False)
+
+
+def _long(dataset: mmmjax.Dataset, geo: str = "north") -> pd.DataFrame:
+    df = dataset.to_frame()
+    df.insert(0, "region", geo)
+    return df
+
+
+def test_one_geo_panel_is_fitted_as_national_data_with_the_same_draws():
+    data, _ = mmmjax.simulate(n_periods=80, n_channels=2, seed=3)
+    df = _long(data)
+    assert not data.event_names
+    panel = mmmjax.Dataset.from_frame(df, date=data.date_name, target=data.target_name,
+                                      channels=data.channels, controls=data.control_names,
+                                      geo="region")  # fmt: skip
+    assert mmmjax.data.is_panel(panel) and panel.n_geos == 1
+    assert panel.geo("north") == data
+    spec = mmmjax.MMM(seasonality=1)
+    national = spec.fit(data, seed=5, **FAST)
+    one_geo = spec.fit(panel, seed=5, **FAST)
+    for name in ("media_roi", "intercept", "sigma"):
+        np.testing.assert_array_equal(national.draws()[name], one_geo.draws()[name])
+    pd.testing.assert_frame_equal(mmmjax.roi(national), mmmjax.roi(one_geo))
+
+
+def test_mmm_fit_of_a_panel_is_the_pooled_geo_model():
+    panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=60, n_channels=2, seed=0)
+    pool = mmmjax.Prior("Gamma", concentration=2.0, rate=20.0)
+    spec = mmmjax.MMM(seasonality=1, trend="none", priors={"roi_tau": pool},
+                      centring="non-centred")  # fmt: skip
+    fit = spec.fit(panel, seed=1, **FAST)
+    assert isinstance(fit, mmmjax.GeoFit)
+    assert fit.spec == GeoMMM(mmmjax.MMM(seasonality=1, trend="none"), priors={"roi_tau": pool},
+                              centring="non-centred")  # fmt: skip
+    assert fit.spec.priors == {"roi_tau": pool}
+    direct = fit.spec.fit(panel, seed=1, **FAST)
+    np.testing.assert_array_equal(fit.draws()["roi_mu"], direct.draws()["roi_mu"])
+    # the national specification ignores the pooling prior (one geo: no pooling)
+    assert spec.resolved_priors(panel.channels) == mmmjax.MMM(
+        seasonality=1, trend="none"
+    ).resolved_priors(panel.channels)
+    # diagnostics cover the sampled sites, not the per-geo values derived from them
+    diag = fit.diagnostics()
+    assert diag["worst_ess_bulk"].split("[")[0] in set(fit.idata.posterior.data_vars) - {
+        "media_roi",
+        "trend_slope",
+        "season",
+        "control_coef",
+    }
+    with pytest.raises(ValueError, match="prior_draws"):
+        spec.fit(panel, prior_draws=100, **FAST)
+
+
+def test_map_start_works_for_a_panel():
+    panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=60, n_channels=2, seed=2)
+    fit = mmmjax.MMM(seasonality=1, trend="none").fit(panel, init="map", map_steps=300, seed=0,
+                                                      **FAST)  # fmt: skip
+    assert fit.info["init"] == "map"
+    assert np.isfinite(fit.draws()["media_roi"]).all()
+
+
+def test_centring_option_is_checked_and_saved():
+    with pytest.raises(ValueError, match="centring"):
+        mmmjax.MMM(centring="sideways")
+    spec = mmmjax.MMM(centring="centred")
+    assert mmmjax.MMM.from_dict(spec.to_dict()) == spec
+    assert (
+        mmmjax.MMM.from_dict({k: v for k, v in spec.to_dict().items() if k != "centring"})
+        == mmmjax.MMM()
+    )
