@@ -80,3 +80,26 @@ def test_centring_option_is_checked_and_saved():
         mmmjax.MMM.from_dict({k: v for k, v in spec.to_dict().items() if k != "centring"})
         == mmmjax.MMM()
     )
+
+
+def test_insights_take_by_and_national_data_give_the_same_for_both():
+    data, _ = mmmjax.simulate(n_periods=60, n_channels=2, seed=4)
+    fit = mmmjax.MMM(seasonality=1).fit(data, seed=0, **FAST)
+    pd.testing.assert_frame_equal(mmmjax.roi(fit, by="geo"), mmmjax.roi(fit))
+    spend = np.linspace(0.0, 2.0, 5)[:, None] * fit.scales.spend
+    np.testing.assert_array_equal(mmmjax.response_curves(fit, spend, by="geo"),
+                                  mmmjax.response_curves(fit, spend))  # fmt: skip
+    np.testing.assert_array_equal(mmmjax.marginal_roi(fit, by="geo"), mmmjax.marginal_roi(fit))
+    assert mmmjax.contributions(fit, by="geo").equals(mmmjax.contributions(fit))
+    assert mmmjax.adstock_weights(fit, by="geo").equals(mmmjax.adstock_weights(fit))
+    for fn in (mmmjax.roi, mmmjax.marginal_roi, mmmjax.contributions, mmmjax.adstock_weights):
+        with pytest.raises(ValueError, match="by must be"):
+            fn(fit, by="region")
+    panel, _ = mmmjax.simulate_geo(n_geos=2, n_periods=60, n_channels=2, seed=0)
+    geo_fit = mmmjax.MMM(seasonality=1, trend="none").fit(panel, seed=0, **FAST)
+    per_geo = mmmjax.roi(geo_fit, by="geo")
+    assert list(per_geo.index.names)[-1] == "channel" and len(per_geo) == 4
+    assert mmmjax.marginal_roi(geo_fit, by="geo").shape[1:] == (2, 2)
+    assert "geo" in mmmjax.contributions(geo_fit, by="geo").dims
+    national = mmmjax.roi(geo_fit)
+    assert list(national.index) == panel.channels

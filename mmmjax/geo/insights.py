@@ -38,7 +38,7 @@ import pandas as pd
 import xarray as xr
 
 from mmmjax.geo.fit import GeoFit, over_draws
-from mmmjax.insights import ResponseParams, _interval
+from mmmjax.insights import ResponseParams, _interval, check_by
 from mmmjax.model import adstock, kernel_params, saturation
 
 __all__ = [
@@ -53,12 +53,6 @@ __all__ = [
     "roi_draws",
 ]
 
-BY = ("geo", "national")
-
-
-def _check_by(by: str) -> None:
-    if by not in BY:
-        raise ValueError(f"by must be 'geo' or 'national', got {by!r}")
 
 
 def _media_stats(spec, params, design):
@@ -88,7 +82,7 @@ def roi_draws(fit: GeoFit, by: str = "geo") -> np.ndarray:
       by: "geo" for ``(S, G, C)`` (NaN where a geo has no spend on a channel) or "national"
         for ``(S, C)`` (sums over geos before dividing).
     """
-    _check_by(by)
+    check_by(by)
     contrib, _ = _stats(fit)
     spend = fit.dataset.spend.sum(axis=1)  # (G, C)
     if by == "national":
@@ -170,7 +164,7 @@ def response_curves(fit: GeoFit, spend, by: str = "national") -> np.ndarray:
     Returns:
       ``(S, N, C)`` for "national" (the sum over geos), ``(S, G, N, C)`` for "geo".
     """
-    _check_by(by)
+    check_by(by)
     G, C = fit.dataset.n_geos, fit.dataset.n_channels
     s = _levels(spend, C, "spend")
     if by == "national":
@@ -200,7 +194,7 @@ def marginal_roi(fit: GeoFit, by: str = "geo", spend=None) -> np.ndarray:
         ``(C,)`` national (split by :func:`spend_shares`) for "national"; default the current
         mean spend per period.
     """
-    _check_by(by)
+    check_by(by)
     C = fit.dataset.n_channels
     level = fit.scales.spend  # (G, C)
     if spend is not None:
@@ -236,7 +230,7 @@ def roi(fit: GeoFit, by: str = "national") -> pd.DataFrame:
       fit: a :class:`~mmmjax.geo.GeoFit`.
       by: "national" (indexed by channel) or "geo" (indexed by ``(geo, channel)``).
     """
-    _check_by(by)
+    check_by(by)
     r = roi_draws(fit, by)
     m = marginal_roi(fit, by)
     spend = fit.dataset.spend.sum(axis=1)  # (G, C)
@@ -284,7 +278,7 @@ def contributions(fit: GeoFit, by: str = "geo") -> xr.DataArray:
       ``xarray.DataArray`` with dims ``(draw, geo, date, component)`` for ``by="geo"``, or
       ``(draw, date, component)`` summed over geos for ``by="national"``.
     """
-    _check_by(by)
+    check_by(by)
     comp = fit.components()
     scale = fit.scales.target[None, :, None].astype(np.float64)  # (1, G, 1)
     names = ["trend", "seasonality", "controls"]
