@@ -107,11 +107,12 @@ def crps(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
     is the absolute error, and it is in the units of ``y`` (money).
 
     Args:
-      draws: ``(S, T)`` predictive draws (``S`` draws of ``T`` periods).
-      y: ``(T,)`` observed values.
+      draws: ``(S, T)`` predictive draws (``S`` draws of ``T`` periods; ``(S, G, T)`` for a
+        panel).
+      y: ``(T,)`` observed values (``(G, T)``).
 
     Returns:
-      ``(T,)`` CRPS per period; average it for one score.
+      ``(T,)`` CRPS per period (``(G, T)``); average it for one score.
     """
     x = np.asarray(draws, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -121,7 +122,7 @@ def crps(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise ValueError(f"draws {x.shape} and y {y.shape} disagree on the number of periods")
     S = x.shape[0]
     spread_to_obs = np.abs(x - y[None]).mean(axis=0)
-    weights = (2.0 * np.arange(1, S + 1) - S - 1)[:, None]
+    weights = (2.0 * np.arange(1, S + 1) - S - 1).reshape((S,) + (1,) * y.ndim)
     pairwise = 2.0 / S**2 * np.sum(weights * np.sort(x, axis=0), axis=0)
     return spread_to_obs - 0.5 * pairwise
 

@@ -103,3 +103,28 @@ def test_insights_take_by_and_national_data_give_the_same_for_both():
     assert "geo" in mmmjax.contributions(geo_fit, by="geo").dims
     national = mmmjax.roi(geo_fit)
     assert list(national.index) == panel.channels
+
+
+def test_a_panel_fit_forecasts_past_its_window_and_gets_a_holdout():
+    from mmmjax import validation
+
+    panel, _ = mmmjax.simulate_geo(n_geos=2, n_periods=70, n_channels=2, seed=6)
+    train, test = panel.slice(0, 60), panel.slice(60, 70)
+    spec = mmmjax.MMM(seasonality=1, trend="none")
+    fit = spec.fit(train, seed=0, **FAST)
+    # the training periods given again are the in-sample prediction
+    np.testing.assert_allclose(fit.predict(train, kind="mean"), fit.predict(kind="mean"),
+                               rtol=1e-5)  # fmt: skip
+    # a forecast carries the training spend's carryover in: equal to predicting the whole
+    # window and keeping its last periods
+    forecast = fit.predict(test, kind="mean")
+    whole = fit.predict(panel, kind="mean")
+    assert forecast.shape == (200, 2, 10)
+    np.testing.assert_allclose(forecast, whole[:, :, 60:], rtol=1e-4)
+    ho = validation.holdout(spec, panel, n_test=10, seed=0, **FAST)
+    assert ho.actual.shape == (2, 10) and ho.mean.shape == (2, 10)
+    np.testing.assert_allclose(ho.mean, forecast.mean(axis=0), rtol=1e-5)
+    assert 0 < ho.mape < 0.5 and 0 <= ho.metrics.coverage_94 <= 1
+    with pytest.raises(mmmjax.DataError, match="channels"):
+        other = mmmjax.simulate_geo(n_geos=2, n_periods=10, n_channels=3, seed=0)[0]
+        fit.predict(other)

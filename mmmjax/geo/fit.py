@@ -83,6 +83,12 @@ def _mu(spec, params, design: GeoDesign) -> jax.Array:
     return geo_components(spec, params, design).mu
 
 
+def _parts_after(spec, params, designs: tuple[GeoDesign, GeoDesign]) -> GeoComponents:
+    """:func:`_parts` of ``designs = (periods, training)``: other periods, measured against the
+    training window."""
+    return geo_components(spec, params, designs[0], designs[1])
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _batched(fn, spec, params: dict[str, jax.Array], design: GeoDesign):
     return jax.vmap(lambda p: fn(spec, p, design))(params)
@@ -172,21 +178,63 @@ class GeoFit:
             changepoints=m.n_changepoints,
         )  # fmt: skip
 
-    def components(self) -> GeoComponents:
+    def components(self, dataset: GeoDataset | None = None) -> GeoComponents:
         """Mean-function parts for every draw, each geo's scaled units: ``(S, G, T)``, media
-        ``(S, G, T, C)``. Multiply by ``scales.target[:, None]`` for money."""
-        return over_draws(_parts, self.spec.model, self.draws(), self.design())
+        ``(S, G, T, C)``. Multiply by ``scales.target[:, None]`` for money.
 
-    def predict(self, *, kind: str = "predictive", seed: int = 0) -> np.ndarray:
-        """Posterior predictive target of the training periods, money, ``(S, G, T)``.
+        ``dataset``: other periods of the same geos, channels and controls (default the
+        training ones); when its first date directly follows the training data, the training
+        spend is prepended so carryover from the last training periods reaches the new ones
+        (as :meth:`mmmjax.Fit.components`).
+        """
+        if dataset is None:
+            return over_draws(_parts, self.spec.model, self.draws(), self.design())
+        ds, skip = self._with_history(dataset)
+        m = self.spec.model
+        design = build_geo_design(ds, self.scales, self.axis, seasonality=m.seasonality,
+                                  changepoints=m.n_changepoints)  # fmt: skip
+        comp = over_draws(_parts_after, m, self.draws(), (design, self.design()))
+        return GeoComponents(*(np.asarray(c)[:, :, skip:] for c in comp))
+
+    def _with_history(self, panel: GeoDataset) -> tuple[GeoDataset, int]:
+        if not isinstance(panel, GeoDataset):
+            raise TypeError(f"a geo fit predicts a GeoDataset, got {type(panel).__name__}")
+        train = self.dataset
+        for what, a, b in (("geos", train.geos, panel.geos), ("channels", train.channels,
+                           panel.channels), ("controls", train.control_names,
+                           panel.control_names)):  # fmt: skip
+            if list(a) != list(b):
+                raise DataError(f"{what} {list(b)} must match the fitted ones {list(a)}")
+        if panel.dates[0] != train.dates[-1] + train.period:
+            return panel, 0
+        joined = dataclasses.replace(
+            train,
+            dates=train.dates.append(panel.dates),
+            spend=np.concatenate([train.spend, panel.spend], axis=1),
+            target=np.concatenate([train.target, panel.target], axis=1),
+            controls=np.concatenate([train.controls, panel.controls], axis=1),
+        )
+        return joined, train.n_periods
+
+    def predict(
+        self, dataset: GeoDataset | None = None, *, kind: str = "predictive", seed: int = 0
+    ) -> np.ndarray:
+        """Posterior predictive target in money, ``(S, G, T)``.
 
         Args:
+          dataset: periods to predict (default the training ones): a panel of the same geos,
+            channels and controls; directly after the training data it is a forecast that
+            carries the training spend's carryover in (trend and seasonality continue).
           kind: "predictive" (with observation noise) or "mean" (the mean function).
           seed: seed of the observation noise (NumPy).
         """
         if kind not in ("predictive", "mean"):
             raise ValueError(f"kind must be 'predictive' or 'mean', got {kind!r}")
-        return self._in_money(self._mean_scaled(), kind, seed)
+        if dataset is None:
+            mu = self._mean_scaled()
+        else:
+            mu = np.asarray(self.components(dataset).mu, np.float64)
+        return self._in_money(mu, kind, seed)
 
     def _mean_scaled(self) -> np.ndarray:
         """The mean function for every draw, ``(S, G, T)``, each geo's scaled units, float64."""

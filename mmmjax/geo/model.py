@@ -502,7 +502,12 @@ def choose_centring(spec: GeoMMM, priors: Mapping[str, Prior], design: GeoDesign
     return Centring(**w)
 
 
-def geo_components(spec: MMM, params: Mapping[str, jax.Array], design: GeoDesign) -> GeoComponents:
+def geo_components(
+    spec: MMM,
+    params: Mapping[str, jax.Array],
+    design: GeoDesign,
+    reference: GeoDesign | None = None,
+) -> GeoComponents:
     """The mean function's parts for one parameter draw, every geo at once (vmap for draws).
 
     Args:
@@ -510,21 +515,42 @@ def geo_components(spec: MMM, params: Mapping[str, jax.Array], design: GeoDesign
       params: one draw with the per-geo parameters of :func:`derived` (``media_roi`` ``(G,
         C)``, ``intercept`` ``(G,)``, ``trend_slope`` ``(G,)``, ``season`` ``(G, F)``,
         ``control_coef`` ``(G, K)``) and the shared ``(C,)`` kernel parameters.
-      design: the training :class:`GeoDesign`.
+      design: the :class:`GeoDesign` of the periods to evaluate (default the training ones).
+      reference: the training design, whose media mean the level and the media normalisation
+        are measured against; default ``design`` itself (pass it when ``design`` holds other
+        periods, e.g. a forecast).
 
     Returns:
       :class:`GeoComponents` in each geo's scaled units. ``intercept`` is the uncentred
       baseline (the sampled mean level minus the media's window mean), so the parts add up to
       ``mu``.
     """
-    return _geo_components(spec, params, design)[0]
+    return _geo_components(spec, params, design, reference)[0]
 
 
 #: Parameters each geo has its own value of (leading geo axis); every other one is shared.
 PER_GEO = ("intercept", "trend_slope", "season", "control_coef", "media_roi", "sigma")
 
 
-def _geo_components(spec: MMM, params: Mapping[str, jax.Array], design: GeoDesign):
+def _as_national(design: GeoDesign) -> Design:
+    """``design`` as a national :class:`~mmmjax.design.Design` with a leading geo axis on
+    ``spend``, ``controls`` and ``roi_to_effect`` (no events)."""
+    no_events = jnp.zeros((design.spend.shape[1], 0), design.spend.dtype)
+    return Design(design.spend, design.t, design.fourier, design.controls, no_events,
+                  design.changepoints, design.roi_to_effect)  # fmt: skip
+
+
+#: ``vmap`` axes of :func:`_as_national`'s design: per-geo inputs on axis 0, the rest shared.
+_GEO_AXES = Design(spend=0, t=None, fourier=None, controls=0, events=None, changepoints=None,
+                   roi_to_effect=0)  # fmt: skip
+
+
+def _geo_components(
+    spec: MMM,
+    params: Mapping[str, jax.Array],
+    design: GeoDesign,
+    reference: GeoDesign | None = None,
+):
     """:func:`geo_components`, plus the ``(G, C)`` media scale it used.
 
     The national mean function (:func:`mmmjax.model.components`) ``vmap``-ed over the geo
@@ -532,16 +558,12 @@ def _geo_components(spec: MMM, params: Mapping[str, jax.Array], design: GeoDesig
     slope, Fourier and control coefficients and ROI, the kernels and changepoint deltas shared.
     There is one mean function and one media-scale formula for national data and panels.
     """
-    T = design.spend.shape[1]
     per_geo = {k: v for k, v in params.items() if k in PER_GEO and k != "sigma"}
     shared = {k: v for k, v in params.items() if k not in PER_GEO}
-    no_events = jnp.zeros((T, 0), design.spend.dtype)
-    national = Design(design.spend, design.t, design.fourier, design.controls, no_events,
-                      design.changepoints, design.roi_to_effect)  # fmt: skip
-    axes = Design(spend=0, t=None, fourier=None, controls=0, events=None, changepoints=None,
-                  roi_to_effect=0)  # fmt: skip
-    one = lambda p, d: national_components(spec, {**shared, **p}, d)  # noqa: E731
-    comp, scale = jax.vmap(one, in_axes=(0, axes))(per_geo, national)
+    one = lambda p, d, r: national_components(spec, {**shared, **p}, d, r)  # noqa: E731
+    ref = None if reference is None else _as_national(reference)
+    axes = (0, _GEO_AXES, None if reference is None else _GEO_AXES)
+    comp, scale = jax.vmap(one, in_axes=axes)(per_geo, _as_national(design), ref)
     parts = GeoComponents(comp.intercept, comp.trend, comp.seasonality, comp.controls,
                           comp.media, comp.mu)  # fmt: skip
     return parts, scale
