@@ -83,7 +83,7 @@ _LAZY: dict[str, str] = {
     "read_lift_tests": "mmmjax.calibration",
     "calibration": "mmmjax.calibration",
     "Fit": "mmmjax.fit",
-    "load_fit": "mmmjax.fit",
+    "load_fit": "mmmjax.engine",
     "response_curves": "mmmjax.insights",
     "adstock_weights": "mmmjax.insights",
     "roi": "mmmjax.insights",

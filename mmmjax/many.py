@@ -36,7 +36,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from mmmjax.data import Dataset
+from mmmjax.data import Dataset, GeoDataset, is_panel
+from mmmjax.engine import fit as fit_any
+from mmmjax.engine import load_fit
 from mmmjax.errors import DataError, SamplerWarning
 from mmmjax.files import atomic_write_text
 from mmmjax.fit import (
@@ -45,7 +47,6 @@ from mmmjax.fit import (
     check_fit_options,
     initial_map,
     is_fit_dir,
-    load_fit,
     prepare,
     sampler_messages,
 )
@@ -150,7 +151,7 @@ class ManyFits(Mapping[str, Fit]):
 
     def __getitem__(self, name: str) -> Fit:
         fit = self._fits[name]
-        if not isinstance(fit, Fit):
+        if isinstance(fit, Path):
             fit = self._fits[name] = load_fit(fit)
         return fit
 
@@ -181,12 +182,14 @@ def fingerprint(job: Job, options: Mapping[str, Any]) -> str:
     """A hash of everything that determines a job's fit: data, model, priors and options."""
     h = hashlib.sha256()
     ds = job.dataset
-    for arr in (ds.spend, ds.target, ds.controls, ds.events):
+    panel = is_panel(ds)
+    arrays = (ds.spend, ds.target, ds.controls, ds.population if panel else ds.events)
+    for arr in arrays:
         a = np.ascontiguousarray(arr, dtype=np.float64)
         h.update(str(a.shape).encode() + a.tobytes())
     h.update(np.asarray(ds.dates.asi8).tobytes())
     names = [ds.target_name, ds.date_name, ds.freq, *ds.channels, "|", *ds.control_names, "|",
-             *ds.event_names]  # fmt: skip
+             *(ds.geos if panel else ds.event_names)]  # fmt: skip
     h.update(json.dumps(names).encode())
     h.update(json.dumps(job.model.to_dict(), sort_keys=True, default=repr).encode())
     h.update(json.dumps(dict(options), sort_keys=True, default=repr).encode())
@@ -253,6 +256,8 @@ def _run_unit(
     from mmmjax.sampling import run_nuts, run_nuts_batched
 
     results: list[tuple[dict, Fit | None]] = [({}, None)] * len(jobs)
+    if len(jobs) == 1 and is_panel(jobs[0].dataset):
+        return [_run_panel(jobs[0], options[0], out, keep)]
     problems: list[Any] = []
     for i, (job, opts) in enumerate(zip(jobs, options, strict=True)):
         try:
@@ -307,6 +312,27 @@ def _run_unit(
     return results
 
 
+def _run_panel(job: Job, opts: dict, out: Path | None, keep: bool) -> tuple[dict, Any]:
+    """Fit one job on a panel (never batched: the pooled model has its own program per shape)
+    through the one entry :func:`mmmjax.engine.fit`; never raises for the job's error."""
+    import time
+
+    options = dict(opts)
+    if job.dataset.n_geos > 1:  # prior draws are stored for national fits only (for now)
+        options.pop("prior_draws")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SamplerWarning)
+            start = time.perf_counter()
+            fit = fit_any(job.model, job.dataset, progress=False, warn=False, review="off",
+                          **options)  # fmt: skip
+            seconds = time.perf_counter() - start
+        row = _finish(job, fit, _row(fit, seconds, 1), out, fingerprint(job, opts))
+        return row, fit if keep else None
+    except Exception as exc:
+        return _finish(job, None, _failed(exc), out, fingerprint(job, opts)), None
+
+
 def _ray_unit(jobs, options, out: str) -> list[dict]:
     """A Ray task: :func:`_run_unit` writing to ``out``; returns the rows only."""
     spec = os.environ.get(FAULT_ENV, "")
@@ -338,16 +364,20 @@ def _as_job(job: Job | Sequence[Any]) -> Job:
     :func:`_check_name`), :class:`TypeError` for the wrong kinds of dataset or model."""
     job = job if isinstance(job, Job) else Job(*job)
     _check_name(job.name)
-    if not isinstance(job.dataset, Dataset | CsvData):
-        raise TypeError(f"job {job.name!r}: dataset must be an mmmjax.Dataset or CsvData")
+    if not isinstance(job.dataset, Dataset | GeoDataset | CsvData):
+        raise TypeError(
+            f"job {job.name!r}: dataset must be an mmmjax.Dataset, a GeoDataset or CsvData"
+        )
     if not isinstance(job.model, MMM):
         raise TypeError(f"job {job.name!r}: model must be an mmmjax.MMM")
     return job
 
 
 def _batch_key(job: Job, opts: Mapping[str, Any]) -> str:
-    """Jobs with equal keys can share one batched program."""
+    """Jobs with equal keys can share one batched program (a panel's job runs alone)."""
     ds = job.dataset
+    if is_panel(ds):
+        return f"panel-{job.name}"
     sizes = (ds.n_periods, ds.n_channels, len(ds.control_names), len(ds.event_names))
     shared = {k: v for k, v in opts.items() if k not in _PER_MODEL}
     spec = job.model.resolved_priors(ds.channels)
@@ -486,7 +516,8 @@ def _interrupted(
     saved = [
         j.name
         for j, o in zip(jobs, options, strict=True)
-        if isinstance(j.dataset, Dataset) and _reuse(j, fingerprint(j, o), out) is not None
+        if isinstance(j.dataset, Dataset | GeoDataset)
+        and _reuse(j, fingerprint(j, o), out) is not None
     ]
     for job in jobs:  # a save cut short may leave its job's folder empty: nothing to keep
         folder = out / job.name

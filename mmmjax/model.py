@@ -209,17 +209,9 @@ class MMM:
         :class:`~mmmjax.GeoDataset`, fitted with partial pooling over its geos by
         :func:`mmmjax.geo.fit.fit_panel`; a one-geo panel is fitted as national data).
         """
-        from mmmjax.data import is_panel
+        from mmmjax.engine import fit
 
-        if is_panel(dataset):
-            from mmmjax.geo.fit import fit_panel
-
-            return fit_panel(self, dataset, chains=chains, draws=draws, warmup=warmup, seed=seed,
-                             **kwargs)  # fmt: skip
-        from mmmjax.fit import fit_model
-
-        return fit_model(self, dataset, chains=chains, draws=draws, warmup=warmup, seed=seed,
-                         **kwargs)  # fmt: skip
+        return fit(self, dataset, chains=chains, draws=draws, warmup=warmup, seed=seed, **kwargs)
 
     def sample_prior_predictive(self, dataset, draws: int = 500, seed: int = 0):
         """Prior draws and prior predictive target (money) as ArviZ's data object.

@@ -215,7 +215,7 @@ def _posterior_predictive(fit) -> np.ndarray:
     pp = getattr(fit.idata, "posterior_predictive", None)
     if pp is not None and "target" in pp:
         arr = np.asarray(pp["target"].values, dtype=np.float64)
-        return arr.reshape(-1, arr.shape[-1])
+        return arr.reshape(-1, *np.shape(fit.dataset.target))  # (S, T), or (S, G, T) for a panel
     return fit.predict()
 
 

@@ -128,3 +128,22 @@ def test_a_panel_fit_forecasts_past_its_window_and_gets_a_holdout():
     with pytest.raises(mmmjax.DataError, match="channels"):
         other = mmmjax.simulate_geo(n_geos=2, n_periods=10, n_channels=3, seed=0)[0]
         fit.predict(other)
+
+
+def test_fit_many_takes_panels_and_load_fit_reads_either_kind(tmp_path):
+    panel, _ = mmmjax.simulate_geo(n_geos=2, n_periods=60, n_channels=2, seed=8)
+    data, _ = mmmjax.simulate(n_periods=60, n_channels=2, seed=8)
+    spec = mmmjax.MMM(seasonality=1, trend="none")
+    opts = {k: v for k, v in FAST.items() if k not in ("progress", "warn")}
+    jobs = [mmmjax.Job("panel", panel, spec, opts), mmmjax.Job("national", data, spec, opts)]
+    many = mmmjax.fit_many(jobs, out=tmp_path, progress=False)
+    assert list(many.summary["status"].map(lambda s: s != "failed")) == [True, True]
+    assert isinstance(many["panel"], mmmjax.GeoFit) and isinstance(many["national"], mmmjax.Fit)
+    direct = spec.fit(panel, seed=0, **FAST)
+    np.testing.assert_array_equal(many["panel"].draws()["roi_mu"], direct.draws()["roi_mu"])
+    loaded = mmmjax.load_fit(tmp_path / "panel")
+    assert isinstance(loaded, mmmjax.GeoFit) and loaded.geos == panel.geos
+    assert isinstance(mmmjax.load_fit(tmp_path / "national"), mmmjax.Fit)
+    again = mmmjax.fit_many(jobs, out=tmp_path, progress=False)  # finished jobs are reused
+    assert again.summary["reused"].all()
+    assert "roi_" + panel.channels[0] in many.summary

@@ -1,0 +1,61 @@
+"""The one entry to fitting and loading: national data and geo panels go through the same calls.
+
+National data are the one-geo case of a panel (as Meridian treats them): :func:`fit` takes a
+:class:`~mmmjax.Dataset` or a :class:`~mmmjax.GeoDataset` (:func:`mmmjax.data.is_panel` tells
+them apart) and :func:`load_fit` reads either kind of saved fit. ``MMM.fit``,
+``mmmjax.load_fit`` and :func:`mmmjax.fit_many` call these.
+
+Example:
+    >>> import mmmjax
+    >>> panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=60, n_channels=2)
+    >>> fit = mmmjax.MMM(seasonality=1).fit(panel, draws=200, warmup=200)  # doctest: +SKIP
+    >>> fit.save("out"); mmmjax.load_fit("out").geos  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mmmjax.data import is_panel
+from mmmjax.fit import fit_model
+from mmmjax.fit import load_fit as load_national_fit
+from mmmjax.geo.fit import KIND as GEO_KIND
+from mmmjax.geo.fit import fit_panel, load_geo_fit
+from mmmjax.model import MMM
+
+__all__ = ["fit", "is_panel_fit", "load_fit"]
+
+
+def fit(spec: MMM, dataset, **options: Any):
+    """Fit ``spec`` to national data (:func:`mmmjax.fit.fit_model`) or to a panel
+    (:func:`mmmjax.geo.fit.fit_panel`: partial pooling over geos, a one-geo panel fitted as
+    national data). ``options`` are :meth:`MMM.fit`'s."""
+    if is_panel(dataset):
+        return fit_panel(spec, dataset, **options)
+    return fit_model(spec, dataset, **options)
+
+
+def is_panel_fit(fit_: Any) -> bool:
+    """Whether ``fit_`` is a fit of a panel of several geos (else of national data)."""
+    return is_panel(fit_.dataset)
+
+
+def load_fit(path: str | os.PathLike):
+    """Load a fit saved by ``Fit.save`` or ``GeoFit.save``, whichever kind it is (netCDF +
+    JSON, exact round trip, no pickle; every file checked, see :func:`mmmjax.fit.load_fit`).
+
+    Raises:
+      FileNotFoundError: ``path`` holds no ``fit.json`` and ``fit.nc``.
+      DataError: the files are damaged or inconsistent; the message names the file and the
+        problem.
+    """
+    try:
+        meta = json.loads((Path(path) / "fit.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = None  # the national loader says what is wrong, naming the file
+    if isinstance(meta, dict) and meta.get("kind") == GEO_KIND:
+        return load_geo_fit(path)
+    return load_national_fit(path)
