@@ -558,6 +558,10 @@ _NATIONAL_ONLY = {"adstock_params": None, "saturation_params": None, "betas": No
                   "control_names": None}  # fmt: skip
 
 
+def _is_default(value: Any, default: Any) -> bool:
+    return value is None if default is None else (value is not None and value == default)
+
+
 def simulate(
     n_periods: int = 156,
     n_channels: int = 5,
@@ -704,7 +708,7 @@ def simulate(
             "confound": confound,
             "control_names": control_names,
         }
-        national = [k for k, v in given.items() if v != _NATIONAL_ONLY[k]]  # fmt: skip
+        national = [k for k, v in given.items() if not _is_default(v, _NATIONAL_ONLY[k])]  # fmt: skip
         if national:
             raise ValueError(f"simulate(n_geos=...): {', '.join(national)} apply to national "
                              "data only")  # fmt: skip

@@ -224,7 +224,12 @@ def test_n_geos_returns_the_panel_simulate_geo_returns():
 
 
 def test_n_geos_rejects_national_only_options():
-    for option in ({"betas": [1.0, 2.0]}, {"confound": 0}, {"n_events": 1}, {"trend": "none"}):
+    for option in (
+        {"betas": np.array([1.0, 2.0])},
+        {"confound": 0},
+        {"n_events": 1},
+        {"trend": "none"},
+    ):
         with pytest.raises(ValueError, match="national data only"):
             simulate(n_periods=40, n_channels=2, n_geos=2, **option)
     with pytest.raises(ValueError, match="geo_names needs n_geos"):
