@@ -708,7 +708,7 @@ def simulate(
             "confound": confound,
             "control_names": control_names,
         }
-        national = [k for k, v in given.items() if not _is_default(v, _NATIONAL_ONLY[k])]  # fmt: skip
+        national = [k for k, v in given.items() if not _is_default(v, _NATIONAL_ONLY[k])]
         if national:
             raise ValueError(f"simulate(n_geos=...): {', '.join(national)} apply to national "
                              "data only")  # fmt: skip
