@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmmjax import insights
+from mmmjax import insights, seeds
 from mmmjax.calibration import LiftTest
 from mmmjax.errors import DataError
 
@@ -319,7 +319,7 @@ def design_experiment(
     given = np.asarray([np.nan if _missing(v := row.get("lift_se")) else float(v) for row in rows])
     se = np.where(np.isfinite(given) & (given > 0), given, se)
     K, S = lifts.shape
-    rng = np.random.default_rng(seed)
+    rng = seeds.numpy_rng(seed, "experiment_outcomes")
     pick = rng.integers(0, S, size=(K, int(n_outcomes)))
     y = np.take_along_axis(lifts, pick, axis=1) + se[:, None] * rng.standard_normal(pick.shape)
     w = _weights(y, lifts, se)  # (K, M, S)

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 from numpyro.distributions import constraints
 
+from mmmjax import seeds
 from mmmjax.data import Dataset
 from mmmjax.errors import DataError
 from mmmjax.insights import roi
@@ -167,7 +168,7 @@ def matched_prior(base: Prior, x: np.ndarray, widen: float, seed: int = 0) -> Pr
     prior's; see the module docstring), per element; ``None`` for another support."""
     support = base.support
     x = np.asarray(x, dtype=np.float64)
-    ref = base.sample_numpy(np.random.default_rng(seed), (4000, *x.shape[1:]))
+    ref = base.sample_numpy(seeds.numpy_rng(seed, "prior_reference"), (4000, *x.shape[1:]))
     if support is constraints.real:
         sd = _spread(x.std(0), ref.std(0), widen)
         return Prior("Normal", loc=_plain(x.mean(0)), scale=_plain(sd))

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmmjax import seeds
 from mmmjax import validation as val
 from mmmjax.data import is_panel
 from mmmjax.errors import DataError
@@ -776,7 +777,7 @@ def _media_share(parts, channels) -> Check:
 def _roi_prior_sd(fit, n: int = 4000, seed: int = 0) -> np.ndarray:
     """``(C,)`` prior standard deviation of ``media_roi`` from the model's priors."""
     prior = _model(fit).resolved_priors(fit.channels)["media_roi"]
-    draws = prior.sample_numpy(np.random.default_rng(seed), (n, len(fit.channels)))
+    draws = prior.sample_numpy(seeds.numpy_rng(seed, "prior_roi"), (n, len(fit.channels)))
     return np.asarray(draws, dtype=np.float64).std(axis=0)
 
 
@@ -840,7 +841,9 @@ def _prior_agreement(fit, r: np.ndarray) -> list[Check]:
     if not custom:
         return []
     prior = _model(fit).resolved_priors(fit.channels)["media_roi"]
-    pd_ = np.asarray(prior.sample_numpy(np.random.default_rng(1), (4000, len(fit.channels))))
+    pd_ = np.asarray(
+        prior.sample_numpy(seeds.numpy_rng(0, "prior_agreement"), (4000, len(fit.channels)))
+    )
     out = []
     for c, ch in enumerate(fit.channels):
         if ch not in custom:

@@ -38,6 +38,7 @@ from numpyro.infer.util import potential_energy
 
 from mmmjax import programs
 from mmmjax.nuts import NutsSettings, nuts_kernel
+from mmmjax.seeds import jax_key, numpy_rng
 
 __all__ = [
     "CHAIN_METHODS",
@@ -355,7 +356,7 @@ def _initial_values(
     priors: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]], chains: int, seed: int
 ) -> dict[str, np.ndarray]:
     """Unconstrained initial values per chain: the median of 15 prior draws, per chain."""
-    rng = np.random.default_rng([seed, 7])
+    rng = numpy_rng(seed, "initial_values")
     z0 = {}
     for name, shape in shapes.items():
         draws = priors[name].sample_numpy(rng, (chains, 15, *shape))
@@ -399,7 +400,7 @@ def map_initial_values(
 
     guide = AutoDelta(model)
     svi = SVI(model, guide, optax_to_numpyro(optax.adam(learning_rate)), Trace_ELBO())
-    result = svi.run(jax.random.PRNGKey(seed), steps, *model_args, progress_bar=False)
+    result = svi.run(jax_key(seed, "map"), steps, *model_args, progress_bar=False)
     point = guide.median(result.params)
     z_map = {
         name: _bijection(priors[name])[0](np.asarray(point[name], dtype=np.float32))
@@ -414,7 +415,7 @@ def map_initial_values(
     hvp = jax.vmap(lambda e: jax.jvp(jax.grad(potential), (flat,), (e,))[1] @ e)
     h = np.asarray(hvp(jnp.eye(flat.shape[0], dtype=flat.dtype)))
     sd = 1.0 / np.sqrt(np.where(np.isfinite(h), np.maximum(h, 1e-4), 1e-4))
-    rng = np.random.default_rng([seed, 11])
+    rng = numpy_rng(seed, "map_jitter")
     starts = np.asarray(flat)[None, :] + jitter * sd * rng.standard_normal((chains, flat.size))
     per_chain = [unravel(jnp.asarray(z, dtype=flat.dtype)) for z in starts]
     return {
@@ -471,7 +472,7 @@ def run_nuts(
     """
     method = choose_chain_method(chains, chain_method)
     z0 = _start(priors, shapes, chains, seed, init_values)
-    keys = jax.random.split(jax.random.PRNGKey(seed), chains)
+    keys = jax.random.split(jax_key(seed, "nuts"), chains)
     settings = NutsSettings(int(warmup), float(target_accept), int(max_tree_depth),
                             bool(dense_mass), init_depth, metric_init)  # fmt: skip
     options = dict(method=method, draws=int(draws), settings=settings, progress=bool(progress))
@@ -520,7 +521,7 @@ def run_nuts_batched(
         _start(priors, shapes, chains, s, iv) for s, iv in zip(seeds, init_values, strict=True)
     ]
     z0 = {k: np.stack([z[k] for z in starts], axis=1) for k in shapes}  # (chains, M, ...)
-    keys = jnp.stack([jax.random.split(jax.random.PRNGKey(s), chains) for s in seeds], axis=1)
+    keys = jnp.stack([jax.random.split(jax_key(s, "nuts"), chains) for s in seeds], axis=1)
     args = jax.tree.map(lambda *a: jnp.stack(a), *[tuple(a) for a in model_args])
     settings = NutsSettings(int(warmup), float(target_accept), int(max_tree_depth),
                             bool(dense_mass), init_depth, metric_init)  # fmt: skip

@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,11 +46,21 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from mmmjax import transforms
-from mmmjax.data import PERIODS_PER_YEAR, Dataset
-from mmmjax.model import ADSTOCK_PARAMS, SATURATION_PARAMS
+from mmmjax import seeds, transforms
+from mmmjax.data import PERIODS_PER_YEAR, Dataset, Scales
+from mmmjax.design import Design, fourier_terms
+from mmmjax.model import (
+    ADSTOCK_PARAMS,
+    MMM,
+    SATURATION_PARAMS,
+    components,
+    kernel_params,
+    media_scale,
+    media_shape,
+)
+from mmmjax.model import saturation as model_saturation
 
-__all__ = ["ADSTOCK_PARAMS", "SATURATION_PARAMS", "Truth", "simulate"]
+__all__ = ["ADSTOCK_PARAMS", "SATURATION_PARAMS", "GeoTruth", "Truth", "simulate"]
 
 # Parameter names per kind are the model's (``mmmjax.model``); here saturation parameters are
 # in MONEY units: ``half_saturation`` and ``tanh_scale`` in money per period, ``lam`` in
@@ -72,34 +83,85 @@ _BASELINE_PARTS = ("intercept", "trend", "seasonality", "controls", "events")
 
 
 # --------------------------------------------------------------------------------------------
-# kernels in money, float64 (local x64 context; the global setting is never touched)
+# the model's own functions, evaluated in float64 (local x64 context; the global setting is
+# never touched)
 # --------------------------------------------------------------------------------------------
 
 
-def _adstock(kind: str, x: np.ndarray, p: Mapping[str, Any], l_max: int) -> np.ndarray:
+def _x64(fn, *args: Any) -> Any:
+    """``fn(*args)`` with every array argument (any pytree) as a float64 JAX array, results as
+    float64 NumPy arrays."""
     with jax.enable_x64(True):
-        arg = {k: jnp.asarray(p[k], dtype=jnp.float64) for k in ADSTOCK_PARAMS[kind]}
-        y = transforms.apply_adstock(kind, jnp.asarray(x, dtype=jnp.float64), arg, l_max=l_max)
-        return np.asarray(y, dtype=np.float64)
+        args = jax.tree.map(lambda a: jnp.asarray(a, dtype=jnp.float64), args)
+        out = fn(*args)
+        return jax.tree.map(lambda a: np.asarray(a, dtype=np.float64), out)
 
 
-def _sat_fn(kind: str, p: Mapping[str, Any]):
-    arg = {k: jnp.asarray(p[k], dtype=jnp.float64) for k in SATURATION_PARAMS[kind]}
-    return lambda x: transforms.apply_saturation(kind, x, arg)
+def _spec(adstock: str, saturation: str, l_max: int, order: int = 0, trend: str = "none") -> MMM:
+    """The :class:`~mmmjax.MMM` whose mean function generates the data."""
+    return MMM(adstock=adstock, saturation=saturation, l_max=int(l_max), seasonality=int(order),
+               trend=trend, adstock_method="scan")  # fmt: skip
 
 
-def _saturate(kind: str, x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
-    with jax.enable_x64(True):
-        return np.asarray(_sat_fn(kind, p)(jnp.asarray(x, dtype=jnp.float64)), dtype=np.float64)
+def _truth_spec(p: Mapping[str, Any]) -> MMM:
+    return _spec(p["adstock"], p["saturation"], p["l_max"])
 
 
-def _saturation_slope(kind: str, s: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
-    """``d sat_c(s_c) / d s_c`` for ``s`` ``(C,)`` (exact, by forward-mode autodiff)."""
-    with jax.enable_x64(True):
-        fn = _sat_fn(kind, p)
-        sj = jnp.asarray(s, dtype=jnp.float64)[None, :]
-        _, tangent = jax.jvp(fn, (sj,), (jnp.ones_like(sj),))
-        return np.asarray(tangent[0], dtype=np.float64)
+def _kernel_args(spec: MMM, p: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: np.asarray(p[k], dtype=np.float64) for k in kernel_params(spec)}
+
+
+def _shape(spec: MMM, p: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """``sat(adstock(x))`` by :func:`mmmjax.model.media_shape`, float64 (any consistent units:
+    the kernels are the same in money with money parameters and in scaled units)."""
+    return _x64(functools.partial(media_shape, spec), _kernel_args(spec, p), x)
+
+
+def _saturation_slope(spec: MMM, p: Mapping[str, Any], s: np.ndarray) -> np.ndarray:
+    """``d sat_c(s_c) / d s_c`` for ``s`` ``(..., C)`` (exact, by forward-mode autodiff)."""
+
+    def slope(args, level):
+        fn = functools.partial(model_saturation, spec, args)
+        return jax.jvp(fn, (level[..., None, :],), (jnp.ones_like(level[..., None, :]),))[1]
+
+    return _x64(slope, _kernel_args(spec, p), s)[..., 0, :]
+
+
+def _draw_kernels(
+    rng: np.random.Generator, adstock: str, saturation: str, n: int, l_max: int
+) -> dict[str, np.ndarray]:
+    """True kernel parameters ``{name: (n,)}`` in the model's scaled units, drawn uniformly in
+    the ranges of the kernels' registry entries (:class:`mmmjax.transforms.TruthRange`).
+
+    Every parameter name of the registry is drawn, in registry order, whichever kernels are
+    used (the unused ones are discarded), so the kernels chosen do not move any other draw.
+    """
+    out: dict[str, np.ndarray] = {}
+    for registry, kind in ((transforms.ADSTOCKS, adstock), (transforms.SATURATIONS, saturation)):
+        chosen = registry[kind]
+        for name in dict.fromkeys(p for entry in registry.values() for p in entry.params):
+            if name in chosen.params:
+                if not chosen.truth or name not in chosen.truth:
+                    raise ValueError(f"the registry entry {kind!r} has no truth range for {name}")
+                low, high = chosen.truth[name].bounds(l_max)
+                out[name] = rng.uniform(low, high, n)
+            else:
+                rng.uniform(size=n)  # consumed, not used
+    return out
+
+
+def _spend_power(saturation: str, name: str) -> int:
+    entry = transforms.SATURATIONS[saturation]
+    return entry.truth[name].spend_power if entry.truth and name in entry.truth else 0
+
+
+def _to_money(value: np.ndarray, unit: np.ndarray, power: int) -> np.ndarray:
+    """A scaled parameter in money: ``value * unit ** power``."""
+    return value * unit**power if power >= 0 else value / unit ** (-power)
+
+
+def _to_scaled(value: np.ndarray, unit: np.ndarray, power: int) -> np.ndarray:
+    return value / unit**power if power >= 0 else value * unit ** (-power)
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,7 +245,8 @@ class Truth:
         s = np.asarray(spend, dtype=np.float64)
         if s.ndim == 1:
             s = np.repeat(s[:, None], len(self.channels), axis=1)
-        sat = _saturate(self.params["saturation"], s, self.params)
+        spec = _truth_spec(self.params)
+        sat = _x64(functools.partial(model_saturation, spec), _kernel_args(spec, self.params), s)
         return np.asarray(self.params["beta"]) * sat
 
     def lift(
@@ -213,12 +276,8 @@ class Truth:
         spend = np.asarray(dataset.spend, dtype=np.float64)
         changed = spend.copy()
         changed[inside, c] += float(spend_change)
-        p = self.params
-        beta, kind, l_max = np.asarray(p["beta"]), p["adstock"], int(p["l_max"])
-        contrib = [
-            beta * _saturate(p["saturation"], _adstock(kind, x, p, l_max), p)
-            for x in (spend, changed)
-        ]
+        spec, beta = _truth_spec(self.params), np.asarray(self.params["beta"])
+        contrib = [beta * _shape(spec, self.params, x) for x in (spend, changed)]
         return float((contrib[1][inside, c] - contrib[0][inside, c]).sum())
 
     def to_dict(self) -> dict[str, Any]:
@@ -430,19 +489,84 @@ def _confound(
             raise ValueError(f"confound: channel index {which} is not in 0..{len(channels) - 1}")
     if not (math.isfinite(strength) and strength >= 0):
         raise ValueError(f"confound_strength must be finite and >= 0, got {strength}")
-    rng = np.random.default_rng([seed, 8_317])  # its own stream: other draws are unchanged
+    rng = seeds.numpy_rng(seed, "confounder")  # its own stream: other draws are unchanged
     return idx, _ar1(rng, n, 0.8)[:, 0]
+
+
+# --------------------------------------------------------------------------------------------
+# GeoTruth
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class GeoTruth:
+    """The ground truth behind a simulated :class:`~mmmjax.geo.GeoDataset`, in money.
+
+    Attributes:
+        params: by name. Shared per channel ``(C,)``: the adstock parameters, the saturation
+            parameters in units of ``population[g] * unit[c]`` (``half_saturation`` 1.5 means
+            1.5 times the national spend per head), ``unit`` (money per head per period),
+            ``log_roi`` (national mean of log ROI) and ``roi_sd``. Per geo: ``roi`` and
+            ``beta`` ``(G, C)``, ``base`` ``(G,)`` (mean baseline, money), ``trend`` ``(G,)``
+            (change over the window as a share of ``base``), ``season`` ``(G, 2 * order)`` and
+            ``control_coef`` ``(G, K)`` (shares of ``base``), ``sigma`` ``(G,)`` (money). Also
+            ``adstock``, ``saturation``, ``l_max``, ``seasonality``, ``channels``, ``geos``.
+        contributions: ``(G, T, C)`` media contribution per period, money.
+        baseline: ``(G, T)`` baseline per period, money.
+        noise: ``(G, T)``; ``target = baseline + contributions.sum(-1) + noise``.
+        roi: ``(G, C)`` DataFrame (index geo, columns channel): window ROI per geo.
+        national_roi: Series by channel: ``sum_g,t contrib / sum_g,t spend``.
+        mroi: ``(G, C)`` DataFrame: derivative of the steady-state response of sustained spend
+            at each geo's mean spend per period.
+        national_mroi: Series by channel: derivative of the national steady-state response
+            when national spend is split over geos in proportion to their share of the
+            channel's spend, at the national mean spend (a spend-weighted mean of ``mroi``).
+    """
+
+    params: dict[str, Any]
+    contributions: np.ndarray
+    baseline: np.ndarray
+    noise: np.ndarray
+    roi: pd.DataFrame
+    national_roi: pd.Series
+    mroi: pd.DataFrame
+    national_mroi: pd.Series
+
+    @property
+    def geos(self) -> list[str]:
+        return list(self.roi.index)
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.roi.columns)
+
+    def __repr__(self) -> str:
+        roi = ", ".join(f"{c}={v:.2f}" for c, v in self.national_roi.items())
+        return (
+            f"GeoTruth({len(self.geos)} geos, {self.params['adstock']}+"
+            f"{self.params['saturation']}, national roi: {roi})"
+        )
 
 
 # --------------------------------------------------------------------------------------------
 # simulate
 # --------------------------------------------------------------------------------------------
 
+#: Options of :func:`simulate` for national data only, with their defaults.
+_NATIONAL_ONLY = {"adstock_params": None, "saturation_params": None, "betas": None,
+                  "spend_levels": None, "trend": "linear", "n_events": 0, "confound": None,
+                  "control_names": None}  # fmt: skip
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    return value is None if default is None else (value is not None and value == default)
+
 
 def simulate(
     n_periods: int = 156,
     n_channels: int = 5,
     *,
+    n_geos: int | None = None,
     freq: str = "W",
     start: str = "2021-01-03",
     adstock: str = "geometric",
@@ -451,6 +575,7 @@ def simulate(
     saturation_params: Mapping[str, Any] | None = None,
     betas: Sequence[float] | None = None,
     roi: Sequence[float] | None = None,
+    roi_sd: float = 0.25,
     media_share: float = 0.3,
     spend_levels: Sequence[float] | None = None,
     trend: str = "linear",
@@ -466,18 +591,37 @@ def simulate(
     confound_strength: float = 1.0,
     channel_names: Sequence[str] | None = None,
     control_names: Sequence[str] | None = None,
+    geo_names: Sequence[str] | None = None,
     target_name: str = "revenue",
     date_name: str = "date",
-) -> tuple[Dataset, Truth]:
-    """Simulate a marketing-mix data set with known ground truth (see the module docstring).
+    geo_name: str = "geo",
+) -> tuple[Dataset, Truth] | tuple[Any, GeoTruth]:
+    """Simulate a marketing-mix data set, or with ``n_geos`` a geo panel, with known ground truth.
+
+    See the module docstring for the generative model. The target is made by the model's own
+    mean function (:func:`mmmjax.model.components`, for a panel
+    :func:`mmmjax.geo.model.geo_components`) evaluated in float64, and the true kernel
+    parameters are drawn in the ranges of the kernels' registry entries
+    (:class:`mmmjax.transforms.TruthRange`).
 
     Defaults give three years of weekly data, five channels spending a few thousand to tens of
     thousands per week, ROIs spread between about 0.6 and 4.5 and media explaining about 30%
-    of the target. Deterministic for a given ``seed`` (one ``numpy.random.Generator``).
+    of the target. Deterministic for a given ``seed`` (one ``numpy.random.Generator``, the
+    ``"simulation"`` stream of :mod:`mmmjax.seeds`; ``"geo_simulation"`` for a panel).
+
+    With ``n_geos=G`` it returns a panel and per-geo truth (what :func:`mmmjax.simulate_geo`
+    returns): populations log-uniform between 200 thousand and 5 million; national spend per
+    channel log-uniform between 20 and 300 thousand per week, divided over geos by population
+    times a per-geo intensity ``exp(N(0, 0.35))``; shared kernels in spend per head; per-geo ROI
+    ``exp(log roi + roi_sd * N(0, 1))``; ``n_controls`` AR(1) controls per geo. The options
+    ``adstock_params``, ``saturation_params``, ``betas``, ``spend_levels``, ``trend``,
+    ``n_events``, ``confound`` and ``control_names`` are for national data only (a
+    ``ValueError`` if set with ``n_geos``).
 
     Args:
         n_periods: ``T``, number of periods.
         n_channels: ``C``, number of media channels.
+        n_geos: ``None`` (default): national data; ``G``: a geo panel of ``G`` geos.
         freq: ``"W"`` (weekly) or ``"D"`` (daily).
         start: first date.
         adstock: ``"geometric"``, ``"delayed"``, ``"weibull_pdf"`` or ``"weibull_cdf"``;
@@ -493,8 +637,9 @@ def simulate(
             U(0.5, 2) m``.
         betas: ``(C,)`` maximum contribution of each channel, target money per period. If not
             given they are set so that each channel's ROI equals ``roi``.
-        roi: ``(C,)`` target ROIs when ``betas`` is not given; default a random permutation
-            of ``geomspace(0.6, 4.5, C)``.
+        roi: ``(C,)`` target ROIs when ``betas`` is not given (panels: the national median
+            ROI); default a random permutation of ``geomspace(0.6, 4.5, C)``.
+        roi_sd: panels only: standard deviation of log ROI across geos.
         media_share: media's share of the mean (noise-free) target; sets the baseline level.
         spend_levels: ``(C,)`` nominal mean spend per period, money; default log-uniform
             between 2,000 and 30,000 per week (divided by 7 for daily), largest first.
@@ -522,17 +667,23 @@ def simulate(
             standard deviation (listed as ``demand`` in ``baseline_components``).
         channel_names, control_names: default ``tv, search, social, display, radio, ...`` and
             ``price_index, competitor_promo, control_3, ...``.
-        target_name, date_name: column names.
+        geo_names: panels only: default ``geo_01, geo_02, ...``.
+        target_name, date_name, geo_name: column names (``geo_name`` for panels).
 
     Returns:
         ``(dataset, truth)``: a :class:`~mmmjax.data.Dataset` (spend and target in money,
-        rounded to cents) and its :class:`Truth`.
+        rounded to cents) and its :class:`Truth`; with ``n_geos``, a
+        :class:`~mmmjax.geo.GeoDataset` (with a ``population`` column) and its
+        :class:`GeoTruth`.
 
     Example:
         >>> ds, truth = simulate(seed=3)
         >>> bool(np.allclose(truth.contributions.sum(axis=1) + truth.baseline + truth.noise,
         ...                  ds.target))
         True
+        >>> panel, geo_truth = simulate(n_periods=60, n_channels=2, n_geos=3, n_controls=1)
+        >>> geo_truth.roi.shape, panel.spend.shape
+        ((3, 2), (3, 60, 2))
     """
     if freq not in PERIODS_PER_YEAR:
         raise ValueError(f"freq must be 'W' or 'D'; got {freq!r}")
@@ -542,19 +693,45 @@ def simulate(
         raise ValueError(
             f"saturation must be one of {tuple(SATURATION_PARAMS)}; got {saturation!r}"
         )
-    if trend not in ("linear", "none"):
-        raise ValueError(f"trend must be 'linear' or 'none'; got {trend!r}")
     if n_periods < 2 or n_channels < 1:
         raise ValueError("need n_periods >= 2 and n_channels >= 1")
     if not 0.0 < media_share < 1.0:
         raise ValueError("media_share must be in (0, 1)")
+    if n_geos is not None:
+        given = {
+            "adstock_params": adstock_params,
+            "saturation_params": saturation_params,
+            "betas": betas,
+            "spend_levels": spend_levels,
+            "trend": trend,
+            "n_events": n_events,
+            "confound": confound,
+            "control_names": control_names,
+        }
+        national = [k for k, v in given.items() if not _is_default(v, _NATIONAL_ONLY[k])]
+        if national:
+            raise ValueError(f"simulate(n_geos=...): {', '.join(national)} apply to national "
+                             "data only")  # fmt: skip
+        if n_geos < 1:
+            raise ValueError("need n_geos >= 1, n_periods >= 2 and n_channels >= 1")
+        return _panel(
+            int(n_geos), int(n_periods), int(n_channels), freq=freq, start=start,
+            adstock=adstock, saturation=saturation, roi=roi, roi_sd=roi_sd,
+            media_share=media_share, seasonality=seasonality, n_controls=n_controls,
+            noise=noise, spend_pattern=spend_pattern, correlation=correlation, l_max=l_max,
+            seed=seed, channel_names=channel_names, geo_names=geo_names,
+            target_name=target_name, date_name=date_name, geo_name=geo_name,
+        )  # fmt: skip
+    if geo_names is not None:
+        raise ValueError("geo_names needs n_geos")
+    if trend not in ("linear", "none"):
+        raise ValueError(f"trend must be 'linear' or 'none'; got {trend!r}")
 
-    rng = np.random.default_rng(seed)
+    rng = seeds.numpy_rng(seed, "simulation")
     T, C, K, E = int(n_periods), int(n_channels), int(n_controls), int(n_events)
     per_year = PERIODS_PER_YEAR[freq]
     step_days = 7 if freq == "W" else 1
-    dates = pd.date_range(start, periods=T, freq=f"{step_days}D", name=date_name).as_unit("ns")
-    dates = pd.DatetimeIndex(dates, freq=None)  # as read from a file
+    dates = _dates(start, T, step_days, date_name)
 
     channels = list(channel_names) if channel_names is not None else _default_names(C)
     if len(channels) != C:
@@ -582,83 +759,88 @@ def simulate(
         spend[:, confounded] = np.round(spend[:, confounded] * np.exp(a * demand - a**2 / 2), 2)
     spend_mean = spend.mean(axis=0)
 
-    # ---- media ----
-    a_defaults = {
-        "alpha": rng.uniform(0.2, 0.7, C) if adstock == "geometric" else rng.uniform(0.3, 0.7, C),
-        "theta": rng.uniform(0.0, min(3.0, l_max - 1), C),
-        "weibull_shape": rng.uniform(1.5, 3.0, C)
-        if adstock == "weibull_pdf"
-        else rng.uniform(0.7, 1.5, C),
-        "weibull_scale": rng.uniform(1.5, 4.0, C)
-        if adstock == "weibull_pdf"
-        else rng.uniform(1.0, 3.0, C),
-    }
-    a_params = _fill_params(adstock_params, ADSTOCK_PARAMS[adstock], a_defaults, C, "adstock")
-    s_defaults = {
-        "half_saturation": (
-            rng.uniform(0.6, 1.8, C) if saturation == "hill" else rng.uniform(0.5, 2.0, C)
-        )
-        * spend_mean,
-        "slope": rng.uniform(1.0, 2.5, C),
-        "lam": rng.uniform(0.5, 3.0, C) / spend_mean,
-        "tanh_scale": rng.uniform(0.5, 2.0, C) * spend_mean,
-    }
-    s_params = _fill_params(
-        saturation_params, SATURATION_PARAMS[saturation], s_defaults, C, "saturation"
-    )
-    level = _adstock(adstock, spend, a_params, l_max)
-    shape = _saturate(saturation, level, s_params)  # (T, C), dimensionless in [0, 1)
+    # ---- media: kernels in the model's scaled units (spend over its mean), truth in money ----
+    drawn = _draw_kernels(rng, adstock, saturation, C, l_max)
+    a_params = _fill_params(adstock_params, ADSTOCK_PARAMS[adstock], drawn, C, "adstock")
+    # money that is x = 1: the mean spend (1.0 for a channel never spent), as the model's Scales
+    unit = Scales.from_arrays(spend, np.ones(T)).spend
+    powers = {k: _spend_power(saturation, k) for k in SATURATION_PARAMS[saturation]}
+    money = {k: _to_money(drawn[k], unit, powers[k]) for k in powers}
+    s_params = _fill_params(saturation_params, SATURATION_PARAMS[saturation], money, C,
+                            "saturation")  # fmt: skip
+    kernels = {**a_params, **{k: _to_scaled(v, unit, powers[k]) for k, v in s_params.items()}}
+    order = int(seasonality)
+    spec = _spec(adstock, saturation, l_max, order, "none" if trend == "none" else "linear")
+    x = spend / unit
+    shape = _shape(spec, kernels, x)  # (T, C), dimensionless in [0, 1)
     if betas is None:
-        target_roi = (
+        media_roi = (
             rng.permutation(np.geomspace(0.6, 4.5, C))
             if roi is None
             else _per_channel(roi, C, "roi")
         )
-        beta = target_roi * spend.sum(axis=0) / shape.sum(axis=0)
-    else:
-        beta = _per_channel(betas, C, "betas")
-    contrib = beta * shape
-    media_total = contrib.sum(axis=1)
+    else:  # the window ROI of a channel whose contribution is beta * shape
+        spent = spend.sum(axis=0)
+        beta_given = _per_channel(betas, C, "betas")
+        media_roi = beta_given * shape.sum(axis=0) / np.where(spent > 0, spent, 1.0)
+    # money per period: the design's target unit is 1 (money)
+    design = Design(spend=x, t=np.arange(T, dtype=np.float64) / (T - 1),
+                    fourier=fourier_terms(np.arange(T), per_year, order),
+                    controls=np.zeros((T, K)), events=np.zeros((T, E)), changepoints=np.zeros(0),
+                    roi_to_effect=unit)  # fmt: skip
+    scale = _x64(functools.partial(media_scale, spec), {"media_roi": media_roi}, shape, design)
+    media_mean = float((scale * shape).sum(axis=1).mean())
 
     # ---- baseline ----
-    base_mean = float(media_total.mean()) * (1.0 - media_share) / media_share
-    idx = np.arange(T, dtype=np.float64)
-    t01 = idx / (T - 1)
+    base_mean = media_mean * (1.0 - media_share) / media_share
     trend_slope = (
         float(rng.choice([-1.0, 1.0]) * rng.uniform(0.05, 0.2) * base_mean)
         if trend == "linear"
         else 0.0
     )
     intercept = base_mean - trend_slope / 2
-    order = int(seasonality)
     if order > 0:
         k = np.arange(1, order + 1)
-        angle = 2 * np.pi * idx[:, None] * k[None, :] / per_year
-        fourier = np.concatenate([np.sin(angle), np.cos(angle)], axis=1)
         amp = base_mean * 0.08 / k
         phase = rng.uniform(0, 2 * np.pi, order)
         season = np.concatenate([amp * np.cos(phase), amp * np.sin(phase)])
     else:
-        fourier, season = np.zeros((T, 0)), np.zeros(0)
+        season = np.zeros(0)
     z, signs = _controls(rng, T, ctrl_names)
-    z_mean, z_std = z.mean(axis=0), z.std(axis=0)
-    z_std = np.where(z_std > 0, z_std, 1.0)
     control_coef = signs * rng.uniform(0.02, 0.05, K) * base_mean
     events = _events(rng, T, E, per_year)
     event_coef = rng.uniform(0.05, 0.15, E) * base_mean
+
+    # ---- the model's mean function, in money ----
+    design = design._replace(controls=Scales.from_arrays(spend, np.ones(T), z).scale_controls(z),
+                             events=events)  # fmt: skip
+    params = {
+        **kernels,
+        "media_roi": media_roi,
+        "intercept": base_mean + media_mean,
+        "season": season,
+        "control_coef": control_coef,
+        "event_coef": event_coef,
+    }
+    if trend == "linear":
+        params["trend_slope"] = trend_slope
+    comp = _x64(functools.partial(components, spec), params, design)
+    contrib = comp.media
     parts = pd.DataFrame(
         {
-            "intercept": np.full(T, intercept),
-            "trend": trend_slope * t01,
-            "seasonality": fourier @ season,
-            "controls": ((z - z_mean) / z_std) @ control_coef,
-            "events": events @ event_coef,
+            # the model centres the trend on the window; here it starts at 0
+            "intercept": comp.intercept - trend_slope / 2,
+            "trend": comp.trend + trend_slope / 2,
+            "seasonality": comp.seasonality,
+            "controls": comp.controls,
+            "events": comp.events,
         },
         index=dates,
     )
     if confounded is not None:  # unobserved: not in the dataset, only in the truth
         parts["demand"] = 0.05 * float(confound_strength) * base_mean * demand
     baseline = parts.sum(axis=1).to_numpy()
+    media_total = contrib.sum(axis=1)
 
     # ---- noise and target ----
     clean = baseline + media_total
@@ -669,9 +851,14 @@ def simulate(
     eps = target - baseline - media_total
 
     # ---- truth ----
-    sat_at_mean = _saturate(saturation, spend_mean[None, :], s_params)[0]
-    mroi = beta * _saturation_slope(saturation, spend_mean, s_params)
-    params: dict[str, Any] = {
+    total = shape.sum(axis=0)
+    beta = np.where(total > 0, contrib.sum(axis=0) / np.where(total > 0, total, 1.0), 0.0)
+    if betas is not None:
+        beta = _per_channel(betas, C, "betas")
+    sat_at_mean = _x64(functools.partial(model_saturation, spec), kernels,
+                       (spend_mean / unit)[None, :])[0]  # fmt: skip
+    mroi = beta * _saturation_slope(spec, kernels, spend_mean / unit) / unit
+    params = {
         "adstock": adstock,
         "saturation": saturation,
         "trend": trend,
@@ -719,6 +906,184 @@ def simulate(
         date_name=date_name,
     )
     return dataset, truth
+
+
+def _panel(
+    G: int,
+    T: int,
+    C: int,
+    *,
+    freq: str,
+    start: str,
+    adstock: str,
+    saturation: str,
+    roi: Sequence[float] | None,
+    roi_sd: float,
+    media_share: float,
+    seasonality: int,
+    n_controls: int,
+    noise: float,
+    spend_pattern: str | Sequence[str],
+    correlation: float,
+    l_max: int,
+    seed: int,
+    channel_names: Sequence[str] | None,
+    geo_names: Sequence[str] | None,
+    target_name: str,
+    date_name: str,
+    geo_name: str,
+) -> tuple[Any, GeoTruth]:
+    """:func:`simulate` with ``n_geos=G``: a panel through the geo model's mean function."""
+    from mmmjax.geo.data import GeoDataset
+    from mmmjax.geo.model import GeoDesign, geo_components
+
+    rng = seeds.numpy_rng(seed, "geo_simulation")
+    K = int(n_controls)
+    per_year = PERIODS_PER_YEAR[freq]
+    step_days = 7 if freq == "W" else 1
+    dates = _dates(start, T, step_days, date_name)
+    channels = list(channel_names) if channel_names is not None else _default_names(C)
+    geos = list(geo_names) if geo_names is not None else [f"geo_{g + 1:02d}" for g in range(G)]
+    if len(channels) != C or len(geos) != G:
+        raise ValueError("channel_names / geo_names do not match n_channels / n_geos")
+
+    # ---- sizes and spend (money per period) ----
+    population = np.round(np.exp(rng.uniform(math.log(2e5), math.log(5e6), G)))
+    national = np.sort(np.exp(rng.uniform(math.log(2e4), math.log(3e5), C)))[::-1]
+    national = national * step_days / 7
+    unit = national / population.sum()  # money per head per period
+    intensity = np.exp(rng.normal(0.0, 0.35, (G, C)))
+    patterns, factor = _patterns(spend_pattern, C)
+    spend = np.stack([
+        _spend(rng, T, population[g] * unit * intensity[g], patterns, correlation * factor,
+               7 // step_days)
+        for g in range(G)
+    ])  # fmt: skip
+    for g, c in zip(*np.nonzero(spend.sum(axis=1) == 0), strict=True):  # keep every pair alive
+        spend[g, T // 2, c] = round(float(population[g] * unit[c]), 2)
+
+    # ---- shared kernels (in units of population[g] * unit[c]), per-geo ROI ----
+    drawn = _draw_kernels(rng, adstock, saturation, C, l_max)
+    a_params = {k: drawn[k] for k in ADSTOCK_PARAMS[adstock]}
+    s_params = {k: drawn[k] for k in SATURATION_PARAMS[saturation]}
+    kernels = {**a_params, **s_params}
+    order = int(seasonality)
+    spec = _spec(adstock, saturation, l_max, order, "linear")
+    spend_unit = population[:, None] * unit[None, :]  # (G, C) money that is x = 1
+    x = spend / spend_unit[:, None, :]
+    shape = _shape(spec, kernels, x)  # (G, T, C)
+    median = rng.permutation(np.geomspace(0.6, 4.5, C)) if roi is None else np.asarray(roi, float)
+    if median.shape != (C,) or np.any(median <= 0):
+        raise ValueError(f"roi must be {C} positive numbers")
+    log_roi = np.log(median)
+    roi_g = np.exp(log_roi[None, :] + float(roi_sd) * rng.standard_normal((G, C)))
+    mean_spend = spend.mean(axis=1)  # (G, C)
+    idx = np.arange(T, dtype=np.float64)
+    # the design's target unit is 1 (money): media and baseline come out in money
+    design = GeoDesign(spend=x, t=idx / (T - 1), fourier=fourier_terms(idx, per_year, order),
+                       controls=np.zeros((G, T, K)), changepoints=np.zeros(0),
+                       roi_to_effect=mean_spend)  # fmt: skip
+    zero = {"intercept": np.zeros(G), "trend_slope": np.zeros(G),
+            "season": np.zeros((G, 2 * order)), "control_coef": np.zeros((G, K))}  # fmt: skip
+    params = {**kernels, "media_roi": roi_g, **zero}
+    media_mean = _x64(functools.partial(geo_components, spec), params, design).media
+    media_mean = media_mean.sum(axis=2).mean(axis=1)  # (G,)
+
+    # ---- baseline: national shares plus geo deviations ----
+    base = media_mean * (1 - media_share) / media_share * np.exp(rng.normal(0.0, 0.15, G))
+    trend = rng.choice([-1.0, 1.0]) * rng.uniform(0.05, 0.2) + 0.04 * rng.standard_normal(G)
+    if order > 0:
+        k = np.arange(1, order + 1)
+        phase, amp = rng.uniform(0, 2 * np.pi, order), 0.08 / k
+        national_season = np.concatenate([amp * np.cos(phase), amp * np.sin(phase)])
+        season = national_season + 0.015 * rng.standard_normal((G, 2 * order))
+    else:
+        season = np.zeros((G, 0))
+    controls = np.stack([_ar1(rng, T, 0.6, K) for _ in range(G)]) if K else np.zeros((G, T, 0))
+    controls = np.round(controls, 4)
+    std = controls.std(axis=1, keepdims=True)
+    z_std = (controls - controls.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1.0)
+    coef = rng.choice([-1.0, 1.0], K) * rng.uniform(0.02, 0.05, K)
+    coef = coef + 0.01 * rng.standard_normal((G, K))
+
+    # ---- the geo model's mean function, in money (shares of base re-expressed in money) ----
+    params.update(intercept=base + media_mean, trend_slope=base * trend,
+                  season=base[:, None] * season, control_coef=base[:, None] * coef)  # fmt: skip
+    comp = _x64(functools.partial(geo_components, spec), params, design._replace(controls=z_std))
+    contrib = comp.media  # (G, T, C)
+    baseline = comp.intercept + comp.trend + comp.seasonality + comp.controls
+
+    # ---- noise and target ----
+    clean = baseline + contrib.sum(axis=2)
+    sigma = float(noise) * clean.mean(axis=1)
+    target = np.round(clean + sigma[:, None] * rng.standard_normal((G, T)), 2)
+    if np.any(target <= 0):
+        raise ValueError("the simulated target is not positive everywhere; lower `noise`")
+    eps = target - baseline - contrib.sum(axis=2)
+
+    # ---- truth ----
+    total = shape.sum(axis=1)  # (G, C), > 0: every pair has spend
+    beta = contrib.sum(axis=1) / total
+    slope = _saturation_slope(spec, kernels, mean_spend / spend_unit)  # (G, C)
+    mroi = beta * slope / spend_unit
+    share = spend.sum(axis=1) / spend.sum(axis=(0, 1))
+    truth_params: dict[str, Any] = {
+        "adstock": adstock,
+        "saturation": saturation,
+        "l_max": int(l_max),
+        "seasonality": order,
+        "periods_per_year": float(per_year),
+        "channels": channels,
+        "geos": geos,
+        "spend_patterns": patterns,
+        **a_params,
+        **s_params,
+        "unit": unit,
+        "population": population,
+        "log_roi": log_roi,
+        "roi_sd": float(roi_sd),
+        "roi": roi_g,
+        "beta": beta,
+        "base": base,
+        "trend": trend,
+        "season": season,
+        "control_coef": coef,
+        "sigma": sigma,
+    }
+    geo_index = pd.Index(geos, name=geo_name)
+    truth = GeoTruth(
+        params=truth_params,
+        contributions=contrib,
+        baseline=baseline,
+        noise=eps,
+        roi=pd.DataFrame(roi_g, index=geo_index, columns=channels),
+        national_roi=pd.Series(
+            contrib.sum(axis=(0, 1)) / spend.sum(axis=(0, 1)), index=channels, name="roi"
+        ),
+        mroi=pd.DataFrame(mroi, index=geo_index, columns=channels),
+        national_mroi=pd.Series((share * mroi).sum(axis=0), index=channels, name="mroi"),
+    )
+    panel = GeoDataset(
+        geos=geos,
+        dates=dates,
+        channels=channels,
+        spend=spend,
+        target=target,
+        target_name=target_name,
+        controls=controls,
+        control_names=[f"control_{k + 1}" for k in range(K)],
+        population=population,
+        population_name="population",
+        geo_name=geo_name,
+        freq=freq,
+        date_name=date_name,
+    )
+    return panel, truth
+
+
+def _dates(start: str, n: int, step_days: int, name: str) -> pd.DatetimeIndex:
+    dates = pd.date_range(start, periods=n, freq=f"{step_days}D", name=name).as_unit("ns")
+    return pd.DatetimeIndex(dates, freq=None)  # as read from a file
 
 
 def _default_names(n: int) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 import mmmjax
 from mmmjax import datasets
 from mmmjax.data import Dataset
-from mmmjax.simulation import Truth, _adstock, _saturate
+from mmmjax.simulation import Truth
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,8 +63,17 @@ def test_demo_truth_is_consistent_with_the_data():
     np.testing.assert_allclose(total.to_numpy(), ds.target, rtol=1e-12)
     np.testing.assert_allclose(truth.roi, truth.contributions.sum(axis=0) / ds.spend.sum(axis=0))
     # the contributions follow from the shipped spend and parameters through the kernels
-    level = _adstock(p["adstock"], ds.spend, p, p["l_max"])
-    expected = p["beta"] * _saturate(p["saturation"], level, p)
+    import jax
+    import jax.numpy as jnp
+
+    from mmmjax import transforms
+
+    with jax.enable_x64(True):
+        args = {k: jnp.asarray(v) for k, v in p.items() if isinstance(v, np.ndarray)}
+        x = jnp.asarray(ds.spend)
+        level = transforms.apply_adstock(p["adstock"], x, args, l_max=p["l_max"])
+        sat = transforms.apply_saturation(p["saturation"], level, args)
+        expected = p["beta"] * np.asarray(sat)
     np.testing.assert_allclose(truth.contributions.to_numpy(), expected, rtol=1e-9)
 
 

@@ -83,18 +83,30 @@ def test_mroi_matches_finite_difference(saturation):
     np.testing.assert_allclose(truth.response(s[None, :])[0], truth.params["effect_at_mean"])
 
 
+def _kernels_in_money(p, spend):
+    """``(adstocked level, beta * sat(level))`` of money ``spend`` with the truth's money
+    parameters, by the registry's kernels directly (float64)."""
+    import jax
+    import jax.numpy as jnp
+
+    from mmmjax import transforms
+
+    with jax.enable_x64(True):
+        args = {k: jnp.asarray(v) for k, v in p.items() if isinstance(v, np.ndarray)}
+        level = transforms.apply_adstock(p["adstock"], jnp.asarray(spend), args, l_max=p["l_max"])
+        sat = transforms.apply_saturation(p["saturation"], level, args)
+        return np.asarray(level), p["beta"] * np.asarray(sat)
+
+
 @pytest.mark.parametrize("adstock", ["geometric", "delayed", "weibull_pdf", "weibull_cdf"])
 def test_contributions_follow_the_adstock_and_saturation(adstock):
-    from mmmjax.simulation import _adstock, _saturate
-
     ds, truth = simulate(n_periods=40, n_channels=3, adstock=adstock, seed=2)
     p = truth.params
-    level = _adstock(adstock, ds.spend, p, p["l_max"])
-    expected = p["beta"] * _saturate(p["saturation"], level, p)
+    _, expected = _kernels_in_money(p, ds.spend)
     np.testing.assert_allclose(truth.contributions.to_numpy(), expected, rtol=1e-12)
     # normalised: sustained spend settles at the same adstocked level
-    flat = np.full((40, 3), 1000.0)
-    np.testing.assert_allclose(_adstock(adstock, flat, p, p["l_max"])[-1], 1000.0, rtol=1e-6)
+    level, _ = _kernels_in_money(p, np.full((40, 3), 1000.0))
+    np.testing.assert_allclose(level[-1], 1000.0, rtol=1e-6)
 
 
 def test_baseline_matches_documented_formula(sim):
@@ -185,3 +197,58 @@ def test_truth_json_round_trip(sim):
     assert back.params["adstock"] == "geometric" and back.params["channels"] == truth.channels
     np.testing.assert_array_equal(back.params["alpha"], truth.params["alpha"])
     pd.testing.assert_series_equal(back.baseline, truth.baseline)
+
+
+# --------------------------------------------------------------------------------------------
+# simulate(n_geos=...): one simulator for national data and panels
+# --------------------------------------------------------------------------------------------
+
+
+def test_n_geos_returns_the_panel_simulate_geo_returns():
+    from mmmjax.geo import GeoDataset, GeoTruth
+
+    panel, truth = simulate(n_periods=40, n_channels=2, n_geos=3, n_controls=1, seed=4)
+    again, geo_truth = mmmjax.simulate_geo(n_geos=3, n_periods=40, n_channels=2, seed=4)
+    assert isinstance(panel, GeoDataset) and isinstance(truth, GeoTruth)
+    assert panel == again and truth.geos == geo_truth.geos == panel.geos
+    np.testing.assert_array_equal(truth.contributions, geo_truth.contributions)
+    assert truth.contributions.shape == (3, 40, 2) and truth.roi.shape == (3, 2)
+    np.testing.assert_allclose(
+        truth.contributions.sum(-1) + truth.baseline + truth.noise, panel.target, rtol=1e-12
+    )
+    np.testing.assert_allclose(truth.roi, truth.contributions.sum(1) / panel.spend.sum(1))
+    # one geo is a panel too; national data stay national
+    one, _ = simulate(n_periods=40, n_channels=2, n_geos=1, seed=4)
+    assert one.n_geos == 1
+    assert isinstance(simulate(n_periods=40, n_channels=2, seed=4)[0], Dataset)
+
+
+def test_n_geos_rejects_national_only_options():
+    for option in (
+        {"betas": np.array([1.0, 2.0])},
+        {"confound": 0},
+        {"n_events": 1},
+        {"trend": "none"},
+    ):
+        with pytest.raises(ValueError, match="national data only"):
+            simulate(n_periods=40, n_channels=2, n_geos=2, **option)
+    with pytest.raises(ValueError, match="geo_names needs n_geos"):
+        simulate(n_periods=40, n_channels=2, geo_names=["a", "b"])
+    with pytest.raises(ValueError, match="n_geos >= 1"):
+        simulate(n_periods=40, n_channels=2, n_geos=0)
+
+
+def test_truth_parameters_are_drawn_in_the_registry_ranges():
+    from mmmjax import transforms
+
+    for adstock, saturation in (("delayed", "hill"), ("weibull_pdf", "logistic")):
+        _, truth = simulate(n_periods=40, n_channels=6, adstock=adstock,
+                             saturation=saturation, l_max=3, seed=6)  # fmt: skip
+        m = truth.spend_mean.to_numpy()
+        for registry, kind in ((transforms.ADSTOCKS, adstock),
+                               (transforms.SATURATIONS, saturation)):  # fmt: skip
+            for name, r in registry[kind].truth.items():
+                low, high = r.bounds(3)
+                scaled = truth.params[name] / m**r.spend_power  # money -> scaled units
+                assert ((low <= scaled) & (scaled <= high)).all(), (kind, name)
+    assert transforms.ADSTOCKS["delayed"].truth["theta"].bounds(3) == (0.0, 2.0)

@@ -502,34 +502,120 @@ _DIRECT_SATURATION = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(tr.ADSTOCKS))
-def test_model_and_simulator_adstock_are_the_registered_kernel(name):
-    """The model (float32) and the simulator (float64) both compute each registered adstock
-    with its parameters named as the model's sample sites, and agree with the direct call."""
-    from mmmjax import model as model_mod
-    from mmmjax import simulation
+_REF_ADSTOCK = {  # one series, normalised, float64 NumPy (l_max lags)
+    "geometric": lambda xs, p, L: ref_geometric(xs, p["alpha"], True),
+    "delayed": lambda xs, p, L: ref_convolve(xs, ref_delayed_weights(p["alpha"], p["theta"], L,
+                                                                     True)),
+    "weibull_pdf": lambda xs, p, L: ref_convolve(
+        xs, ref_weibull_weights(p["weibull_shape"], p["weibull_scale"], L, "pdf", True)),
+    "weibull_cdf": lambda xs, p, L: ref_convolve(
+        xs, ref_weibull_weights(p["weibull_shape"], p["weibull_scale"], L, "cdf", True)),
+}  # fmt: skip
+_REF_SATURATION = {
+    "hill": lambda xs, p: ref_hill(xs, p["half_saturation"], p["slope"]),
+    "logistic": lambda xs, p: ref_logistic(xs, p["lam"]),
+    "michaelis_menten": lambda xs, p: ref_michaelis_menten(xs, p["half_saturation"]),
+    "tanh": lambda xs, p: ref_tanh(xs, p["tanh_scale"]),
+}
 
+
+def _per_channel(ref, x, p, *extra):
+    """A one-series reference over every channel of ``x`` ``(T, C)`` (``p`` ``{name: (C,)}``)."""
+    x = np.asarray(x, np.float64)
+    cols = []
+    for c in range(x.shape[1]):
+        pc = {k: float(np.asarray(v, np.float64).reshape(-1)[c]) for k, v in p.items()}
+        cols.append(ref(x[:, c], pc, *extra))
+    return np.stack(cols, axis=1)
+
+
+def _response_params(p, C):
+    """Insights' per-draw parameters for one draw with unit effect, spend scale and money."""
+    from mmmjax.insights import ResponseParams
+
+    channel = {k: jnp.asarray(np.asarray(v, np.float64)[None, :]) for k, v in p.items()}
+    channel["effect"] = jnp.ones((1, C))
+    return ResponseParams(channel, jnp.ones(C), jnp.ones((1, C)))
+
+
+@pytest.mark.parametrize("name", sorted(tr.ADSTOCKS))
+def test_registry_adstock_is_what_the_model_the_insights_and_the_simulator_compute(name):
+    """For every registered adstock, the model's mean function, the insights and the simulator
+    (national and panel) all compute the independent float64 NumPy reference of that kernel:
+    a registry entry pointing at the wrong function fails here."""
+    from mmmjax import insights
+    from mmmjax import model as model_mod
+
+    ref = _REF_ADSTOCK[name]  # a new kernel needs a reference here
     spec = mmmjax.MMM(adstock=name, l_max=5)
     assert set(tr.ADSTOCKS[name].params) <= set(spec.channel_params)
-    expected = np.asarray(_DIRECT_ADSTOCK[name](jnp.asarray(_X, jnp.float32), _PARAMS))
-    got = model_mod.adstock(spec, {k: jnp.asarray(v) for k, v in _PARAMS.items()}, _X)
-    np.testing.assert_allclose(np.asarray(got), expected, rtol=2e-5, atol=1e-6)
-    sim = simulation._adstock(name, _X, _PARAMS, 5)
-    assert sim.dtype == np.float64
-    np.testing.assert_allclose(sim, expected, rtol=2e-5, atol=1e-6)
+    assert set(tr.ADSTOCKS[name].truth) == set(tr.ADSTOCKS[name].params)
+    expected = _per_channel(ref, _X, _PARAMS, 5)
+    with jax.enable_x64(True):
+        p64 = {k: jnp.asarray(v) for k, v in _PARAMS.items()}
+        got = model_mod.adstock(spec, p64, jnp.asarray(_X))
+        levels = insights.adstocked_levels(spec, _response_params(_PARAMS, 2), jnp.asarray(_X))
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(levels)[0], expected, rtol=1e-9, atol=1e-12)
+    # float32, as the sampler runs it
+    got32 = model_mod.adstock(spec, {k: jnp.asarray(v, jnp.float32) for k, v in _PARAMS.items()},
+                              jnp.asarray(_X, jnp.float32))  # fmt: skip
+    np.testing.assert_allclose(np.asarray(got32), expected, rtol=2e-5, atol=1e-6)
+    # the simulator: national (money parameters) and a panel (parameters per head)
+    ds, truth = mmmjax.simulate(n_periods=30, n_channels=2, adstock=name, saturation="tanh",
+                                l_max=5, seed=4)  # fmt: skip
+    p = truth.params
+    level = _per_channel(ref, ds.spend, {k: p[k] for k in tr.ADSTOCKS[name].params}, 5)
+    contrib = p["beta"] * _per_channel(
+        _REF_SATURATION["tanh"], level, {"tanh_scale": p["tanh_scale"]}
+    )
+    np.testing.assert_allclose(truth.contributions.to_numpy(), contrib, rtol=1e-9)
+    panel, gt = mmmjax.simulate(n_periods=30, n_channels=2, n_geos=2, adstock=name,
+                                saturation="tanh", l_max=5, n_controls=1, seed=4)  # fmt: skip
+    q = gt.params
+    for g in range(2):
+        x = panel.spend[g] / (q["population"][g] * q["unit"])
+        level = _per_channel(ref, x, {k: q[k] for k in tr.ADSTOCKS[name].params}, 5)
+        shape = _per_channel(_REF_SATURATION["tanh"], level, {"tanh_scale": q["tanh_scale"]})
+        np.testing.assert_allclose(gt.contributions[g], q["beta"][g] * shape, rtol=1e-9)
 
 
 @pytest.mark.parametrize("name", sorted(tr.SATURATIONS))
-def test_model_and_simulator_saturation_are_the_registered_kernel(name):
+def test_registry_saturation_is_what_the_model_the_insights_and_the_simulator_compute(name):
+    from mmmjax import insights
     from mmmjax import model as model_mod
-    from mmmjax import simulation
 
+    ref = _REF_SATURATION[name]
     spec = mmmjax.MMM(saturation=name)
     assert set(tr.SATURATIONS[name].params) <= set(spec.channel_params)
-    expected = np.asarray(_DIRECT_SATURATION[name](jnp.asarray(_X, jnp.float32), _PARAMS))
-    got = model_mod.saturation(spec, {k: jnp.asarray(v) for k, v in _PARAMS.items()}, _X)
-    np.testing.assert_allclose(np.asarray(got), expected, rtol=2e-5, atol=1e-6)
-    np.testing.assert_allclose(simulation._saturate(name, _X, _PARAMS), expected, rtol=2e-5)
+    assert set(tr.SATURATIONS[name].truth) == set(tr.SATURATIONS[name].params)
+    expected = _per_channel(ref, _X, _PARAMS)
+    with jax.enable_x64(True):
+        p64 = {k: jnp.asarray(v) for k, v in _PARAMS.items()}
+        got = model_mod.saturation(spec, p64, jnp.asarray(_X))
+        curve = insights.steady_state_response(spec, _response_params(_PARAMS, 2),
+                                               jnp.asarray(_X))  # fmt: skip
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(curve)[0], expected, rtol=1e-9, atol=1e-12)
+    got32 = model_mod.saturation(spec, {k: jnp.asarray(v, jnp.float32) for k, v in
+                                        _PARAMS.items()}, jnp.asarray(_X, jnp.float32))  # fmt: skip
+    np.testing.assert_allclose(np.asarray(got32), expected, rtol=2e-5, atol=1e-6)
+    names = tr.SATURATIONS[name].params
+    ds, truth = mmmjax.simulate(n_periods=30, n_channels=2, saturation=name, seed=5)
+    p = truth.params
+    level = _per_channel(_REF_ADSTOCK["geometric"], ds.spend, {"alpha": p["alpha"]}, 8)
+    contrib = p["beta"] * _per_channel(ref, level, {k: p[k] for k in names})
+    np.testing.assert_allclose(truth.contributions.to_numpy(), contrib, rtol=1e-9)
+    np.testing.assert_allclose(truth.response(ds.spend[:3]), p["beta"] * _per_channel(
+        ref, ds.spend[:3], {k: p[k] for k in names}), rtol=1e-9)  # fmt: skip
+    panel, gt = mmmjax.simulate(n_periods=30, n_channels=2, n_geos=2, saturation=name,
+                                n_controls=1, seed=5)  # fmt: skip
+    q = gt.params
+    for g in range(2):
+        x = panel.spend[g] / (q["population"][g] * q["unit"])
+        level = _per_channel(_REF_ADSTOCK["geometric"], x, {"alpha": q["alpha"]}, 8)
+        shape = _per_channel(ref, level, {k: q[k] for k in names})
+        np.testing.assert_allclose(gt.contributions[g], q["beta"][g] * shape, rtol=1e-9)
 
 
 def test_model_dispatch_goes_through_the_registry(monkeypatch):
@@ -550,6 +636,12 @@ def test_model_dispatch_goes_through_the_registry(monkeypatch):
     monkeypatch.setitem(tr.SATURATIONS, "logistic", sat)
     out = model_mod.saturation(mmmjax.MMM(saturation="logistic"), {"lam": 1.0}, jnp.ones((3, 2)))
     np.testing.assert_array_equal(np.asarray(out), -1.0)
+    # the simulator too: a constant adstocked level makes each channel's contribution flat
+    flat = tr.ADSTOCKS["delayed"]._replace(apply=lambda x, *a, **kw: jnp.zeros_like(x) + 2.0)
+    monkeypatch.setitem(tr.ADSTOCKS, "delayed", flat)
+    _, truth = mmmjax.simulate(n_periods=20, n_channels=2, adstock="delayed", seed=0)
+    c = truth.contributions.to_numpy()
+    np.testing.assert_allclose(c, np.broadcast_to(c[:1], c.shape), rtol=1e-12)
 
 
 def test_public_names_and_docstring_examples():

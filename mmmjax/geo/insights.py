@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from mmmjax import seeds
 from mmmjax.geo.fit import GeoFit, over_draws
 from mmmjax.insights import ResponseParams, _interval, check_by
 from mmmjax.model import adstock, kernel_params, saturation
@@ -320,7 +321,7 @@ def prior_roi_draws(fit: GeoFit, draws: int = 4000, seed: int = 0) -> np.ndarray
     """``(draws, G, C)`` window ROI per geo and channel under the geo model's priors
     (``exp(roi_mu + roi_tau * z)``, drawn with NumPy)."""
     priors = fit.spec.resolved_priors(fit.channels)
-    rng = np.random.default_rng(seed)
+    rng = seeds.numpy_rng(seed, "prior_roi")
     G, C = fit.dataset.n_geos, fit.dataset.n_channels
     mu = priors["roi_mu"].sample_numpy(rng, (draws, C))
     tau = priors["roi_tau"].sample_numpy(rng, (draws, C))

@@ -23,6 +23,11 @@ kernel name::
 
 ``get_adstock(name)`` / ``get_saturation(name)`` look a name up and raise a ``ValueError`` listing
 the valid names otherwise.
+
+Each entry also carries ``truth``: for every parameter a :class:`TruthRange`, the uniform range
+:func:`mmmjax.simulate` draws its true value from (in the model's scaled units: spend over each
+channel's spend unit, time in periods) and how the parameter scales with spend, so the simulator
+reads the kernel's parameters from here instead of branching on its name.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ __all__ = [
     "SATURATIONS",
     "Adstock",
     "Saturation",
+    "TruthRange",
     "adstock_lag_weights",
     "apply_adstock",
     "apply_saturation",
@@ -65,6 +71,29 @@ __all__ = [
 ]
 
 
+class TruthRange(NamedTuple):
+    """How :func:`mmmjax.simulate` draws one kernel parameter's true value, per channel.
+
+    Attributes:
+      low, high: the uniform range, in the model's scaled units (spend over the channel's spend
+        unit; lags and Weibull scales in periods).
+      spend_power: the parameter's unit is (spend unit) ** ``spend_power``: 1 for a spend level
+        (``half_saturation``, ``tanh_scale``), -1 for a rate per unit of spend (``lam``), 0 for a
+        dimensionless or time parameter. ``value_in_money = scaled * unit ** spend_power``.
+      below_l_max: ``high`` is capped at ``l_max - 1`` (a lag that must fit the kernel's window).
+    """
+
+    low: float
+    high: float
+    spend_power: int = 0
+    below_l_max: bool = False
+
+    def bounds(self, l_max: int) -> tuple[float, float]:
+        """``(low, high)`` for a kernel of ``l_max`` lags."""
+        high = min(self.high, float(l_max) - 1.0) if self.below_l_max else self.high
+        return float(self.low), float(high)
+
+
 class Adstock(NamedTuple):
     """An adstock kernel as the model sees it.
 
@@ -76,12 +105,14 @@ class Adstock(NamedTuple):
         ``method`` picks ``"scan"`` or ``"associative"``; the other kernels ignore ``method``.
       weights: ``weights(*params, l_max, normalize) -> (..., l_max, C)`` lag weights.
       normalize: the kernel's default for ``normalize``.
+      truth: ``{param: TruthRange}`` for the simulator (every name of ``params``).
     """
 
     params: tuple[str, ...]
     apply: Callable
     weights: Callable
     normalize: bool
+    truth: Mapping[str, TruthRange] | None = None
 
 
 class Saturation(NamedTuple):
@@ -91,10 +122,12 @@ class Saturation(NamedTuple):
       params: parameter names (the model's sample sites), in the order ``apply`` takes them
         after ``x``.
       apply: ``apply(x, *params) -> x``-shaped values in ``[0, 1]``.
+      truth: ``{param: TruthRange}`` for the simulator (every name of ``params``).
     """
 
     params: tuple[str, ...]
     apply: Callable
+    truth: Mapping[str, TruthRange] | None = None
 
 
 def _geometric_apply(x, alpha, *, l_max, normalize, method="scan"):
@@ -126,19 +159,27 @@ def _weibull(kind: str) -> tuple[Callable, Callable]:
     return apply, weights
 
 
+_R = TruthRange
+
 ADSTOCKS: dict[str, Adstock] = {
-    "geometric": Adstock(("alpha",), _geometric_apply, _geometric_weights, False),
-    "delayed": Adstock(("alpha", "theta"), _delayed_apply, _delayed_weights, True),
-    "weibull_pdf": Adstock(("weibull_shape", "weibull_scale"), *_weibull("pdf"), True),
-    "weibull_cdf": Adstock(("weibull_shape", "weibull_scale"), *_weibull("cdf"), True),
-}
+    "geometric": Adstock(("alpha",), _geometric_apply, _geometric_weights, False,
+                         {"alpha": _R(0.2, 0.7)}),
+    "delayed": Adstock(("alpha", "theta"), _delayed_apply, _delayed_weights, True,
+                       {"alpha": _R(0.3, 0.7), "theta": _R(0.0, 3.0, below_l_max=True)}),
+    "weibull_pdf": Adstock(("weibull_shape", "weibull_scale"), *_weibull("pdf"), True,
+                           {"weibull_shape": _R(1.5, 3.0), "weibull_scale": _R(1.5, 4.0)}),
+    "weibull_cdf": Adstock(("weibull_shape", "weibull_scale"), *_weibull("cdf"), True,
+                           {"weibull_shape": _R(0.7, 1.5), "weibull_scale": _R(1.0, 3.0)}),
+}  # fmt: skip
 
 SATURATIONS: dict[str, Saturation] = {
-    "hill": Saturation(("half_saturation", "slope"), hill),
-    "logistic": Saturation(("lam",), logistic),
-    "michaelis_menten": Saturation(("half_saturation",), michaelis_menten),
-    "tanh": Saturation(("tanh_scale",), tanh_saturation),
-}
+    "hill": Saturation(("half_saturation", "slope"), hill,
+                       {"half_saturation": _R(0.6, 1.8, 1), "slope": _R(1.0, 2.5)}),
+    "logistic": Saturation(("lam",), logistic, {"lam": _R(0.5, 3.0, -1)}),
+    "michaelis_menten": Saturation(("half_saturation",), michaelis_menten,
+                                   {"half_saturation": _R(0.5, 2.0, 1)}),
+    "tanh": Saturation(("tanh_scale",), tanh_saturation, {"tanh_scale": _R(0.5, 2.0, 1)}),
+}  # fmt: skip
 
 
 def get_adstock(name: str) -> Adstock:
