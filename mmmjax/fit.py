@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from mmmjax import seeds
 from mmmjax.calibration import LiftTest, check_lift_tests, lift_data
 from mmmjax.data import Dataset, Scales
 from mmmjax.design import Design, TimeAxis, build_design
@@ -57,12 +58,12 @@ def _batched_components(
     return jax.vmap(lambda p: components(spec, p, design, reference))(params)
 
 
-def _observation_noise(spec: MMM, params, seed: int, shape) -> np.ndarray:
+def _observation_noise(spec: MMM, params, seed: int, shape, stream: str = "observation_noise"):
     """Draws of the observation noise (scaled units), ``shape = (S, T)``.
 
     Drawn with NumPy: no JAX PRNG program to compile for a one-off draw.
     """
-    rng = np.random.default_rng(seed)
+    rng = seeds.numpy_rng(seed, stream)
     sigma = np.asarray(params["sigma"], dtype=np.float64)[:, None]
     if spec.likelihood == "student_t":
         return sigma * rng.standard_t(np.asarray(params["nu"], np.float64)[:, None], shape)
@@ -614,13 +615,13 @@ def _prior_draws(
 ):
     """Prior parameter draws ``{name: (1, draws, ...)}`` and prior predictive target (money)."""
     priors = spec.resolved_priors(dataset.channels)
-    rng = np.random.default_rng(seed)
+    rng = seeds.numpy_rng(seed, "prior_draws")
     prior = {
         name: priors[name].sample_numpy(rng, (draws, *shape)).astype(np.float32)
         for name, shape in site_shapes(spec, design).items()
     }
     mu = np.asarray(_batched_components(spec, prior, jax.tree.map(jnp.asarray, design)).mu)
-    y = mu + _observation_noise(spec, prior, seed + 1, mu.shape)
+    y = mu + _observation_noise(spec, prior, seed, mu.shape, stream="prior_predictive")
     return {k: v[None] for k, v in prior.items()}, _to_money(spec, y, scales)[None]
 
 
@@ -798,7 +799,7 @@ def assemble(
         **_data_groups(dataset),
     }
     if prior_draws:
-        prior, y_prior = _prior_draws(spec, dataset, design, prior_draws, seed + 2, problem.scales)
+        prior, y_prior = _prior_draws(spec, dataset, design, prior_draws, seed, problem.scales)
         groups["prior"] = prior
         groups["prior_predictive"] = {"target": y_prior}
     idata = from_dict(groups, coords=coords, dims=dims)
@@ -806,7 +807,7 @@ def assemble(
     fit = Fit(spec=spec, dataset=dataset, scales=problem.scales, axis=problem.axis, idata=idata,
               info=info, lift_tests=problem.lift_tests)  # fmt: skip
     mu, params = fit.components().mu, fit.draws()
-    y_pp = _predictive(spec, mu, params, problem.scales, seed + 1)  # money, as fit.predict()
+    y_pp = _predictive(spec, mu, params, problem.scales, seed)  # money, as fit.predict(seed=seed)
     log_lik = _target_log_likelihood(spec, mu, params, dataset, problem.scales)
     new = {"posterior_predictive": y_pp, "log_likelihood": log_lik}  # (S, T) each
     new = {g: {"target": v.reshape(chains, draws, -1)} for g, v in new.items()}

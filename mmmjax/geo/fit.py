@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from mmmjax import seeds
 from mmmjax.calibration import LiftTest, check_lift_tests
 from mmmjax.data import GeoDataset, GeoScales
 from mmmjax.design import TimeAxis
@@ -334,8 +335,9 @@ def _one_dim(idata: IData, names: list[str] | None = None) -> IData:
 
 
 def _noise(spec: GeoMMM, draws, seed: int, shape) -> np.ndarray:
-    """Observation noise draws ``(S, G, T)`` in scaled units (NumPy: nothing to compile)."""
-    rng = np.random.default_rng(seed)
+    """Observation noise draws ``(S, G, T)`` in scaled units (NumPy: nothing to compile), from
+    the ``observation_noise`` stream of ``seed`` (:mod:`mmmjax.seeds`)."""
+    rng = seeds.numpy_rng(seed, "observation_noise")
     sigma = np.asarray(draws["sigma"], np.float64)[:, :, None]
     if spec.model.likelihood == "student_t":
         nu = np.asarray(draws["nu"], np.float64)[:, None, None]
@@ -676,7 +678,7 @@ def assemble_geo(
     fit = GeoFit(spec=spec, dataset=panel, scales=problem.scales, axis=problem.axis,
                  idata=idata, info=info, lift_tests=problem.lift_tests)  # fmt: skip
     mu = fit._mean_scaled()
-    y_pp = fit._in_money(mu, "predictive", seed + 1)  # as fit.predict(seed=seed + 1)
+    y_pp = fit._in_money(mu, "predictive", seed)  # as fit.predict(seed=seed)
     new = {"posterior_predictive": y_pp, "log_likelihood": fit._log_likelihood(mu)}
     new = {g: {"target": v.reshape(chains, draws, *panel.target.shape)} for g, v in new.items()}
     add_groups(idata, new, coords=coords, dims=dims)
