@@ -299,12 +299,12 @@ def _unconstrained(prob: _Problem, posterior: dict[str, np.ndarray]) -> dict:
     """Posterior medians mapped to the unconstrained space (where NUTS moves)."""
     import jax.numpy as jnp
 
-    from mmmjax.sampling import _bijection
+    from mmmjax.sampling import bijection
 
     z = {}
     for name in prob.shapes:
         med = np.median(posterior[name].reshape(-1, *prob.shapes[name]), axis=0)
-        to_unconstrained = _bijection(prob.priors[name])[0]
+        to_unconstrained = bijection(prob.priors[name])[0]
         z[name] = jnp.asarray(to_unconstrained(med.astype(prob.dtype)), prob.dtype)
     return z
 
@@ -315,17 +315,17 @@ def _initial_values_as(dtype, override: Callable | None = None):
     its default), cast to ``dtype``. A prototype hook: ``run_nuts`` has no ``init_params``."""
     import mmmjax.sampling as sampling
 
-    original = sampling._initial_values
+    original = sampling.initial_values
 
     def patched(priors, shapes, chains, seed):
         z0 = (override or original)(priors, shapes, chains, seed)
         return {k: np.asarray(v, dtype=dtype) for k, v in z0.items()}
 
-    sampling._initial_values = patched
+    sampling.initial_values = patched
     try:
         yield
     finally:
-        sampling._initial_values = original
+        sampling.initial_values = original
 
 
 def _sample(prob: _Problem, cfg: BenchConfig, *, warmup: int, seed: int, init=None):
@@ -570,12 +570,12 @@ def study_in_sampler_grad(
     """
     import jax.numpy as jnp
 
-    from mmmjax.sampling import _initial_values
+    from mmmjax.sampling import initial_values
 
     rows = []
     for T, C in shapes:
         prob = _problem(T, C)
-        z0 = {k: v[0] for k, v in _initial_values(prob.priors, prob.shapes, 1, 0).items()}
+        z0 = {k: v[0] for k, v in initial_values(prob.priors, prob.shapes, 1, 0).items()}
 
         (t1, n1), (t2, n2) = (_timed_chain(prob, z0, k, warmup, draws) for k in (1, 2))
         row: dict[str, Any] = {"T": T, "C": C, "steps": n1, "same_trajectory": n1 == n2}

@@ -213,7 +213,7 @@ def test_map_initialisation_starts_near_the_posterior(demo, seed):
         problem.model, problem.model_args, priors=problem.priors, shapes=problem.shapes,
         chains=1, seed=seed, steps=300, jitter=0.0,
     )  # fmt: skip
-    prior = sampling._initial_values(problem.priors, problem.shapes, 4, seed)
+    prior = sampling.initial_values(problem.priors, problem.shapes, 4, seed)
 
     def energy(z, c):
         one = {k: v[c] for k, v in z.items()}
