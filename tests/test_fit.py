@@ -170,25 +170,53 @@ def test_too_short_data_is_refused_with_the_number_needed(demo):
 
 
 def test_chain_methods_agree_on_shapes(demo):
-    """Every chain method runs and gives the same groups, variables and shapes; the draws are
-    finite and each method's chains are distinct (not copies of one chain)."""
+    """Every chain method the sampler offers (``"auto"`` only picks one of them) runs with the
+    same seed, keys and starts and gives the same groups, variables and shapes, finite draws and
+    distinct chains; a method's draws are the same bit for bit when its fit is repeated; and the
+    methods' draws agree. They take the same NUTS steps up to floating-point rounding
+    (:func:`mmmjax.sampling.choose_chain_method`), not bit for bit, so agreement is asserted
+    within Monte Carlo error: each parameter's posterior means differ by less than 4 standard
+    errors of the difference, ``sqrt(sd_a^2 / ess_a + sd_b^2 / ess_b)`` (ESS of the mean)."""
     dataset, _ = demo
     small = dataset.slice(0, 60)
-    layouts = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SamplerWarning)
-        for method in ("parallel", "vectorized", "sequential"):
-            fit = mmmjax.MMM(seasonality=0, trend="none").fit(
-                small, chains=2, draws=10, warmup=10, progress=False, prior_draws=0,
+    methods = [m for m in sampling.CHAIN_METHODS if m != "auto"]
+    assert {"parallel", "vectorized", "sequential"} <= set(methods)
+
+    def fit(method):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SamplerWarning)
+            return mmmjax.MMM(seasonality=0, trend="none").fit(
+                small, chains=2, draws=10, warmup=10, seed=4, progress=False, prior_draws=0,
                 chain_method=method,
             )  # fmt: skip
-            assert fit.info["chain_method"] == method
-            post = fit.idata.posterior
-            layouts[method] = {k: tuple(post[k].shape) for k in post.data_vars}
-            roi = np.asarray(post["media_roi"])
-            assert np.all(np.isfinite(roi)) and not np.array_equal(roi[0], roi[1]), method
-    assert layouts["parallel"] == layouts["vectorized"] == layouts["sequential"]
-    assert all(shape[:2] == (2, 10) for shape in layouts["parallel"].values())
+
+    layouts, posteriors = {}, {}
+    for method in methods:
+        first, again = fit(method), fit(method)  # the second reuses the compiled programs
+        assert first.info["chain_method"] == again.info["chain_method"] == method
+        post = first.idata.posterior
+        posteriors[method] = post
+        layouts[method] = {k: tuple(post[k].shape) for k in post.data_vars}
+        for k in post.data_vars:
+            a = np.asarray(post[k])
+            assert np.all(np.isfinite(a)), (method, k)
+            assert np.array_equal(a, np.asarray(again.idata.posterior[k])), (method, k)
+        roi = np.asarray(post["media_roi"])
+        assert not np.array_equal(roi[0], roi[1]), method
+    assert all(layouts[m] == layouts[methods[0]] for m in methods), layouts
+    assert all(shape[:2] == (2, 10) for shape in layouts[methods[0]].values())
+
+    def moments(post):
+        ess = azc.ess(post, method="mean")
+        return {k: (np.asarray(post[k].mean(("chain", "draw"))),
+                    np.asarray(post[k].std(("chain", "draw"))) ** 2 / np.asarray(ess[k]))
+                for k in post.data_vars}  # fmt: skip
+
+    ref = moments(posteriors[methods[0]])
+    for method in methods[1:]:
+        for k, (mean, var) in moments(posteriors[method]).items():
+            gap, se = np.abs(mean - ref[k][0]), np.sqrt(var + ref[k][1])
+            assert np.all(gap <= 4 * se), (methods[0], method, k, gap, se)
     with pytest.raises(ValueError, match="chain_method"):
         sampling.choose_chain_method(2, "bogus")
 
