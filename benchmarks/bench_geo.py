@@ -38,10 +38,10 @@ def gradient_ms(spec, panel, n: int = 500) -> float:
     from numpyro.infer.util import potential_energy
 
     from mmmjax.geo.fit import prepare_geo
-    from mmmjax.sampling import _initial_values
+    from mmmjax.sampling import initial_values
 
     prob = prepare_geo(spec, panel)
-    z0 = _initial_values(prob.priors, prob.shapes, 1, 0)
+    z0 = initial_values(prob.priors, prob.shapes, 1, 0)
     z0 = {k: jnp.asarray(v[0]) for k, v in z0.items()}
 
     def energy(z):

@@ -1,9 +1,10 @@
 """NUTS throughput on this machine: compile time, gradients/s, draws/s, ESS/s, overhead ratio.
 
-A thin command line over :mod:`mmmjax.bench` (the same code as ``mmmjax bench``): sweeps
-periods x channels x chains x chain method x precision on simulated data, then runs the option
-studies (scan vs associative adstock, time to first step of a second fit, persistent compilation
-cache, MAP initialisation). See ``mmmjax/bench.py`` for what every field means.
+A thin command line over ``benchmarks/studies.py`` (the research studies, on top of
+:mod:`mmmjax.bench`, the probe behind ``mmmjax bench``): sweeps periods x channels x chains x
+chain method x precision on simulated data, then runs the option studies (scan vs associative
+adstock, time to first step of a second fit, persistent compilation cache, MAP initialisation,
+the gradient inside NUTS). See ``mmmjax/bench.py`` for what every field means.
 
 Usage:
     python benchmarks/bench_sampler.py --quick --out /tmp/s.json    # ~2 minutes
@@ -20,7 +21,7 @@ from pathlib import Path
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"arviz(\..*)?")
 
-from mmmjax.bench import STUDIES, run_bench  # noqa: E402
+from studies import STUDIES, run_bench  # noqa: E402  # benchmarks/studies.py, beside this file
 
 HERE = Path(__file__).resolve().parent
 

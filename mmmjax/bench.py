@@ -1,4 +1,4 @@
-"""Sampler throughput on this machine: ``mmmjax bench`` and ``benchmarks/bench_sampler.py``.
+"""Sampler throughput on this machine: the probe behind ``mmmjax bench``.
 
 For each configuration (periods ``T``, channels ``C``, chains, chain method, precision, geometric
 adstock path) a simulated data set is fitted twice with the same data, seed and shapes: the
@@ -31,11 +31,11 @@ x64), with the design, target and initial values cast to float64 so the potentia
 evaluated in float64 (``fit_model`` itself casts them to float32). Parallel chains need one
 JAX device per chain; configurations that need more are skipped with the reason recorded.
 
-Studies (side-by-side option comparisons) are run after the grid: ``adstock_grad`` (scan vs
-associative geometric adstock, gradient time by ``T``), ``first_step`` (a second ``MMM.fit`` of
-the same shape: time to start sampling), ``compile_cache`` (JAX's persistent compilation cache
-across processes) and ``map_init`` (NUTS initialised at a MAP point from SVI + optax with a
-shorter warm-up, against the default initialisation).
+After the configurations, ``first_step`` (a second ``MMM.fit`` of the same shape: time to
+start sampling) is timed. The research studies (scan vs associative adstock, the persistent
+compilation cache, MAP initialisation, the gradient inside NUTS) and the whole grid live in
+``benchmarks/studies.py`` (run by ``benchmarks/bench_sampler.py``), on top of this module:
+:func:`run_bench` takes any ``{name: study}`` mapping.
 
 The same code runs on an accelerator: the device is ``jax.devices()[0]`` and chains are
 vectorised there (``chain_method="auto"``).
@@ -56,15 +56,33 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["GRIDS", "STUDIES", "BenchConfig", "goals", "machine_info", "run_bench", "run_config"]
+__all__ = [
+    "GRIDS",
+    "RESULT_MARK",
+    "STUDIES",
+    "BenchConfig",
+    "BenchProblem",
+    "bench_problem",
+    "cpu_model",
+    "format_table",
+    "goals",
+    "grad_seconds",
+    "log",
+    "machine_info",
+    "peak_rss_mb",
+    "run_bench",
+    "run_config",
+    "sample_problem",
+    "study_first_step",
+    "throughput",
+]
 
 RESULT_MARK = "MMMJAX_BENCH_RESULT "
 
@@ -102,19 +120,9 @@ class BenchConfig:
         )
 
 
-def _grid(ts, cs, chains, methods, dtypes=("float32",), warmup=200, draws=200):
-    return [
-        BenchConfig(T=t, C=c, chains=n, chain_method=m, dtype=d, warmup=warmup, draws=draws)
-        for d in dtypes
-        for t in ts
-        for c in cs
-        for n in chains
-        for m in (("sequential",) if n == 1 else methods)
-    ]
-
-
 B = BenchConfig
-#: Named sweeps: "quick" (about 2 minutes here), "moderate" (the CLI default), "full" (the grid).
+#: Named sweeps: "quick" (``mmmjax bench --quick``, about 2 minutes here) and "moderate" (the
+#: CLI default); ``benchmarks/studies.py`` adds "full" (the whole grid).
 GRIDS: dict[str, list[BenchConfig]] = {
     "quick": [
         B(T=104, C=5, chains=4, chain_method="vectorized", warmup=100, draws=100),
@@ -146,21 +154,11 @@ GRIDS: dict[str, list[BenchConfig]] = {
             draws=100,
         ),
     ],
-    "full": _grid(
-        (104, 156, 520),
-        (5, 10, 30),
-        (1, 4, 16, 64, 256),
-        ("vectorized", "parallel"),
-        dtypes=("float32", "float64"),
-    ),
 }
 del B
-STUDIES = ("adstock_grad", "first_step", "compile_cache", "map_init", "in_sampler_grad")
-DEFAULT_STUDIES = {
-    "quick": ("first_step",),
-    "moderate": (*STUDIES[:3], "in_sampler_grad"),
-    "full": STUDIES,
-}
+#: The studies this module runs after the configurations (more in ``benchmarks/studies.py``).
+STUDIES = ("first_step",)
+DEFAULT_STUDIES = {"quick": ("first_step",), "moderate": ("first_step",)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -202,7 +200,9 @@ def machine_info() -> dict[str, Any]:
 # one model, its inputs and its potential
 # ----------------------------------------------------------------------------------------------
 @dataclasses.dataclass
-class _Problem:
+class BenchProblem:
+    """One model's inputs as ``fit_model`` builds them (see :func:`bench_problem`)."""
+
     spec: Any
     dataset: Any
     model: Callable
@@ -213,7 +213,9 @@ class _Problem:
     dtype: Any
 
 
-def _problem(T: int, C: int, *, seed: int = 0, adstock_method: str = "auto", dtype=None):
+def bench_problem(
+    T: int, C: int, *, seed: int = 0, adstock_method: str = "auto", dtype=None
+) -> BenchProblem:
     """The same inputs ``fit_model`` builds, optionally cast to ``dtype`` (float64 needs x64)."""
     import jax
     import jax.numpy as jnp
@@ -229,7 +231,7 @@ def _problem(T: int, C: int, *, seed: int = 0, adstock_method: str = "auto", dty
         a = jnp.asarray(a)
         return a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
 
-    return _Problem(
+    return BenchProblem(
         spec=problem.spec,
         dataset=dataset,
         model=problem.model,
@@ -256,7 +258,7 @@ def _median_seconds(f: Callable[[], Any], *, min_calls: int = 50, budget_s: floa
     return float(np.median(times))
 
 
-def _grad_seconds(prob: _Problem, z: dict, batch: int = 0, n: int = 2000) -> float:
+def grad_seconds(prob: BenchProblem, z: dict, batch: int = 0, n: int = 2000) -> float:
     """Time of one potential-and-gradient evaluation *inside* compiled code, at ``z``.
 
     ``n`` evaluations run in one jitted ``fori_loop`` (each step moves ``z`` a little along the
@@ -295,16 +297,16 @@ def _grad_seconds(prob: _Problem, z: dict, batch: int = 0, n: int = 2000) -> flo
     return float(np.median(times))
 
 
-def _unconstrained(prob: _Problem, posterior: dict[str, np.ndarray]) -> dict:
+def _unconstrained(prob: BenchProblem, posterior: dict[str, np.ndarray]) -> dict:
     """Posterior medians mapped to the unconstrained space (where NUTS moves)."""
     import jax.numpy as jnp
 
-    from mmmjax.sampling import _bijection
+    from mmmjax.sampling import bijection
 
     z = {}
     for name in prob.shapes:
         med = np.median(posterior[name].reshape(-1, *prob.shapes[name]), axis=0)
-        to_unconstrained = _bijection(prob.priors[name])[0]
+        to_unconstrained = bijection(prob.priors[name])[0]
         z[name] = jnp.asarray(to_unconstrained(med.astype(prob.dtype)), prob.dtype)
     return z
 
@@ -312,24 +314,28 @@ def _unconstrained(prob: _Problem, posterior: dict[str, np.ndarray]) -> dict:
 @contextlib.contextmanager
 def _initial_values_as(dtype, override: Callable | None = None):
     """Temporarily make ``run_nuts`` start from ``override(priors, shapes, chains, seed)`` (or
-    its default), cast to ``dtype``. A prototype hook: ``run_nuts`` has no ``init_params``."""
+    its default, :func:`mmmjax.sampling.initial_values`), cast to ``dtype``: its
+    ``init_values`` argument is cast to float32, and float64 rows must start in float64."""
     import mmmjax.sampling as sampling
 
-    original = sampling._initial_values
+    original = sampling.initial_values
 
     def patched(priors, shapes, chains, seed):
         z0 = (override or original)(priors, shapes, chains, seed)
         return {k: np.asarray(v, dtype=dtype) for k, v in z0.items()}
 
-    sampling._initial_values = patched
+    sampling.initial_values = patched
     try:
         yield
     finally:
-        sampling._initial_values = original
+        sampling.initial_values = original
 
 
-def _sample(prob: _Problem, cfg: BenchConfig, *, warmup: int, seed: int, init=None):
-    """``run_nuts`` on ``prob`` exactly as ``fit_model`` calls it, in ``prob.dtype``."""
+def sample_problem(
+    prob: BenchProblem, cfg: BenchConfig, *, warmup: int, seed: int, init: Callable | None = None
+):
+    """``run_nuts`` on ``prob`` exactly as ``fit_model`` calls it, in ``prob.dtype``; ``init``:
+    ``init(priors, shapes, chains, seed)`` gives the initial values (default: the sampler's)."""
     from mmmjax.sampling import run_nuts
 
     with _initial_values_as(np.dtype(prob.dtype.name), init):
@@ -362,7 +368,8 @@ def _diagnose(res) -> dict[str, Any]:
     )
 
 
-def _throughput(cfg: BenchConfig, res, warmup: int) -> dict[str, Any]:
+def throughput(cfg: BenchConfig, res, warmup: int) -> dict[str, Any]:
+    """Leapfrog steps, gradients/s, draws/s, ESS/s and diagnostics of one ``SamplerResult``."""
     n_steps = np.asarray(res.sample_stats["n_steps"], dtype=np.float64)  # (chains, draws)
     warm = np.asarray(res.warmup_steps, dtype=np.float64)  # (chains, warmup), recorded
     draw_steps, warm_steps = float(n_steps.sum()), float(warm.sum())
@@ -404,9 +411,11 @@ def run_config(cfg: BenchConfig) -> dict[str, Any]:
     if method == "parallel" and jax.local_device_count() < cfg.chains:
         row["skipped"] = f"parallel needs {cfg.chains} devices, JAX sees {jax.local_device_count()}"
         return row
-    prob = _problem(cfg.T, cfg.C, seed=cfg.seed, adstock_method=cfg.adstock_method, dtype=cfg.dtype)
-    first = _sample(prob, cfg, warmup=cfg.warmup, seed=cfg.seed)
-    second = _sample(prob, cfg, warmup=cfg.warmup, seed=cfg.seed)  # same trajectory, no compile
+    prob = bench_problem(cfg.T, cfg.C, seed=cfg.seed, adstock_method=cfg.adstock_method,
+                         dtype=cfg.dtype)  # fmt: skip
+    first = sample_problem(prob, cfg, warmup=cfg.warmup, seed=cfg.seed)
+    # the same trajectory again, without compiling
+    second = sample_problem(prob, cfg, warmup=cfg.warmup, seed=cfg.seed)
     row["first_s"] = first.seconds_warmup_and_sampling
     row["compiled_first"] = bool(first.compiled)
     row["compiled_second"] = bool(second.compiled)
@@ -419,16 +428,16 @@ def run_config(cfg: BenchConfig) -> dict[str, Any]:
     row["load_s"] = phases.get("load_s", 0.0)
     row["lower_s"] = phases.get("lower_s", 0.0)
     row["xla_compile_s"] = phases.get("compile_s", 0.0)
-    row.update(_throughput(cfg, second, cfg.warmup))
+    row.update(throughput(cfg, second, cfg.warmup))
     z = _unconstrained(prob, second.posterior)
-    grad_s = _grad_seconds(prob, z)
+    grad_s = grad_seconds(prob, z)
     row["grad_us"] = grad_s * 1e6
     total = row["leapfrog_steps_draws"] + row["leapfrog_steps_warmup"]
     # chains in parallel share the cores: count the core-seconds the sampler used
     cores = min(cfg.chains, os.cpu_count() or 1) if method == "parallel" else 1
     row["overhead_ratio"] = row["sampling_s"] * cores / (total * grad_s)
     if method == "vectorized":
-        batch_s = _grad_seconds(prob, z, batch=cfg.chains)
+        batch_s = grad_seconds(prob, z, batch=cfg.chains)
         row["batch_grad_us"] = batch_s * 1e6
         row["overhead_ratio_lockstep"] = row["sampling_s"] / (row["lockstep_steps"] * batch_s)
     row["peak_rss_mb"] = peak_rss_mb()
@@ -469,25 +478,8 @@ def _run_any(cfg: BenchConfig) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------
-# studies
+# time to first step (the research studies: benchmarks/studies.py)
 # ----------------------------------------------------------------------------------------------
-def study_adstock_grad(ts=(104, 156, 520), cs=(5, 10, 30)) -> list[dict[str, Any]]:
-    """Potential-and-gradient time, geometric adstock by ``lax.scan`` vs ``associative_scan``."""
-    rows = []
-    for T in ts:
-        for C in cs:
-            row: dict[str, Any] = {"T": T, "C": C}
-            for method in ("scan", "associative"):
-                prob = _problem(T, C, adstock_method=method)
-                z = {k: np.zeros(s, np.float32) for k, s in prob.shapes.items()}
-                row[f"{method}_us"] = _grad_seconds(prob, z) * 1e6
-            row["associative_over_scan"] = row["associative_us"] / row["scan_us"]
-            rows.append(row)
-            _log(f"  adstock_grad T={T} C={C}: scan {row['scan_us']:.0f} us, associative "
-                 f"{row['associative_us']:.0f} us")  # fmt: skip
-    return rows
-
-
 def study_first_step(T: int = 156, C: int = 5, chains: int = 4) -> dict[str, Any]:
     """Time to start sampling in a second ``MMM.fit`` of the same shape (new data, new seed).
 
@@ -512,195 +504,14 @@ def study_first_step(T: int = 156, C: int = 5, chains: int = 4) -> dict[str, Any
     return out
 
 
-def _timed_chain(prob: _Problem, z0: dict, copies: int, warmup: int, draws: int):
-    """Seconds and leapfrog steps of one NUTS chain on ``copies`` (1 or 2) potentials per step.
-
-    With 2 the potential is ``U(x) + 0 * U(x * (1 + 1e-7))``: the same value and gradient, so
-    the same trajectory, at the cost of a second potential-and-gradient per leapfrog step.
-    Timed on a second call (the first compiles).
-    """
-    import jax
-    import jax.numpy as jnp
-    from jax import lax
-    from jax.flatten_util import ravel_pytree
-    from numpyro.infer.util import potential_energy
-
-    from mmmjax.nuts import NutsSettings, nuts_kernel
-
-    x0, unravel = ravel_pytree(z0)
-
-    def run(key, x0, args):
-        def u(x):
-            value = potential_energy(prob.model, args, {}, unravel(x))
-            if copies == 2:
-                twin = potential_energy(prob.model, args, {}, unravel(x * (1 + 1e-7)))
-                value = value + 0.0 * twin
-            return value
-
-        init, step = nuts_kernel(u, NutsSettings(warmup=warmup))
-
-        def body(state, i):
-            state = step(state, i)
-            return state, state.num_steps
-
-        return lax.scan(body, init(x0, key), jnp.arange(warmup + draws))[1]
-
-    run = jax.jit(run)
-    key = jax.random.PRNGKey(0)
-    jax.block_until_ready(run(key, x0, prob.args))  # compile
-    t0 = time.perf_counter()
-    steps = jax.block_until_ready(run(key, x0, prob.args))
-    return time.perf_counter() - t0, int(np.sum(steps))
-
-
-def study_in_sampler_grad(
-    shapes=((104, 5), (156, 10), (520, 5)), warmup: int = 500, draws: int = 500
-) -> list[dict[str, Any]]:
-    """What one gradient costs *inside* NUTS, and so what the sampler costs beyond it.
-
-    One chain of :func:`mmmjax.nuts.nuts_kernel` (default settings) is run twice with the same
-    key and start: once on the potential ``U`` and once on ``U(x) + 0 * U(x')`` with
-    ``x' = x * (1 + 1e-7)``. The second takes exactly the same trajectory (checked: equal leapfrog
-    step counts) but evaluates two potential-and-gradients per leapfrog step, so the difference
-    in time per step is one gradient as the sampler pays it. ``overhead_in_sampler`` is the
-    time per step over that: 1 means NUTS costs nothing beyond its gradients. The standalone
-    ``grad_us`` (a loop of gradients alone) is reported beside it; on this CPU it runs slower
-    than the same gradient inside NUTS, which is why the grid's ``overhead_ratio`` can fall
-    below 1.
-    """
-    import jax.numpy as jnp
-
-    from mmmjax.sampling import _initial_values
-
-    rows = []
-    for T, C in shapes:
-        prob = _problem(T, C)
-        z0 = {k: v[0] for k, v in _initial_values(prob.priors, prob.shapes, 1, 0).items()}
-
-        (t1, n1), (t2, n2) = (_timed_chain(prob, z0, k, warmup, draws) for k in (1, 2))
-        row: dict[str, Any] = {"T": T, "C": C, "steps": n1, "same_trajectory": n1 == n2}
-        row["step_us"] = t1 / n1 * 1e6
-        row["grad_in_sampler_us"] = (t2 - t1) / n1 * 1e6
-        row["overhead_in_sampler"] = t1 / (t2 - t1)
-        z = {k: jnp.asarray(v) for k, v in z0.items()}
-        row["grad_us_standalone"] = _grad_seconds(prob, z) * 1e6
-        rows.append(row)
-        _log(f"  in_sampler_grad T={T} C={C}: {row['step_us']:.1f} us per leapfrog step, "
-             f"gradient in the sampler {row['grad_in_sampler_us']:.1f} us (standalone "
-             f"{row['grad_us_standalone']:.1f}), overhead {row['overhead_in_sampler']:.2f}"
-             f"{'' if row['same_trajectory'] else ' (trajectories differ!)'}")  # fmt: skip
-    return rows
-
-
-_CACHE_SNIPPET = """
-import json, time, mmmjax
-data, _ = mmmjax.simulate(n_periods={T}, n_channels={C}, seed=0)
-t0 = time.perf_counter()
-fit = mmmjax.MMM().fit(data, chains={chains}, draws=50, warmup=50, progress=False, warn=False)
-print({mark!r} + json.dumps({{"sampler_s": fit.info["seconds"],
-                              "fit_wall_s": time.perf_counter() - t0}}))
-"""
-
-
-def study_compile_cache(T: int = 104, C: int = 5, chains: int = 4) -> dict[str, Any]:
-    """First fit in a fresh process, without and with JAX's persistent compilation cache.
-
-    Three fresh processes with ``JAX_COMPILATION_CACHE_DIR`` set to a new directory: the first
-    fills the cache, the second and third read it. ``speedup`` is first over second.
-    """
-    code = _CACHE_SNIPPET.format(T=T, C=C, chains=chains, mark=RESULT_MARK)
-    out: dict[str, Any] = {"T": T, "C": C, "chains": chains, "warmup": 50, "draws": 50}
-    with tempfile.TemporaryDirectory(prefix="mmmjax-jax-cache-") as cache:
-        env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache}
-        for label in ("cold", "warm", "warm_again"):
-            proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                  text=True, check=False)  # fmt: skip
-            lines = [x for x in proc.stdout.splitlines() if x.startswith(RESULT_MARK)]
-            if not lines:
-                out["error"] = (proc.stderr or "").strip().splitlines()[-3:]
-                return out
-            res = json.loads(lines[-1][len(RESULT_MARK) :])
-            out[f"{label}_sampler_s"], out[f"{label}_fit_wall_s"] = (
-                res["sampler_s"], res["fit_wall_s"]
-            )  # fmt: skip
-            _log(f"  compile_cache {label}: sampler {res['sampler_s']:.1f} s")
-        out["cache_files"] = len(list(Path(cache).rglob("*")))
-    out["speedup"] = out["cold_sampler_s"] / out["warm_sampler_s"]
-    return out
-
-
-def map_point(prob: _Problem, *, steps: int = 2000, lr: float = 0.02, seed: int = 0):
-    """MAP estimate with SVI (``AutoDelta`` guide, ``optax.adam``): ``(z, seconds)``.
-
-    ``z`` is ``{site: unconstrained value}`` (one point); seconds include compilation.
-    """
-    from mmmjax.sampling import map_initial_values
-
-    t0 = time.perf_counter()
-    z = map_initial_values(
-        prob.model, prob.args, priors=prob.priors, shapes=prob.shapes, chains=1, seed=seed,
-        steps=steps, learning_rate=lr, jitter=0.0,
-    )  # fmt: skip
-    return {k: v[0] for k, v in z.items()}, time.perf_counter() - t0
-
-
-def study_map_init(
-    T: int = 104, C: int = 5, chains: int = 4, draws: int = 1000, warmup: int = 1000,
-    short_warmup: int = 300, seeds: Sequence[int] = (1, 2),
-) -> dict[str, Any]:  # fmt: skip
-    """Default initialisation + ``warmup`` vs MAP initialisation + ``short_warmup``.
-
-    Each arm is compiled once, then run with ``seeds`` (no compile); ESS/s counts the MAP
-    arm's SVI time (compiled, then re-run once more to time it without compilation). Chains
-    start at the MAP point plus N(0, 0.1) jitter in the unconstrained space, so they still
-    differ and r-hat stays meaningful.
-    """
-    cfg = BenchConfig(T=T, C=C, chains=chains, chain_method="auto", draws=draws)
-    prob = _problem(T, C)
-    _, _ = map_point(prob)  # compile SVI
-    z_map, svi_s = map_point(prob)
-
-    def map_init(priors, shapes, n, seed):
-        rng = np.random.default_rng([seed, 11])
-        return {k: z_map[k] + 0.1 * rng.standard_normal((n, *np.shape(z_map[k]))) for k in shapes}
-
-    out: dict[str, Any] = {"T": T, "C": C, "chains": chains, "draws": draws, "svi_s": svi_s}
-    for arm, w, init in (("prior_init", warmup, None), ("map_init", short_warmup, map_init)):
-        _sample(prob, cfg, warmup=w, seed=0, init=init)  # compile
-        rows = [_throughput(cfg, _sample(prob, cfg, warmup=w, seed=s, init=init), w) for s in seeds]
-        extra = svi_s if init else 0.0
-        sec = float(np.mean([r["sampling_s"] for r in rows])) + extra
-        ess = float(np.mean([r["min_ess_bulk"] for r in rows]))
-        out[arm] = {
-            "warmup": w,
-            "seconds": sec,
-            "min_ess_bulk": ess,
-            "ess_bulk_per_s": ess / sec,
-            "max_r_hat": max(r["max_r_hat"] for r in rows),
-            "divergences": sum(r["divergences"] for r in rows),
-            "per_seed": rows,
-        }
-        _log(f"  map_init {arm}: warmup {w}, {sec:.1f} s, min ESS {ess:.0f}, "
-             f"r-hat {out[arm]['max_r_hat']:.3f}")  # fmt: skip
-    out["ess_per_s_ratio_map_over_prior"] = (
-        out["map_init"]["ess_bulk_per_s"] / out["prior_init"]["ess_bulk_per_s"]
-    )
-    return out
-
-
-_STUDY_FUNCS: dict[str, Callable[[], Any]] = {
-    "adstock_grad": study_adstock_grad,
-    "first_step": study_first_step,
-    "compile_cache": study_compile_cache,
-    "map_init": study_map_init,
-    "in_sampler_grad": study_in_sampler_grad,
-}
+_STUDY_FUNCS: dict[str, Callable[[], Any]] = {"first_step": study_first_step}
 
 
 # ----------------------------------------------------------------------------------------------
 # reporting
 # ----------------------------------------------------------------------------------------------
-def _log(msg: str) -> None:
+def log(msg: str) -> None:
+    """Print one progress line (to stderr in a float64 worker, whose stdout carries the result)."""
     print(msg, file=sys.stderr if _WORKER[0] else sys.stdout, flush=True)
 
 
@@ -744,33 +555,40 @@ def run_bench(
     quick: bool = False,
     out: str | os.PathLike | None = None,
     *,
-    full: bool = False,
     configs: Iterable[BenchConfig] | None = None,
-    studies: Iterable[str] | None = None,
+    studies: Iterable[str] | Mapping[str, Callable[[], Any]] | None = None,
+    sweep: str | None = None,
 ) -> dict[str, Any]:
     """Run a sweep, print progress and a table, and optionally write the results as JSON.
 
     Args:
       quick: the "quick" sweep (about 2 minutes on 2 CPU cores) instead of "moderate".
       out: write the results JSON here (parent directories are created).
-      full: the whole grid (T x C x chains x chain method x precision; hours on a CPU).
-      configs: explicit configurations (overrides ``quick``/``full``).
-      studies: option studies to run after the grid, from :data:`STUDIES` (default: by sweep).
+      configs: explicit configurations (overrides ``quick``).
+      studies: studies to run after the configurations: names from :data:`STUDIES`, or a
+        ``{name: function}`` mapping (``benchmarks/studies.py``'s); default: by sweep.
+      sweep: the sweep's name in the results (default: "quick"/"moderate", "custom" with
+        ``configs``).
 
     Returns:
       ``{"machine", "sweep", "configs": [row, ...], "studies": {name: result}, "notes"}``; each
       row has the fields listed in the module docstring, or ``skipped``/``error``.
     """
-    named = "full" if full else "quick" if quick else "moderate"
-    sweep = "custom" if configs is not None else named
-    cfgs = list(configs) if configs is not None else GRIDS[sweep]
-    chosen = tuple(studies) if studies is not None else DEFAULT_STUDIES.get(sweep, ())
-    unknown = set(chosen) - set(STUDIES)
-    if unknown:
-        raise ValueError(f"unknown studies {sorted(unknown)}; choose from {STUDIES}")
+    named = "quick" if quick else "moderate"
+    sweep = sweep or ("custom" if configs is not None else named)
+    cfgs = list(configs) if configs is not None else GRIDS[named]
+    if isinstance(studies, Mapping):
+        funcs = dict(studies)
+    else:
+        chosen = tuple(studies) if studies is not None else DEFAULT_STUDIES.get(sweep, ())
+        unknown = set(chosen) - set(STUDIES)
+        if unknown:
+            raise ValueError(f"unknown studies {sorted(unknown)}; choose from {STUDIES}")
+        funcs = {name: _STUDY_FUNCS[name] for name in chosen}
+    chosen = tuple(funcs)
     results: dict[str, Any] = {"machine": machine_info(), "sweep": sweep, "configs": [],
                                "studies": {}}  # fmt: skip
-    _log(f"mmmjax bench ({sweep}): {len(cfgs)} configurations, studies {list(chosen)} on "
+    log(f"mmmjax bench ({sweep}): {len(cfgs)} configurations, studies {list(chosen)} on "
          f"{results['machine']['device']} / {results['machine']['cpu']}")  # fmt: skip
     t_start = time.perf_counter()
     for i, cfg in enumerate(cfgs, 1):
@@ -778,21 +596,21 @@ def run_bench(
         row = _run_any(cfg)
         results["configs"].append(row)
         if "skipped" in row or "error" in row:
-            _log(f"[{i}/{len(cfgs)}] {cfg.name}: {row.get('skipped') or row.get('error')}")
+            log(f"[{i}/{len(cfgs)}] {cfg.name}: {row.get('skipped') or row.get('error')}")
         else:
-            _log(f"[{i}/{len(cfgs)}] {cfg.name}: compile {row['compile_s']:.1f} s, sample "
+            log(f"[{i}/{len(cfgs)}] {cfg.name}: compile {row['compile_s']:.1f} s, sample "
                  f"{row['sampling_s']:.1f} s, {row['grad_evals_per_s']:,.0f} grads/s, "
                  f"ESS/s {row['ess_bulk_per_s']:.1f}, overhead {row['overhead_ratio']:.2f} "
                  f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
         if out:
             _write(results, out)  # partial results survive an interrupted sweep
     for name in chosen:
-        _log(f"study {name} ...")
+        log(f"study {name} ...")
         try:
-            results["studies"][name] = _STUDY_FUNCS[name]()
+            results["studies"][name] = funcs[name]()
         except Exception as exc:
             results["studies"][name] = {"error": repr(exc)}
-        _log(f"study {name}: {json.dumps(_brief(results['studies'][name]))}")
+        log(f"study {name}: {json.dumps(_brief(results['studies'][name]))}")
         if out:
             _write(results, out)
     results["goals"] = goals(results)
@@ -806,7 +624,7 @@ def run_bench(
     print(format_table(results), flush=True)
     if out:
         _write(results, out)
-        _log(f"wrote {out}")
+        log(f"wrote {out}")
     return results
 
 

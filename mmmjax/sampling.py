@@ -43,8 +43,10 @@ from mmmjax.seeds import jax_key, numpy_rng
 __all__ = [
     "CHAIN_METHODS",
     "SamplerResult",
+    "bijection",
     "chain_groups",
     "choose_chain_method",
+    "initial_values",
     "map_initial_values",
     "run_nuts",
     "run_nuts_batched",
@@ -317,8 +319,9 @@ def _qualname(model: Callable) -> str:
     return f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', repr(f))}"
 
 
-def _bijection(prior: Any) -> tuple[Callable, Callable]:
-    """``(to_unconstrained, to_constrained)`` of a prior's support, as NumPy functions.
+def bijection(prior: Any) -> tuple[Callable, Callable]:
+    """``(to_unconstrained, to_constrained)`` of a prior's support, as NumPy functions: the
+    maps between a site's values and the unconstrained space NUTS moves in.
 
     Real, positive and unit-interval supports (every default prior) are done in NumPy (float64
     inside, the input's dtype out): no eager JAX operation, so nothing to compile or load on a
@@ -352,16 +355,20 @@ def _numpy_map(f: Callable[[np.ndarray], np.ndarray]) -> Callable[[Any], np.ndar
     return apply
 
 
-def _initial_values(
+def initial_values(
     priors: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]], chains: int, seed: int
 ) -> dict[str, np.ndarray]:
-    """Unconstrained initial values per chain: the median of 15 prior draws, per chain."""
+    """The sampler's default start: unconstrained initial values ``{site: (chains, *shape)}``.
+
+    Each chain starts at the median of 15 prior draws (NumPy, the ``initial_values`` stream of ``seed``; no JAX
+    program to compile), mapped to the unconstrained space by :func:`bijection`, in float32.
+    """
     rng = numpy_rng(seed, "initial_values")
     z0 = {}
     for name, shape in shapes.items():
         draws = priors[name].sample_numpy(rng, (chains, 15, *shape))
         median = np.median(draws, axis=1).astype(np.float32)
-        z0[name] = _bijection(priors[name])[0](median).astype(np.float32)
+        z0[name] = bijection(priors[name])[0](median).astype(np.float32)
     return z0
 
 
@@ -403,7 +410,7 @@ def map_initial_values(
     result = svi.run(jax_key(seed, "map"), steps, *model_args, progress_bar=False)
     point = guide.median(result.params)
     z_map = {
-        name: _bijection(priors[name])[0](np.asarray(point[name], dtype=np.float32))
+        name: bijection(priors[name])[0](np.asarray(point[name], dtype=np.float32))
         for name in shapes
     }
     flat, unravel = ravel_pytree({k: jnp.asarray(v) for k, v in z_map.items()})
@@ -532,7 +539,7 @@ def run_nuts_batched(
 def _start(priors, shapes, chains, seed, init_values) -> dict[str, np.ndarray]:
     """Unconstrained initial values ``{site: (chains, *shape)}``."""
     if init_values is None:
-        return _initial_values(priors, shapes, chains, seed)
+        return initial_values(priors, shapes, chains, seed)
     return {k: np.broadcast_to(np.asarray(init_values[k], np.float32), (chains, *shape))
             for k, shape in shapes.items()}  # fmt: skip
 
@@ -608,7 +615,7 @@ def _sample(model, model_key, args, keys, z0, priors, shapes, options, batch: in
         pick = (lambda a: a) if batch is None else (lambda a, m=m: a[:, m])
         posterior = {}
         for name in shapes:
-            posterior[name] = _bijection(priors[name])[1](pick(z[name]))
+            posterior[name] = bijection(priors[name])[1](pick(z[name]))
         stat = dict(zip(_STAT_FIELDS, (pick(s) for s in stats), strict=True))
         sample_stats = {
             "diverging": stat["diverging"].astype(bool),

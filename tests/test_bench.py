@@ -55,31 +55,66 @@ def test_run_bench_tiny_writes_json(tmp_path, capsys):
     assert "overhead" in printed and data["machine"]["cpu"] in printed
 
 
-def test_grids_and_studies_are_well_formed():
-    """Every named sweep runs configurations the benchmark can run (valid methods, dtypes and
-    sizes; no duplicate rows; the quick sweep really quick), the full grid covers every
-    combination of its own axes, and every study, default or not, is a function of the module."""
+def check_runnable(grid: list[BenchConfig]) -> None:
+    """Every configuration is one the probe can run: a valid ``mmmjax.MMM`` (its adstock path),
+    a chain method the sampler accepts and records unchanged, a floating dtype, at least one
+    warm-up step and draw, and no configuration measured twice."""
+    import jax.numpy as jnp
+
+    import mmmjax
+    from mmmjax.sampling import choose_chain_method
+
+    assert grid
+    assert len({c.name for c in grid}) == len(grid), "a configuration is repeated"
+    for c in grid:
+        mmmjax.MMM(adstock_method=c.adstock_method)  # raises on an unknown path
+        method = "sequential" if c.chains == 1 else c.chain_method
+        assert choose_chain_method(c.chains, method) == method, c  # "auto" would be ambiguous
+        assert jnp.issubdtype(jnp.dtype(c.dtype), jnp.floating), c
+        assert min(c.T, c.C, c.chains, c.warmup, c.draws) >= 1, c
+
+
+@pytest.mark.parametrize("sweep", sorted(GRIDS))
+def test_every_configuration_of_a_sweep_is_runnable(sweep):
+    check_runnable(GRIDS[sweep])
+
+
+def test_parallel_rows_that_need_more_devices_are_skipped_not_run():
+    """A parallel configuration with more chains than JAX devices says why it was skipped (and
+    does not sample); a configuration of the other precision refuses to run in this process."""
+    import jax
+
+    from mmmjax.bench import run_config
+
+    n = jax.local_device_count()
+    row = run_config(BenchConfig(T=8, C=1, chains=n + 1, chain_method="parallel"))
+    assert row["skipped"] == f"parallel needs {n + 1} devices, JAX sees {n}"
+    other = "float32" if jax.config.jax_enable_x64 else "float64"
+    with pytest.raises(RuntimeError, match="JAX_ENABLE_X64"):
+        run_config(BenchConfig(T=8, C=1, chains=1, dtype=other))
+
+
+def test_run_bench_runs_the_studies_it_is_given(capsys):
+    """Named studies must be the probe's own; a ``{name: function}`` mapping (what
+    benchmarks/studies.py passes) runs each function in order, and a study that raises is
+    recorded as an error while the others still run."""
     from mmmjax import bench
 
-    for name, grid in GRIDS.items():
-        assert grid, name
-        assert len({c.name for c in grid}) == len(grid), f"{name} repeats a configuration"
-        for c in grid:
-            assert c.T >= 2 and c.C >= 1 and c.chains >= 1 and c.warmup >= 1 and c.draws >= 1
-            assert c.dtype in ("float32", "float64"), c
-            assert c.adstock_method in ("auto", "scan", "associative"), c
-            assert c.chain_method in ("vectorized", "parallel", "sequential"), c
-            assert c.chains > 1 or c.chain_method == "sequential" or name != "full", c
-    assert all(c.warmup + c.draws <= 200 for c in GRIDS["quick"])
-    full = GRIDS["full"]
-    axes = [{getattr(c, k) for c in full} for k in ("T", "C", "dtype")]
-    combos = {(c.T, c.C, c.dtype) for c in full}
-    assert len(combos) == math.prod(len(a) for a in axes)  # a full product of its axes
     assert set().union(*map(set, bench.DEFAULT_STUDIES.values())) <= set(STUDIES)
-    for study in STUDIES:
-        assert callable(getattr(bench, f"study_{study}")), study
+    assert set(bench.DEFAULT_STUDIES) == set(GRIDS)  # each sweep says what it runs after
     with pytest.raises(ValueError, match="unknown studies"):
         run_bench(configs=[], studies=("nope",))
+
+    def boom():
+        raise RuntimeError("no")
+
+    res = run_bench(configs=[], studies={"a": lambda: {"x": 1.5}, "b": boom, "c": lambda: [1]},
+                    sweep="mine")  # fmt: skip
+    assert res["sweep"] == "mine" and list(res["studies"]) == ["a", "b", "c"]
+    assert res["studies"]["a"] == {"x": 1.5} and res["studies"]["c"] == [1]
+    assert "RuntimeError" in res["studies"]["b"]["error"]
+    printed = capsys.readouterr().out
+    assert 'study a: {"x": 1.5}' in printed and "study c: \"1 rows\"" in printed
 
 
 def test_format_table_reports_skips():

@@ -491,7 +491,7 @@ def test_geo_without_spend_on_a_channel_contributes_nothing_and_has_finite_gradi
     from numpyro.infer.util import constrain_fn, potential_energy
 
     from mmmjax.geo.fit import prepare_geo
-    from mmmjax.sampling import _initial_values
+    from mmmjax.sampling import initial_values
 
     panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=40, n_channels=2, n_controls=0, seed=4)
     spend = np.array(panel.spend)
@@ -502,7 +502,7 @@ def test_geo_without_spend_on_a_channel_contributes_nothing_and_has_finite_gradi
     zero = geo.GeoDataset.from_frame(df, geo="geo", date="date", target="target",
                                      channels=panel.channels, population="population")  # fmt: skip
     prob = prepare_geo(mmmjax.GeoMMM(), zero)
-    z0 = {k: jnp.asarray(v[0]) for k, v in _initial_values(prob.priors, prob.shapes, 1, 0).items()}
+    z0 = {k: jnp.asarray(v[0]) for k, v in initial_values(prob.priors, prob.shapes, 1, 0).items()}
     grads = jax.grad(lambda z: potential_energy(prob.model, prob.model_args, {}, z))(z0)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads.values())
     # z0 is unconstrained (log scales, logit carryover); the mean function takes the values
@@ -663,7 +663,7 @@ def test_centred_and_non_centred_forms_are_one_posterior():
 
     from mmmjax.geo.fit import prepare_geo
     from mmmjax.geo.model import Centring, decentre, fixed_centring
-    from mmmjax.sampling import _initial_values
+    from mmmjax.sampling import initial_values
 
     panel, _ = mmmjax.simulate_geo(**POOL, seed=3)
     spec = GeoMMM(mmmjax.MMM(seasonality=1))
@@ -671,7 +671,7 @@ def test_centred_and_non_centred_forms_are_one_posterior():
     design, y, lift, _ = prob.model_args
     rng = np.random.default_rng(0)
     z = {k: np.asarray(v[0], np.float64) for k, v in
-         _initial_values(prob.priors, prob.shapes, 1, 0).items()}  # fmt: skip
+         initial_values(prob.priors, prob.shapes, 1, 0).items()}  # fmt: skip
     for k in ("roi_z", "trend_z", "season_z", "control_z", "roi_mu", "season_mu"):
         z[k] = rng.normal(0.0, 1.0, z[k].shape)  # a point off the prior medians
     mixed = Centring(roi_z=np.array([1.0, 0.0], np.float32), trend_z=np.float32(1.0),

@@ -191,8 +191,10 @@ def test_prior_predictive_covers_the_data_scale(demo):
 
 
 def test_every_public_name_resolves():
-    """Each public name is the object its module defines (and lists in its ``__all__``), a
-    class, function or module with a docstring; unknown names raise AttributeError; and every
+    """``__all__`` and ``_LAZY`` agree and ``dir(mmmjax)`` lists every public name; each is the
+    object the module ``_LAZY`` names defines (and lists in its ``__all__``; modules read from
+    ``_LAZY``, not hard-coded), a class, function or module with a docstring; unknown names
+    raise AttributeError; and every
     ``mmmjax.X`` the API contract names (../shared/API.md, when present) is public."""
     import importlib
     import inspect
@@ -202,6 +204,8 @@ def test_every_public_name_resolves():
     from mmmjax import _LAZY
 
     assert sorted(_LAZY) == mmmjax.__all__
+    listed = dir(mmmjax)
+    assert not set(mmmjax.__all__) - set(listed), "dir(mmmjax) misses public names"
     for name in mmmjax.__all__:
         obj = getattr(mmmjax, name)
         mod = importlib.import_module(_LAZY[name])

@@ -142,9 +142,9 @@ def test_runner_records_warmup_steps():
 def test_numpy_bijections_match_numpyro(prior):
     from numpyro.distributions import biject_to
 
-    from mmmjax.sampling import _bijection
+    from mmmjax.sampling import bijection
 
-    to_u, to_c = _bijection(prior)
+    to_u, to_c = bijection(prior)
     transform = biject_to(prior.build().support)
     u = np.random.default_rng(0).normal(size=(3, 50)).astype(np.float32) * 3
     c = to_c(u)
