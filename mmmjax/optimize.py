@@ -113,7 +113,7 @@ from mmmjax import programs
 from mmmjax.insights import (
     INTERVAL,
     ResponseParams,
-    _interval,
+    interval,
     adstocked_levels,
     level_response,
     response_params,
@@ -1420,7 +1420,7 @@ def plan_to_records(plan: Plan) -> list[dict[str, Any]]:
 
 
 def _summary(draws: np.ndarray) -> tuple[float, tuple[float, float]]:
-    mean, low, high = _interval(draws)
+    mean, low, high = interval(draws)
     return float(mean), (float(low), float(high))
 
 
