@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from mmmjax import bench, seeds
+from mmmjax import bench
 from mmmjax.bench import (
     RESULT_MARK,
     BenchConfig,

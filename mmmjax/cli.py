@@ -25,7 +25,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -703,6 +703,57 @@ def _budget_source(args) -> dict:
              "--target-mroi": "target_mroi"}[flag]: value}  # fmt: skip
 
 
+def parse_bounds(
+    items: Iterable[str], channels: Sequence[str], current: Sequence[float] | Mapping[str, float]
+) -> dict[str, tuple[float, float | None]]:
+    """Parse command-line bounds ``["tv=100:5000", "search=0.5x:1.5x", "radio=:2000"]``.
+
+    Each item is ``CHANNEL=LOW:HIGH``; ``LOW`` or ``HIGH`` may be empty (0 and no cap), money per
+    period or a multiple of the channel's current spend (``"1.5x"``).
+
+    Args:
+      items: the strings.
+      channels: the fit's channels.
+      current: current spend per period, ``(C,)`` in channel order or a mapping by channel.
+
+    Returns:
+      ``{channel: (low, high)}`` in money per period (``high`` ``None`` for no cap), ready for
+      :func:`mmmjax.optimize_budget`'s ``bounds``.
+
+    Raises:
+      ValueError: one line naming the item or channel.
+
+    Example:
+      >>> parse_bounds(["tv=0.5x:2x"], ["tv", "radio"], [1000.0, 200.0])
+      {'tv': (500.0, 2000.0)}
+    """
+    import numpy as np
+
+    from mmmjax.optimize.problem import bound_value
+
+    if isinstance(current, Mapping):
+        cur = dict(current)
+    else:
+        cur = dict(zip(channels, np.asarray(current, dtype=float).tolist(), strict=True))
+    out: dict[str, tuple[float, float | None]] = {}
+    for item in items:
+        name, sep, rng = str(item).partition("=")
+        name = name.strip()
+        if not sep or ":" not in rng:
+            raise ValueError(f"bounds {item!r}: expected CHANNEL=LOW:HIGH, e.g. tv=100:5000")
+        if name not in cur:
+            raise ValueError(
+                f"bounds {item!r}: unknown channel {name!r}; channels are {', '.join(channels)}"
+            )
+        low, high = (p.strip() for p in rng.split(":", 1))
+        lo = bound_value(low, name, cur[name]) if low else 0.0
+        hi = bound_value(high, name, cur[name]) if high else None
+        if hi is not None and lo > hi:
+            raise ValueError(f"bounds for channel {name!r}: low {lo:g} is above high {hi:g}")
+        out[name] = (lo, hi)
+    return out
+
+
 def cmd_optimize(args) -> None:
     source = _budget_source(args)
     src = Path(args.dir)
@@ -715,7 +766,7 @@ def cmd_optimize(args) -> None:
     fit = _load_saved_fit(src)
     import mmmjax
     from mmmjax.files import atomic_write_text, dumps_json, write_csv
-    from mmmjax.optimize import budget_variables, parse_bounds
+    from mmmjax.optimize.problem import budget_variables
 
     if args.by not in ("national", "geo"):
         raise UsageError(f"--by must be national or geo, got {args.by!r}")

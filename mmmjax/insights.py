@@ -50,6 +50,7 @@ __all__ = [
     "adstocked_levels",
     "contribution_shares",
     "contributions",
+    "interval",
     "level_response",
     "lift_draws",
     "marginal_roi",
@@ -295,7 +296,9 @@ def _media_money(fit, comp) -> np.ndarray:
     return scale * np.asarray(comp.media, dtype=np.float64)
 
 
-def _interval(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def interval(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior mean and equal-tailed 94% interval of draws ``x`` over ``axis``: ``(mean, low,
+    high)``, the ``INTERVAL_QUANTILES`` (3% and 97%) quantiles, in ``x``'s units."""
     lo, hi = INTERVAL_QUANTILES
     return x.mean(axis), np.quantile(x, lo, axis=axis), np.quantile(x, hi, axis=axis)
 
@@ -358,8 +361,8 @@ def roi(fit, by: str = "national") -> pd.DataFrame:
     r = roi_draws(fit)
     contrib = r * spend  # (S, C)
     m = marginal_roi(fit)
-    rm, rl, rh = _interval(r)
-    mm, ml, mh = _interval(m)
+    rm, rl, rh = interval(r)
+    mm, ml, mh = interval(m)
     return pd.DataFrame(
         {
             "roi_mean": rm,
@@ -422,7 +425,7 @@ def contribution_shares(fit) -> pd.DataFrame:
     parts = contributions(fit)
     totals = parts.sum("date").values  # (S, K)
     shares = totals / totals.sum(-1, keepdims=True)
-    mean, low, high = _interval(shares)
+    mean, low, high = interval(shares)
     return pd.DataFrame(
         {"share_mean": mean, "share_low": low, "share_high": high, "total_mean": totals.mean(0)},
         index=pd.Index(parts.component.values, name="component"),

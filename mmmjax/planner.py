@@ -40,7 +40,7 @@ import numpy as np
 
 from mmmjax.files import atomic_write_text
 from mmmjax.insights import INTERVAL, INTERVAL_QUANTILES, response_curves
-from mmmjax.whatif import current_split, national_spend
+from mmmjax.optimize.current import current_split, national_spend
 
 __all__ = ["planner_data", "render_planner", "write_planner"]
 

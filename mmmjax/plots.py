@@ -32,7 +32,9 @@ __all__ = [
     "plot_contributions",
     "plot_diagnostics",
     "plot_fit",
+    "plot_frontier",
     "plot_holdout",
+    "plot_plan",
     "plot_prior_posterior",
     "plot_prior_predictive",
     "plot_response_curves",
@@ -578,3 +580,69 @@ def _index_labels(da, dims: list[str]) -> list[tuple]:
         return [()]
     values = [da.coords[d].values if d in da.coords else np.arange(da.sizes[d]) for d in dims]
     return list(pd.MultiIndex.from_product(values))
+
+
+# ----------------------------------------------------------------------------------------------
+# budget plans (mmmjax.optimize)
+# ----------------------------------------------------------------------------------------------
+def plot_plan(plan):
+    """A matplotlib ``Figure``: current vs optimal spend per channel, and each channel's
+    posterior-mean response curve with the current (o) and optimal (*) points marked.
+
+    ``plan``: a :class:`~mmmjax.optimize.Plan` (``Plan.plot`` calls this); money per period, or
+    over the plan's ``periods``."""
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    ax_bar, ax_curve = fig.subplots(1, 2)
+    unit = "per period" if plan.periods is None else f"over {plan.periods} periods"
+    pos = np.arange(len(plan.allocation))
+    ax_bar.bar(pos - 0.2, plan.current_allocation.values, 0.4, label="current")
+    ax_bar.bar(pos + 0.2, plan.allocation.values, 0.4, label="optimal")
+    ax_bar.set_xticks(pos, plan.allocation.index, rotation=30, ha="right")
+    ax_bar.set_ylabel(f"spend {unit}")
+    ax_bar.set_title(
+        f"budget {plan.total_budget:,.0f}: response {plan.current_response:,.0f} -> "
+        f"{plan.expected_response:,.0f} ({plan.uplift:+,.0f})"
+    )
+    ax_bar.legend()
+    for i, (name, (grid, mean)) in enumerate(plan.curves.items()):
+        color = f"C{i % 10}"
+        ax_curve.plot(grid, mean, color=color, label=name)
+        for x, marker in ((plan.current_allocation[name], "o"), (plan.allocation[name], "*")):
+            ax_curve.plot([x], [np.interp(x, grid, mean)], marker, color=color, ms=9)
+    ax_curve.set_xlabel(f"spend {unit}")
+    ax_curve.set_ylabel(f"response {unit} (posterior mean)")
+    ax_curve.set_title("response curves: o current, * optimal")
+    ax_curve.legend(fontsize="small")
+    return fig
+
+
+def plot_frontier(frontier: pd.DataFrame):
+    """A matplotlib ``Figure`` of a :func:`~mmmjax.optimize.budget_frontier`: the expected
+    response (with its 94% interval) against the budget, and the optimal split as stacked
+    areas."""
+    channels = frontier.attrs.get("channels") or [
+        c for c in frontier.columns if c not in _FRONTIER_COLUMNS
+    ]
+    b = frontier.index.to_numpy(dtype=float)
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    ax_r, ax_a = fig.subplots(1, 2)
+    ax_r.plot(b, frontier["expected_response"], color="C0", label="expected response")
+    if {"response_low", "response_high"} <= set(frontier.columns):
+        ax_r.fill_between(b, frontier["response_low"], frontier["response_high"], alpha=0.25,
+                          color="C0", label=f"{INTERVAL:.0%} interval")  # fmt: skip
+    ax_r.set_xlabel("total budget per period")
+    ax_r.set_ylabel("response per period")
+    ax_r.set_title("efficient frontier")
+    ax_r.legend()
+    ax_a.stackplot(b, frontier[channels].to_numpy().T, labels=channels)
+    ax_a.set_xlabel("total budget per period")
+    ax_a.set_ylabel("optimal spend per period")
+    ax_a.set_title("optimal split")
+    ax_a.legend(fontsize="small", loc="upper left")
+    return fig
+
+
+_FRONTIER_COLUMNS = {
+    "expected_response", "response_low", "response_high", "objective_value",
+    "marginal_return", "iterations", "converged",
+}  # fmt: skip

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 import mmmjax
-from mmmjax.optimize import plot_frontier
+from mmmjax.plots import plot_frontier
 
 
 def main() -> None:

@@ -14,10 +14,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import studies  # noqa: E402
-from test_bench import check_runnable  # noqa: E402
+import studies
+from test_bench import check_runnable
 
-from mmmjax import bench  # noqa: E402
+from mmmjax import bench
 
 
 @pytest.mark.parametrize("sweep", sorted(studies.GRIDS))

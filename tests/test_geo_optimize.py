@@ -238,7 +238,7 @@ def test_geo_report_has_what_to_test_next_with_geo_names(geo_fit):
 def test_evaluate_budget_by_cell_reproduces_the_optimal_cell_plan(geo_fit):
     """evaluate_budget(by="geo") of optimize_budget(by="geo")'s plan is that plan; the current
     split is the last 13 periods' mean per cell at the same total; cells by any key form."""
-    from mmmjax.whatif import CURRENT_PERIODS
+    from mmmjax.optimize.current import CURRENT_PERIODS
 
     fit, B = geo_fit, _budget(geo_fit)
     g0, tv = fit.geos[0], fit.channels[0]

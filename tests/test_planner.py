@@ -18,8 +18,8 @@ from test_whatif import CHANNELS, small_fit
 import mmmjax
 from mmmjax.cli import main
 from mmmjax.insights import response_curves
+from mmmjax.optimize.current import current_split
 from mmmjax.planner import planner_data, render_planner
-from mmmjax.whatif import current_split
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Schedules of the next N periods (mmmjax.schedule, optimize_budget(periods=N)): exact
+"""Schedules of the next N periods (mmmjax.optimize.schedule, optimize_budget(periods=N)): exact
 constraints under hypothesis, the flat schedule is the horizon plan, responses against a float64
 series computed by hand with the carry-in in the baseline, free flighting never below flat and
 moving money where it must (carry-in, a multiplicative baseline), the multiplicative baseline
@@ -15,11 +15,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import mmmjax
-from mmmjax import optimize as opt
-from mmmjax import schedule as sch
 from mmmjax.design import fourier_terms
 from mmmjax.fit import fit_from_draws
 from mmmjax.insights import response_params
+from mmmjax.optimize import schedule as sch
+from mmmjax.optimize.current import current_split
+from mmmjax.optimize.stages import TRACE_COUNT
 
 CHANNELS = ["tv", "search", "social", "radio"]
 LEVELS = np.array([8000.0, 3000.0, 5000.0, 1500.0])
@@ -265,7 +266,7 @@ def test_a_what_if_schedule_against_the_current_mix_spread_flat(fit):
     X[:6, 0] *= 2.0
     what = mmmjax.evaluate_budget(fit, pd.DataFrame(X, columns=CHANNELS))
     B = X.sum()
-    mix = mmmjax.whatif.current_split(fit)
+    mix = current_split(fit)
     flat = mmmjax.evaluate_budget(fit, pd.DataFrame(np.tile(B * mix / mix.sum() / N, (N, 1)),
                                                     columns=CHANNELS))  # fmt: skip
     np.testing.assert_allclose(what.current_allocation, B * mix / mix.sum(), rtol=1e-12)
@@ -300,11 +301,11 @@ def test_a_second_plan_of_the_same_shape_compiles_nothing(fit):
     B = _budget(fit)
     mmmjax.optimize_budget(fit, B, periods=N, schedule="free")
     mmmjax.evaluate_budget(fit, pd.DataFrame(np.tile(LEVELS, (N, 1)), columns=CHANNELS))
-    before = opt.TRACE_COUNT["solve"]
+    before = TRACE_COUNT["solve"]
     mmmjax.optimize_budget(fit, 0.7 * B, {"tv": (100.0, 3000.0)}, periods=N, schedule="free")
     mmmjax.optimize_budget(fit, 1.3 * B, periods=N)
     mmmjax.evaluate_budget(fit, pd.DataFrame(np.tile(LEVELS / 2, (N, 1)), columns=CHANNELS))
-    assert opt.TRACE_COUNT["solve"] == before
+    assert TRACE_COUNT["solve"] == before
 
 
 def test_a_real_fit_plans_thirteen_weeks(demo_fit):

@@ -1,6 +1,6 @@
-"""Budget for a target (mmmjax.target and optimize_budget(target_roi=, target_mroi=)): the search
-on curves with a closed-form answer, the marginal return at bounds, input errors, and plans that
-meet the target while a slightly larger budget does not."""
+"""Budget for a target (mmmjax.optimize.target and optimize_budget(target_roi=, target_mroi=)):
+the search on curves with a closed-form answer, the marginal return at bounds, input errors, and
+plans that meet the target while a slightly larger budget does not."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import json
 
 import numpy as np
 import pytest
-from test_optimize import _fit
+from test_optimize_budget import _fit
 
 import mmmjax
-from mmmjax import target as tg
+from mmmjax.optimize import target as tg
 
 
 @pytest.fixture(scope="module")

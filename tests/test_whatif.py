@@ -13,7 +13,8 @@ import pytest
 import mmmjax
 from mmmjax.fit import fit_from_draws
 from mmmjax.insights import INTERVAL_QUANTILES, marginal_roi, response_curves
-from mmmjax.whatif import CURRENT_PERIODS, WhatIf, current_split
+from mmmjax.optimize.current import CURRENT_PERIODS, current_split
+from mmmjax.optimize.whatif import WhatIf
 
 CHANNELS = ["tv", "search", "social", "radio"]
 

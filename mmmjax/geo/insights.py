@@ -39,7 +39,7 @@ import xarray as xr
 
 from mmmjax import seeds
 from mmmjax.geo.fit import GeoFit, over_draws
-from mmmjax.insights import ResponseParams, _interval, check_by
+from mmmjax.insights import ResponseParams, check_by, interval
 from mmmjax.model import adstock, kernel_params, saturation
 
 __all__ = [
@@ -243,8 +243,8 @@ def roi(fit: GeoFit, by: str = "national") -> pd.DataFrame:
                                            names=[fit.dataset.geo_name, "channel"])  # fmt: skip
     contrib = np.nan_to_num(r) * spend
     with np.errstate(invalid="ignore"):
-        rm, rl, rh = _interval(r)
-        mm, ml, mh = _interval(m)
+        rm, rl, rh = interval(r)
+        mm, ml, mh = interval(m)
     cols = {"roi_mean": rm, "roi_low": rl, "roi_high": rh, "mroi_mean": mm, "mroi_low": ml,
             "mroi_high": mh, "spend": spend, "contribution_mean": contrib.mean(0)}  # fmt: skip
     return pd.DataFrame({k: np.asarray(v).reshape(-1) for k, v in cols.items()}, index=index)

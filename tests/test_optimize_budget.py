@@ -1,25 +1,21 @@
-"""Budget optimizer: the optax transformation, exact optimum in closed form, global optimum on
-S-shaped curves, exact feasibility, SLSQP agreement, frontier, objectives, planning horizon,
-input errors and no recompilation."""
+"""optimize_budget and budget_frontier (mmmjax.optimize.budget): exact optimum in closed
+form, global optimum on S-shaped curves, SLSQP agreement, frontier, objectives, planning horizon,
+against a dense grid, honest convergence and no recompilation."""
 
 from __future__ import annotations
-
-import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 import mmmjax
-from mmmjax import optimize as opt
 from mmmjax.fit import fit_from_draws
 from mmmjax.insights import response_params, series_response, steady_state_response
+from mmmjax.optimize.problem import resolve_bounds
+from mmmjax.optimize.stages import TRACE_COUNT
 
 CHANNELS = ["tv", "search", "social", "radio"]
 
@@ -54,63 +50,6 @@ def hill_fit():
     return _fit("hill", S=200)
 
 
-# ----------------------------------------------------------------------------------------------
-# the projection
-# ----------------------------------------------------------------------------------------------
-@settings(max_examples=60, deadline=None)
-@given(st.data())
-def test_projection_is_feasible_and_optimal(data):
-    C = data.draw(st.integers(1, 6))
-    floats = st.floats(0.0, 10.0, allow_nan=False)
-    lo = np.array(data.draw(st.lists(floats, min_size=C, max_size=C)))
-    hi = lo + np.array(data.draw(st.lists(floats, min_size=C, max_size=C)))
-    total = lo.sum() + data.draw(st.floats(0.0, 1.0)) * (hi.sum() - lo.sum())
-    y = np.array(data.draw(st.lists(st.floats(-20, 20), min_size=C, max_size=C)))
-    d = np.array(data.draw(st.lists(st.floats(0.1, 10.0), min_size=C, max_size=C)))
-    f = jnp.float32
-    z = np.asarray(opt.project_capped_simplex(f(y), f(lo), f(hi), f(total), f(d)), float)
-    scale = max(1.0, hi.sum())
-    assert abs(z.sum() - total) <= 1e-5 * scale
-    assert np.all(z >= lo - 1e-5 * scale) and np.all(z <= hi + 1e-5 * scale)
-    # KKT: z = clip(y - tau d) with one tau for the channels strictly inside their bounds
-    inside = (z > lo + 1e-3) & (z < hi - 1e-3)
-    if inside.sum() >= 2:
-        tau = (y - z)[inside] / d[inside]
-        np.testing.assert_allclose(tau, tau[0], atol=1e-3 * (1 + abs(tau[0])))
-
-
-# ----------------------------------------------------------------------------------------------
-# the optax transformation
-# ----------------------------------------------------------------------------------------------
-def test_optax_transformation_reaches_closed_form():
-    """loss = sum_c a_c (z_c - t_c)^2 on {sum z = 1, lo <= z <= hi}: the KKT point is the
-    projection of t in the metric 1 / a; the exact-Newton metric gets there in one update."""
-    a = jnp.array([[1.0, 2.0, 4.0, 0.5], [3.0, 1.0, 1.0, 2.0]])
-    t = jnp.array([[0.9, 0.4, -0.2, 0.3], [0.1, 0.1, 0.1, 0.1]])
-    lo, hi = jnp.zeros((2, 4)), jnp.full((2, 4), 0.6)
-
-    def value_fn(z):
-        return opt.Eval(jnp.sum(a * (z - t) ** 2, -1), 2 * a * (z - t), 2 * a)
-
-    tx = opt.projected_diagonal_newton(value_fn, lo, hi, 1.0, tol=1e-6, mu_init=1e-6)
-    assert isinstance(tx, optax.GradientTransformationExtraArgs)
-    z = jnp.full((2, 4), 0.25)
-    state = tx.init(z)
-    step = jax.jit(tx.update)
-    for _ in range(10):  # the first call evaluates z (no update), then Newton, then a check
-        updates, state = step(state.ev.grad, state, z)
-        z = optax.apply_updates(z, updates)
-        if state.converged.all():
-            break
-    expected = jax.vmap(opt.project_capped_simplex)(t, lo, hi, jnp.ones(2), 1 / a)
-    np.testing.assert_allclose(z, expected, atol=1e-6)
-    assert bool(state.converged.all()) and state.count.tolist() == [2, 2]
-    assert float(state.ev.value[0]) == pytest.approx(float(value_fn(expected).value[0]), rel=1e-6)
-
-
-# ----------------------------------------------------------------------------------------------
-# correctness
-# ----------------------------------------------------------------------------------------------
 def test_exact_optimum_michaelis_menten_one_draw():
     """R_c(s) = a_c s / (s + k_c): equal marginal returns a_c k_c / (s + k_c)^2 = lambda give
     s_c = sqrt(a_c k_c) (B + sum k) / sum sqrt(a k) - k_c."""
@@ -147,7 +86,7 @@ def test_matches_slsqp_on_posterior_mean(hill_fit):
         return float(v), np.asarray(g, np.float64)
 
     for B, bounds in ((current.sum(), None), (1.3 * current.sum(), {"tv": (None, 6000.0)})):
-        lo, hi = opt._resolve_bounds(CHANNELS, current, bounds, None)
+        lo, hi = resolve_bounds(CHANNELS, current, bounds, None)
         box = [(lo_, min(hi_, B)) for lo_, hi_ in zip(lo, hi, strict=True)]
         x0 = np.clip(current * B / current.sum(), lo, np.minimum(hi, B))
         ref = minimize(fun, x0, jac=True, method="SLSQP", bounds=box,
@@ -200,81 +139,6 @@ def test_frontier_matches_single_calls(hill_fit):
     assert np.all(np.diff(frontier["expected_response"]) > 0)
 
 
-# ----------------------------------------------------------------------------------------------
-# constraints: always exact, infeasible input refused
-# ----------------------------------------------------------------------------------------------
-@settings(max_examples=25, deadline=None)
-@given(st.data())
-def test_constraints_hold_for_any_feasible_input(hill_fit, data):
-    current = hill_fit.scales.spend
-    bounds, lo, hi = {}, np.zeros(4), np.full(4, np.inf)
-    for i, name in enumerate(CHANNELS):
-        kind = data.draw(st.sampled_from(["none", "money", "relative"]))
-        if kind == "none":
-            continue
-        a = data.draw(st.floats(0.0, 1.5))
-        b = a + data.draw(st.floats(0.0, 1.5))
-        if kind == "money":
-            lo[i], hi[i] = a * current[i], b * current[i]
-            bounds[name] = (lo[i], hi[i])
-        else:
-            bounds[name] = (f"{a}x", f"{b}x")
-            lo[i], hi[i] = a * current[i], b * current[i]
-    top = min(np.sum(hi), 3 * current.sum())
-    if top <= lo.sum() or top <= 0:
-        return
-    B = lo.sum() + data.draw(st.floats(0.01, 1.0)) * (top - lo.sum())
-    plan = mmmjax.optimize_budget(hill_fit, B, bounds, max_iter=100)
-    x = plan.allocation.to_numpy()
-    assert abs(x.sum() - B) <= 1e-4 * B
-    assert np.all(x >= lo - 1e-6 * B) and np.all(x <= hi + 1e-6 * B)
-
-
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"total_budget": -5.0}, "total_budget must be a positive number per period, got -5"),
-        ({"total_budget": 0.0}, "positive"),
-        ({"bounds": {"print": (0, 10)}}, "unknown channel 'print'"),
-        ({"bounds": {"tv": (500.0, 100.0)}}, "channel 'tv': low 500 is above high 100"),
-        ({"bounds": {"tv": (-1.0, 100.0)}}, "channel 'tv'"),
-        ({"bounds": {"tv": ("abc", 100.0)}}, "channel 'tv'"),
-        ({"bounds": {"tv": 5}}, "channel 'tv' must be"),
-        ({"bounds": {"tv": (1e9, None)}}, "lower bounds sum to 1e\\+09, over the total_budget"),
-        ({"bounds": {c: (0, 1.0) for c in CHANNELS}}, "upper bounds sum to 4, below"),
-        ({"fixed": {"radio": 1e9}}, "fixed spend sums to 1e\\+09, over the total_budget"),
-        ({"fixed": {"print": 1.0}}, "unknown channel 'print'"),
-        ({"objective": "median"}, "objective must be one of"),
-    ],
-)
-def test_infeasible_input_is_refused(hill_fit, kwargs, match):
-    args = {"total_budget": 20_000.0, **kwargs}
-    with pytest.raises(ValueError, match=match) as info:
-        mmmjax.optimize_budget(hill_fit, **args)
-    assert "\n" not in str(info.value)
-
-
-def test_fixed_channels_and_parse_bounds(hill_fit):
-    current = hill_fit.scales.spend
-    plan = mmmjax.optimize_budget(hill_fit, current.sum(), fixed={"radio": "1x", "tv": 2000})
-    assert plan.allocation["radio"] == pytest.approx(current[3])
-    assert plan.allocation["tv"] == pytest.approx(2000.0)
-    parsed = opt.parse_bounds(["tv=100:5000", "search=0.5x:1.5x", "radio=:2000"], CHANNELS, current)
-    assert parsed == {
-        "tv": (100.0, 5000.0),
-        "search": (pytest.approx(0.5 * current[1]), pytest.approx(1.5 * current[1])),
-        "radio": (0.0, 2000.0),
-    }
-    for bad, match in (("tv", "expected CHANNEL=LOW:HIGH"), ("ooh=1:2", "unknown channel 'ooh'"),
-                       ("tv=9:1", "channel 'tv': low 9 is above high 1"),
-                       ("tv=a:1", "channel 'tv'")):  # fmt: skip
-        with pytest.raises(ValueError, match=match):
-            opt.parse_bounds([bad], CHANNELS, current)
-
-
-# ----------------------------------------------------------------------------------------------
-# objectives, horizon, outputs, compilation
-# ----------------------------------------------------------------------------------------------
 def test_objectives_behave(hill_fit):
     B = hill_fit.scales.spend.sum()
     mean = mmmjax.optimize_budget(hill_fit, B)
@@ -302,49 +166,24 @@ def test_horizon_counts_carryover(hill_fit):
     np.testing.assert_allclose(far.allocation, steady.allocation, atol=0.03 * B)
 
 
-def test_plan_outputs(hill_fit):
-    plan = mmmjax.optimize_budget(hill_fit, 1.2 * hill_fit.scales.spend.sum())
-    frame = plan.to_frame()
-    assert list(frame.index) == CHANNELS
-    assert {"current", "optimal", "change", "marginal_roi", "lower", "upper"} <= set(frame)
-    d = json.loads(json.dumps(plan.to_dict()))
-    assert d["allocation"] == pytest.approx(plan.allocation.to_dict())
-    assert len(opt.plan_to_records(plan)) == 4
-    lo, hi = plan.response_interval
-    assert lo < plan.expected_response < hi
-    ulo, uhi = plan.uplift_interval
-    assert ulo <= plan.uplift <= uhi and plan.uplift > 0
-    from matplotlib.figure import Figure
-
-    assert isinstance(plan.plot(), Figure)
-    frontier = mmmjax.budget_frontier(
-        hill_fit, np.linspace(0.5, 2, 4) * hill_fit.scales.spend.sum()
-    )
-    assert isinstance(opt.plot_frontier(frontier), Figure)
-
-
 def test_no_recompilation_on_same_shapes(hill_fit):
     B = hill_fit.scales.spend.sum()
     mmmjax.optimize_budget(hill_fit, B)
-    before = opt.TRACE_COUNT["solve"]
+    before = TRACE_COUNT["solve"]
     mmmjax.optimize_budget(hill_fit, 0.7 * B, {"tv": (100.0, 3000.0)}, max_iter=50, tol=1e-5)
     mmmjax.optimize_budget(hill_fit, 1.9 * B, fixed={"radio": 10.0})
-    assert opt.TRACE_COUNT["solve"] == before
+    assert TRACE_COUNT["solve"] == before
     budgets = np.linspace(0.5, 1.5, 5) * B
     mmmjax.budget_frontier(hill_fit, budgets)
-    after = opt.TRACE_COUNT["solve"]
+    after = TRACE_COUNT["solve"]
     mmmjax.budget_frontier(hill_fit, budgets * 1.1, {"tv": (0.0, 5000.0)})
-    assert opt.TRACE_COUNT["solve"] == after
+    assert TRACE_COUNT["solve"] == after
 
 
-# ----------------------------------------------------------------------------------------------
-# issue 18: horizons, honest convergence, against a dense grid over the simplex
-# ----------------------------------------------------------------------------------------------
 TAIL = 60  # long enough that fast-decaying carryover reaches float32's underflow range
 
 
-@pytest.fixture(scope="module")
-def fast_decay_fit():
+def fast_decay():
     """3 channels whose carryover decays fast, slowly and in between (alpha 0.01-0.9), Hill
     slopes 0.6-2: over a long tail the adstocked levels fall to 1e-30 and below."""
     S, rng = 100, np.random.default_rng(3)
@@ -352,6 +191,11 @@ def fast_decay_fit():
                       rng.uniform(0.7, 0.9, S)], -1)  # fmt: skip
     slope = np.array([0.7, 1.8, 1.1]) * rng.lognormal(0, 0.15, (S, 3))
     return _fit("hill", S=S, seed=3, C=3, alpha=alpha, slope=slope)
+
+
+@pytest.fixture(scope="module")
+def fast_decay_fit():
+    return fast_decay()
 
 
 def _channel_curves(fit, levels: np.ndarray, horizon: int | None, tail: int) -> np.ndarray:
@@ -390,23 +234,6 @@ def _grid_optimum(fit, B, objective, horizon=None, tail=TAIL, n=120, cvar_level=
     return float(v.max())
 
 
-def test_horizon_curvature_is_finite(fast_decay_fit):
-    """The tabulated second derivative over a long tail was NaN (0 * inf in float32 forward
-    mode at adstocked levels near 1e-30), which sent the solver to an equal split."""
-    prob = opt._prepare(fast_decay_fit, "mean", 1.0, 0.1, 8, TAIL)
-    B = fast_decay_fit.scales.spend.sum()
-    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
-    tab = opt._table(prob.spec, 8, TAIL, prob.params, prob.hz, f32(np.zeros(3)),
-                     f32(np.full((1, 3), B)), f32([B]))  # fmt: skip
-    for a in (tab.f, tab.df, tab.d2f):
-        assert np.all(np.isfinite(np.asarray(a)))
-    # the level floor changes the horizon response by float32 rounding only
-    levels = np.linspace(0.0, 2.0, 9) * B / 3
-    r = _channel_curves(fast_decay_fit, levels, 8, TAIL)
-    ours = np.moveaxis(prob.responses(np.repeat(levels[:, None], 3, 1))[0], 1, 1)
-    np.testing.assert_allclose(ours, r, rtol=1e-4, atol=1e-6 * np.abs(r).max())
-
-
 @pytest.mark.parametrize("objective", ["mean", "mean_minus_std", "cvar"])
 @pytest.mark.parametrize("horizon", [None, 8])
 def test_optimum_beats_a_dense_grid(fast_decay_fit, objective, horizon):
@@ -438,39 +265,6 @@ def test_frontier_with_horizon_beats_a_dense_grid(fast_decay_fit):
         assert frontier.loc[B, fast_decay_fit.channels].sum() == pytest.approx(B, rel=1e-9)
 
 
-def _quadratic(curv_scale=1.0, grad_sign=1.0):
-    a = jnp.array([[1.0, 2.0, 4.0]])
-    t = jnp.array([[0.6, 0.3, 0.1]])
-
-    def value_fn(z):
-        return opt.Eval(jnp.sum(a * (z - t) ** 2, -1), grad_sign * 2 * a * (z - t),
-                        curv_scale * 2 * a)  # fmt: skip
-
-    return value_fn
-
-
-def test_converged_is_never_claimed_on_nan_curvature_or_a_damping_limit():
-    z0 = jnp.full((1, 3), 1 / 3)
-    lo, hi = jnp.zeros((1, 3)), jnp.ones((1, 3))
-    # the honest case converges
-    tx = opt.projected_diagonal_newton(_quadratic(), lo, hi, tol=1e-6)
-    _, state = opt._run(tx, z0, jnp.int32(50))
-    assert bool(state.converged[0]) and int(state.count[0]) < 50
-    # NaN curvature: the solver must not say converged
-    tx = opt.projected_diagonal_newton(_quadratic(curv_scale=jnp.nan), lo, hi, tol=1e-6)
-    _, state = opt._run(tx, z0, jnp.int32(50))
-    assert not bool(state.converged[0])
-    # a gradient of the wrong sign: every step is rejected until mu reaches MU_MAX
-    tx = opt.projected_diagonal_newton(_quadratic(grad_sign=-1.0), lo, hi, tol=1e-6)
-    _, state = opt._run(tx, z0, jnp.int32(500))
-    assert float(state.mu[0]) >= opt.MU_MAX and not bool(state.converged[0])
-    assert int(state.count[0]) < 500  # stopped at the damping limit, not at max_iter
-    # the iteration cap is not convergence either
-    tx = opt.projected_diagonal_newton(_quadratic(), lo, hi, tol=1e-6, mu_init=1e3)
-    _, state = opt._run(tx, z0, jnp.int32(1))
-    assert not bool(state.converged[0])
-
-
 def test_cvar_sweep_converges_honestly(fast_decay_fit):
     """CVaR over budgets from 0.1x to 3x current spend: never below a dense grid (the issue's
     defect: converged 1.6% below; 2302a31 still claimed it 14.6% below at 0.1x, a local optimum
@@ -492,52 +286,3 @@ def test_cvar_sweep_converges_honestly(fast_decay_fit):
         totals = np.einsum("scc->s", t)
         assert row["objective_value"] == pytest.approx(np.sort(totals)[:k].mean(), rel=1e-5)
     assert S == len(totals)
-
-
-def test_smooth_cvar_bounds_the_exact_cvar():
-    """``CVaR - (S/k) tau log 2 <= CVaR_tau <= CVaR``, and its gradient is weights in
-    ``[0, 1/k]`` summing to 1 that tend to the exact ones as ``tau -> 0``."""
-    rng = np.random.default_rng(0)
-    t = jnp.asarray(rng.normal(100.0, 10.0, 200), jnp.float32)
-    k = 20
-    exact = float(np.sort(np.asarray(t))[:k].mean())
-    for tau in (1.0, 0.1, 0.01):
-        v, w = jax.value_and_grad(opt.smooth_cvar)(t, k, jnp.float32(tau))
-        assert exact - 200 / k * tau * np.log(2) - 1e-3 <= float(v) <= exact + 1e-3
-        w = np.asarray(w)
-        assert w.sum() == pytest.approx(1.0, abs=1e-4)
-        assert np.all(w >= 0) and np.all(w <= 1 / k + 1e-6)
-    w = np.asarray(jax.grad(opt.smooth_cvar)(t, k, jnp.float32(1e-4)))  # draws ~0.3 apart
-    exact_w = np.zeros(200)
-    exact_w[np.argsort(np.asarray(t))[:k]] = 1 / k
-    np.testing.assert_allclose(w, exact_w, atol=1e-4)
-
-
-def test_certificate_rejects_a_non_optimal_point():
-    """A smoothed loss whose certificate fails (a feasible direction still gains) must not be
-    called converged even where its own Newton step is zero (stationary on the smoothing)."""
-    lo, hi = jnp.zeros((1, 2)), jnp.ones((1, 2))
-
-    def value_fn(z):  # flat loss, but the slack says the weights are far from exact
-        n = z.shape[0]
-        return opt.Eval(jnp.zeros(n), jnp.zeros((n, 2)), jnp.ones((n, 2)), (),
-                        jnp.full(n, 0.5), jnp.zeros((n, 2)) + jnp.array([1.0, -1.0]))  # fmt: skip
-
-    tx = opt.projected_diagonal_newton(value_fn, lo, hi, tol=1e-6, gap_tol=1e-5)
-    _, state = opt._run(tx, jnp.array([[0.5, 0.5]]), jnp.int32(20))
-    assert bool(state.stopped[0]) and not bool(state.converged[0])
-
-
-def test_new_batch_sizes_reuse_compiled_programs(hill_fit):
-    """Budgets are padded to a bucket (powers of two up to 8, then multiples of 8): a 13-budget
-    frontier after a 12-budget one traces nothing, and the padding changes no row."""
-    assert [opt.bucket(n) for n in (1, 2, 3, 5, 8, 9, 12, 13, 16, 17, 100)] == [
-        1, 2, 4, 8, 8, 16, 16, 16, 16, 24, 104]  # fmt: skip
-    B = hill_fit.scales.spend.sum()
-    twelve = mmmjax.budget_frontier(hill_fit, np.linspace(0.5, 1.5, 12) * B)
-    before = opt.TRACE_COUNT["solve"]
-    thirteen = mmmjax.budget_frontier(hill_fit, np.linspace(0.5, 1.5, 13) * B)
-    assert opt.TRACE_COUNT["solve"] == before and len(thirteen) == 13
-    for b in (twelve.index[0], twelve.index[-1]):  # both grids share their end points
-        got, want = (f.loc[b, CHANNELS].to_numpy(float) for f in (thirteen, twelve))
-        np.testing.assert_allclose(got, want, atol=1e-4 * b)

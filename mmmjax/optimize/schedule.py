@@ -20,7 +20,7 @@ multiplier of future period ``t`` is ``K_sc * w_st``::
 
 where ``b_s`` is the model's own forecast of the log baseline (intercept, trend and
 seasonality continued to the future dates; controls held at their mean over the last
-:data:`~mmmjax.whatif.CURRENT_PERIODS` periods; no events), :func:`baseline_weight`. Over a
+:data:`~mmmjax.optimize.whatif.CURRENT_PERIODS` periods; no events), :func:`baseline_weight`. Over a
 window like the data's it averages 1, so a flat plan over a flat baseline is the horizon plan.
 
 Plans (:func:`optimize_schedule`, i.e. ``mmmjax.optimize_budget(fit, B, periods=N)``), ``B``
@@ -37,7 +37,7 @@ money over the ``N`` periods:
   the Hessian's per-channel ``N x N`` blocks (only the metric of the step) exactly by ``N``
   forward-over-reverse products with tangents ``e_t x 1_C`` (channels do not interact, so the
   product's entry ``(t', c)`` is ``H_c[t', t]``), on :data:`SUBSET` evenly spaced draws.
-  :func:`~mmmjax.optimize.projected_diagonal_newton` drives it from the flat optimum with
+  :func:`~mmmjax.optimize.newton.projected_diagonal_newton` drives it from the flat optimum with
   :func:`block_newton_step` as its step (first on those draws, then on all): each update
   minimises the damped quadratic model on the capped simplex by accelerated projected gradient
   with exact projections, so the budget and bounds hold at every iterate, and only updates that
@@ -80,37 +80,30 @@ import pandas as pd
 from mmmjax.data import Dataset
 from mmmjax.errors import DataError
 from mmmjax.insights import ResponseParams, adstocked_levels
-from mmmjax.optimize import (
-    MU_WARM,
-    TRACE_COUNT,
-    Eval,
+from mmmjax.optimize.current import CURRENT_PERIODS
+from mmmjax.optimize.newton import MU_WARM, Eval, drive, projected_diagonal_newton
+from mmmjax.optimize.plan import Plan, mroi_spread, summary
+from mmmjax.optimize.problem import bounds_by_name, check_budget, prepare, resolve_bounds
+from mmmjax.optimize.projection import polish, project_capped_simplex
+from mmmjax.optimize.response import (
     Horizon,
-    Plan,
-    _bounds_by_name,
-    _by_chunks,
-    _check_budget,
-    _default_tail,
-    _f32,
-    _polish,
-    _prepare,
-    _resolve_bounds,
-    _run,
-    _spread,
-    _summary,
-    _window,
+    by_chunks,
+    default_tail,
     horizon_inputs,
     plan_response,
-    project_capped_simplex,
-    projected_diagonal_newton,
+    window_response,
 )
+from mmmjax.optimize.stages import TRACE_COUNT, f32
 from mmmjax.programs import device_array
-from mmmjax.whatif import CURRENT_PERIODS
 
 __all__ = [
     "SCHEDULES",
     "SUBSET",
     "ScheduleModel",
     "baseline_weight",
+    "block_newton_step",
+    "check_national",
+    "check_periods",
     "optimize_schedule",
     "read_schedule",
     "schedule_draws",
@@ -129,7 +122,8 @@ CURVE_LEVELS = 40
 # ----------------------------------------------------------------------------------------------
 # the response model of the next N periods
 # ----------------------------------------------------------------------------------------------
-def _periods(periods: Any) -> int:
+def check_periods(periods: Any) -> int:
+    """``periods`` as a whole number of periods ``>= 1``; a one-line ``ValueError`` otherwise."""
     try:
         n = int(periods)
     except (TypeError, ValueError):
@@ -139,7 +133,8 @@ def _periods(periods: Any) -> int:
     return n
 
 
-def _national(fit, what: str) -> None:
+def check_national(fit, what: str) -> None:
+    """Refuse a geo fit for ``what`` (schedules are national only): one-line ``ValueError``."""
     from mmmjax.geo.fit import GeoFit
 
     if isinstance(fit, GeoFit):
@@ -201,9 +196,9 @@ def schedule_model(
     if already at hand)."""
     from mmmjax.insights import response_params
 
-    _national(fit, "periods=")
-    N = _periods(periods)
-    tail = _default_tail(fit) if tail is None else int(tail)
+    check_national(fit, "periods=")
+    N = check_periods(periods)
+    tail = default_tail(fit) if tail is None else int(tail)
     if tail < 0:
         raise ValueError(f"tail must be >= 0 periods, got {tail}")
     params = response_params(fit) if params is None else params
@@ -228,8 +223,8 @@ def _curves(spec, tail, params, hz, V, money):
     TRACE_COUNT["solve"] += 1
     C = V.shape[-1]
     unit = adstocked_levels(spec, params, jnp.concatenate([V, jnp.zeros((tail, C), V.dtype)]))
-    at = lambda m: _window(spec, params, hz, hz.carry + m * unit).mean(0)  # noqa: E731
-    return _by_chunks(jax.vmap(at), money)
+    at = lambda m: window_response(spec, params, hz, hz.carry + m * unit).mean(0)  # noqa: E731
+    return by_chunks(jax.vmap(at), money)
 
 
 def _per_money(X: np.ndarray) -> np.ndarray:
@@ -258,7 +253,7 @@ def schedule_draws(model: ScheduleModel, X) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(X, np.float64)
     one = X.ndim == 2
     X = X[None] if one else X
-    r, dr = _draws(model.spec, model.tail, model.params, model.hz, _f32(X), _f32(_per_money(X)))
+    r, dr = _draws(model.spec, model.tail, model.params, model.hz, f32(X), f32(_per_money(X)))
     r, dr = np.asarray(r, np.float64), np.asarray(dr, np.float64)
     return (r[:, 0], dr[:, 0]) if one else (r, dr)
 
@@ -347,7 +342,7 @@ def read_schedule(fit, frame: pd.DataFrame, periods: int | None = None) -> np.nd
     N = len(frame)
     if N < 1:
         raise DataError("schedule: no periods (the frame has no rows)")
-    if periods is not None and _periods(periods) != N:
+    if periods is not None and check_periods(periods) != N:
         raise DataError(f"schedule: {N} rows (periods) but periods={periods}")
     dates = fit.dataset.future_dates(N)
     if isinstance(frame.index, pd.DatetimeIndex):
@@ -406,7 +401,7 @@ INNER = 150
 
 
 def block_newton_step(lo, hi, total, n_periods: int, inner: int = INNER) -> Callable:
-    r"""A ``step`` for :func:`~mmmjax.optimize.projected_diagonal_newton` whose ``Eval.curv``
+    r"""A ``step`` for :func:`~mmmjax.optimize.newton.projected_diagonal_newton` whose ``Eval.curv``
     is the loss Hessian's per-channel blocks ``H (R, C, N, N)`` (rows ``R``; cell ``(t, c)`` of
     ``z (R, N * C)`` at ``t * C + c``): the update minimises the damped quadratic model::
 
@@ -415,8 +410,8 @@ def block_newton_step(lo, hi, total, n_periods: int, inner: int = INNER) -> Call
     with ``H_+`` each block's positive part (eigenvalues clipped at 0) and ``s`` its mean
     eigenvalue (``mean|g|`` where all are 0), by ``inner`` accelerated projected-gradient steps
     (FISTA with gradient restarts, step ``1 / (max eigenvalue + mu * s)``, each projection
-    exact: :func:`~mmmjax.optimize.project_capped_simplex`). Unlike the diagonal step it sees
-    the carryover coupling between a channel's periods, so it converges in a few updates.
+    exact: :func:`~mmmjax.optimize.projection.project_capped_simplex`). Unlike the diagonal step it
+    sees the carryover coupling between a channel's periods, so it converges in a few updates.
     """
     project = jax.vmap(project_capped_simplex)
 
@@ -455,7 +450,7 @@ def _solve_free(spec, tail, params, hz, sub, lo, hi, budget, z0, max_iter, tol):
     """Free flighting from shares ``z0 (1, N * C)`` of ``budget``: on the draws of ``sub``
     (``(params, hz)`` of :data:`SUBSET` draws), then on all; the Hessian blocks always from
     ``sub`` (only the step's metric). Returns the shares and the final
-    :class:`~mmmjax.optimize.DiagonalNewtonState`."""
+    :class:`~mmmjax.optimize.newton.DiagonalNewtonState`."""
     TRACE_COUNT["solve"] += 1
     C = hz.carry.shape[-1]
     N = hz.carry.shape[1] - tail
@@ -475,8 +470,8 @@ def _solve_free(spec, tail, params, hz, sub, lo, hi, budget, z0, max_iter, tol):
 
     step = block_newton_step(lo, hi, total, N)
     newton = lambda f: projected_diagonal_newton(f, lo, hi, tol=tol, mu_init=MU_WARM, step=step)  # noqa: E731
-    z1, _ = _run(newton(loss(*sub)), z0, max_iter)
-    return _run(newton(loss(params, hz)), z1, max_iter)
+    z1, _ = drive(newton(loss(*sub)), z0, max_iter)
+    return drive(newton(loss(params, hz)), z1, max_iter)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -529,24 +524,24 @@ def optimize_schedule(
       >>> plan = optimize_schedule(fit, 13 * 40_000, 13, "free", {"tv": (0, 20_000)})
       >>> plan.schedule.sum().round() == plan.allocation.round()
     """
-    _national(fit, "periods=")
-    N = _periods(periods)
+    check_national(fit, "periods=")
+    N = check_periods(periods)
     free = isinstance(schedule, str) and schedule == "free"
     if free and objective != "mean":
         raise ValueError(
             f"schedule='free' optimises objective='mean' only, got {objective!r}; a flat or "
             "shaped schedule takes every objective"
         )
-    prob = _prepare(fit, objective, risk, cvar_level, N, tail, by)
+    prob = prepare(fit, objective, risk, cvar_level, N, tail, by)
     shape = "flat" if free else schedule  # free flighting starts from the flat optimum
     pattern = schedule_shape(shape, prob.channels, N)
     model = schedule_model(fit, N, prob.tail, pattern, prob.params)
     prob = dataclasses.replace(prob, hz=model.hz)
-    bounds = _bounds_by_name(bounds, prob.index, "bounds")
-    fixed = _bounds_by_name(fixed, prob.index, "fixed")
-    lo, hi = _resolve_bounds(prob.channels, prob.current, bounds, fixed)
+    bounds = bounds_by_name(bounds, prob.index, "bounds")
+    fixed = bounds_by_name(fixed, prob.index, "fixed")
+    lo, hi = resolve_bounds(prob.channels, prob.current, bounds, fixed)
     budget = float(total_budget)
-    _check_budget(budget, lo, hi, prob.channels, fixed, periods=N)
+    check_budget(budget, lo, hi, prob.channels, fixed, periods=N)
     sol = prob.solve([budget / N], lo, hi, max_iter, tol)  # the flat (or shaped) optimum
     x = sol.x[0]
     hi_used = np.minimum(hi, budget / N)
@@ -556,7 +551,7 @@ def optimize_schedule(
     else:
         X = x * pattern
         value, iterations, converged = N * float(sol.value[0]), sol.iterations[0], sol.converged[0]
-        spread = _spread(np.asarray(sol.grad[0], np.float64), x, lo, hi_used, budget / N)
+        spread = mroi_spread(np.asarray(sol.grad[0], np.float64), x, lo, hi_used, budget / N)
     return _plan(model, X, prob.current, lo, hi_used, budget, objective, value, iterations,
                  converged, spread)  # fmt: skip
 
@@ -572,12 +567,12 @@ def _free(prob, model: ScheduleModel, x, lo, hi, budget, max_iter, tol):
     lo_c = np.broadcast_to(lo, (N, C)).reshape(1, -1)
     hi_c = np.minimum(np.broadcast_to(hi, (N, C)).reshape(1, -1), budget)
     z0 = np.broadcast_to(x, (N, C)).reshape(1, -1) / budget
-    z, state = _solve_free(prob.spec, model.tail, prob.params, model.hz, sub, _f32(lo_c / budget),
-                              _f32(hi_c / budget), _f32(budget), _f32(z0),
-                              device_array(max_iter, np.int32), _f32(tol))  # fmt: skip
-    cells = _polish(np.asarray(z, np.float64) * budget, lo_c, hi_c, np.array([budget]))
+    z, state = _solve_free(prob.spec, model.tail, prob.params, model.hz, sub, f32(lo_c / budget),
+                              f32(hi_c / budget), f32(budget), f32(z0),
+                              device_array(max_iter, np.int32), f32(tol))  # fmt: skip
+    cells = polish(np.asarray(z, np.float64) * budget, lo_c, hi_c, np.array([budget]))
     grad = -np.asarray(state.ev.grad, np.float64)[0] / budget  # d mean total / d X, per cell
-    spread = _spread(grad, cells[0], lo_c[0], hi_c[0], budget)
+    spread = mroi_spread(grad, cells[0], lo_c[0], hi_c[0], budget)
     return (cells.reshape(N, C), -float(state.ev.value[0]), int(state.count[0]),
             bool(state.converged[0]), spread)  # fmt: skip
 
@@ -592,14 +587,14 @@ def _plan(model: ScheduleModel, X, current, lo, hi, budget, objective, value, it
     top = 1.5 * np.maximum(alloc, N * current)
     levels = np.linspace(0.0, 1.0, CURVE_LEVELS)[:, None] * top  # (M, C) money over the plan
     curves = np.asarray(_curves(model.spec, model.tail, model.params, model.hz,
-                                _f32(_per_money(X)), _f32(levels)), np.float64)  # fmt: skip
+                                f32(_per_money(X)), f32(levels)), np.float64)  # fmt: skip
     r, m = schedule_draws(model, np.stack([X, cur_X]))
     opt, cur = r[:, 0].sum(-1), r[:, 1].sum(-1)
     idx = pd.Index(model.channels, name="channel")
     series = lambda a, name: pd.Series(np.asarray(a, np.float64), index=idx, name=name)  # noqa: E731
-    mean, interval = _summary(opt)
-    cmean, cinterval = _summary(cur)
-    umean, uinterval = _summary(opt - cur)
+    mean, interval = summary(opt)
+    cmean, cinterval = summary(cur)
+    umean, uinterval = summary(opt - cur)
     frame = pd.DataFrame(X, index=model.dates, columns=idx)
     return Plan(
         allocation=series(alloc, "allocation"),

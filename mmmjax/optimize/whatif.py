@@ -26,8 +26,8 @@ that cell over the last periods, so that the optimizer's ``by="geo"`` plans can 
 
 A schedule (the next ``N`` periods after the data, a DataFrame of dates x channels, money per
 period) is evaluated the same way with each response over the plan and its carryover
-(:mod:`mmmjax.schedule`), ``B`` the schedule's total and the current split ``B * m / sum m``
-spread flat over the ``N`` periods.
+(:mod:`mmmjax.optimize.schedule`), ``B`` the schedule's total and the current split ``B * m / sum
+m`` spread flat over the ``N`` periods.
 
 Example:
     >>> plan = mmmjax.evaluate_budget(fit, {"tv": 20_000, "search": 15_000, "radio": 5_000})
@@ -45,39 +45,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import mmmjax.optimize.schedule as sch
 from mmmjax.errors import DataError
 from mmmjax.insights import INTERVAL_QUANTILES, marginal_roi, response_curves
-from mmmjax.optimize import Plan, budget_variables
+from mmmjax.optimize.current import CURRENT_PERIODS, current_split, national_spend
+from mmmjax.optimize.plan import Plan
+from mmmjax.optimize.problem import budget_variables
 
 __all__ = ["CURRENT_PERIODS", "WhatIf", "current_split", "evaluate_budget", "national_spend"]
-
-#: Periods at the end of the data whose mean spend mix is "the current split".
-CURRENT_PERIODS = 13
-
-
-def national_spend(fit) -> np.ndarray:
-    """``(T, C)`` spend per period and channel (money); a geo fit's summed over geos."""
-    spend = np.asarray(fit.dataset.spend, dtype=np.float64)
-    return spend.sum(axis=0) if spend.ndim == 3 else spend  # geo panels are (G, T, C)
-
-
-def current_split(fit, periods: int = CURRENT_PERIODS, by: str = "national") -> np.ndarray:
-    """Mean spend per period over the last ``periods`` periods (money): ``(C,)`` per channel
-    (a geo fit's summed over geos), or, for a geo fit with ``by="geo"``, ``(G * C,)`` per
-    ``(geo, channel)`` cell, geo-major (cell ``g * C + c``), as ``optimize_budget(by="geo")``.
-
-    Falls back to the whole window when nothing was spent in the last ``periods``.
-    """
-    if int(periods) < 1:
-        raise ValueError(f"periods must be at least 1, got {periods}")
-    if by not in ("national", "geo"):
-        raise ValueError(f"by must be 'national' or 'geo', got {by!r}")
-    spend = np.asarray(fit.dataset.spend, dtype=np.float64)
-    if not (by == "geo" and spend.ndim == 3):
-        spend = national_spend(fit)
-    recent = spend[..., -int(periods) :, :].mean(axis=-2)
-    out = recent if recent.sum() > 0 else spend.mean(axis=-2)
-    return out.reshape(-1)
 
 
 def _summary(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -253,7 +228,7 @@ def evaluate_budget(
     expected response, interval and marginal ROI.
 
     A schedule of the next ``N`` periods (a DataFrame, or ``periods=N`` with money per channel
-    over them, spread flat) is evaluated period by period (:mod:`mmmjax.schedule`): every
+    over them, spread flat) is evaluated period by period (:mod:`mmmjax.optimize.schedule`): every
     response is then over the plan and its carryover (money), ``R_sc`` channel ``c``'s, the
     marginal ROI that of one more unit of money spread over the channel's schedule in
     proportion, and the current split the last periods' mix scaled to the same total and spread
@@ -289,7 +264,7 @@ def evaluate_budget(
     Raises:
       DataError: one line naming the channel (cell): unknown or missing, spend that is not a
         finite number >= 0, a total of 0; for a schedule also the date: wrong dates or number
-        of rows (:func:`mmmjax.schedule.read_schedule`).
+        of rows (:func:`mmmjax.optimize.schedule.read_schedule`).
       ValueError: ``by`` is not ``"national"`` or ``"geo"``; ``periods`` below 1; a schedule
         for a geo fit (not supported yet).
 
@@ -301,14 +276,12 @@ def evaluate_budget(
     cells = isinstance(var.index, pd.MultiIndex)
     extra: dict[str, Any] = {}
     scheduled = periods is not None or isinstance(allocation, pd.DataFrame)
-    if scheduled:  # the next N periods, period by period (mmmjax.schedule)
-        from mmmjax import schedule as sch
-
-        sch._national(fit, "a schedule (periods= or a DataFrame)")
+    if scheduled:  # the next N periods, period by period (mmmjax.optimize.schedule)
+        sch.check_national(fit, "a schedule (periods= or a DataFrame)")
         if isinstance(allocation, pd.DataFrame):
             X = sch.read_schedule(fit, allocation, periods)
         else:
-            N = sch._periods(periods)
+            N = sch.check_periods(periods)
             x = _allocation(allocation, var.names, cells, f"money over the {N} periods")
             X = np.broadcast_to(x / N, (N, len(x)))
         x = X.sum(0)
