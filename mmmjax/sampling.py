@@ -360,8 +360,9 @@ def initial_values(
 ) -> dict[str, np.ndarray]:
     """The sampler's default start: unconstrained initial values ``{site: (chains, *shape)}``.
 
-    Each chain starts at the median of 15 prior draws (NumPy, the ``initial_values`` stream of ``seed``; no JAX
-    program to compile), mapped to the unconstrained space by :func:`bijection`, in float32.
+    Each chain starts at the median of 15 prior draws (NumPy, the ``initial_values`` stream of
+    ``seed``; no JAX program to compile), mapped to the unconstrained space by
+    :func:`bijection`, in float32.
     """
     rng = numpy_rng(seed, "initial_values")
     z0 = {}
