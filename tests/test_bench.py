@@ -114,7 +114,7 @@ def test_run_bench_runs_the_studies_it_is_given(capsys):
     assert res["studies"]["a"] == {"x": 1.5} and res["studies"]["c"] == [1]
     assert "RuntimeError" in res["studies"]["b"]["error"]
     printed = capsys.readouterr().out
-    assert 'study a: {"x": 1.5}' in printed and "study c: \"1 rows\"" in printed
+    assert 'study a: {"x": 1.5}' in printed and 'study c: "1 rows"' in printed
 
 
 def test_format_table_reports_skips():

@@ -55,7 +55,6 @@ __all__ = [
 ]
 
 
-
 def _media_stats(spec, params, design):
     """One draw: ``(G, C)`` media summed over the window and ``(G, C)`` effect per unit of
     saturation (both in each geo's scaled units)."""
