@@ -23,16 +23,27 @@ from mmmjax.data import is_panel
 from mmmjax.fit import fit_model
 from mmmjax.fit import load_fit as load_national_fit
 from mmmjax.geo.fit import KIND as GEO_KIND
-from mmmjax.geo.fit import fit_panel, load_geo_fit
+from mmmjax.geo.fit import fit_geo, fit_panel, load_geo_fit
+from mmmjax.geo.model import GeoMMM
 from mmmjax.model import MMM
+from mmmjax.review import review_data
 
 __all__ = ["fit", "is_panel_fit", "load_fit"]
 
 
-def fit(spec: MMM, dataset, **options: Any):
+def fit(spec: MMM | GeoMMM, dataset, *, review: str = "error", **options: Any):
     """Fit ``spec`` to national data (:func:`mmmjax.fit.fit_model`) or to a panel
     (:func:`mmmjax.geo.fit.fit_panel`: partial pooling over geos, a one-geo panel fitted as
-    national data). ``options`` are :meth:`MMM.fit`'s."""
+    national data), after reviewing the data. ``options`` are those of the two functions.
+
+    Args:
+      review: what a data error found by :func:`mmmjax.review_data` does before sampling:
+        "error" raises :class:`~mmmjax.DataError`, "warn" emits a warning, "off" skips the review.
+    """
+    if review != "off":
+        review_data(dataset, spec).enforce(review)
+    if isinstance(spec, GeoMMM):  # the old geo specification: a panel of several geos
+        return fit_geo(spec, dataset, **options)
     if is_panel(dataset):
         return fit_panel(spec, dataset, **options)
     return fit_model(spec, dataset, **options)

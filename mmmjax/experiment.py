@@ -216,7 +216,7 @@ def _lifts_and_roi(fit, tests: Sequence[LiftTest]) -> tuple[np.ndarray, np.ndarr
     ROI per draw (national for a geo fit)."""
     probe = dataclasses.replace(fit, lift_tests=tuple(tests))
     if _geo_fit(fit):
-        from mmmjax.geo import insights as geo_insights
+        from mmmjax.insights import geo as geo_insights
 
         lifts, roi = geo_insights.lift_draws(probe), geo_insights.roi_draws(fit, by="national")
     else:

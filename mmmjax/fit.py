@@ -707,10 +707,10 @@ def fit_model(
     init: str = "prior",
     map_steps: int = 2000,
     lift_tests=None,
-    review: str = "error",
     scales: Scales | None = None,
 ) -> Fit:
-    """Fit ``spec`` to ``dataset`` with NUTS (see :meth:`MMM.fit`).
+    """Fit ``spec`` to national ``dataset`` with NUTS (:meth:`MMM.fit` calls this through
+    :func:`mmmjax.engine.fit`, which reviews the data first).
 
     Args:
       spec: the model specification.
@@ -731,18 +731,12 @@ def fit_model(
       lift_tests: :class:`~mmmjax.LiftTest` s (e.g. from :func:`mmmjax.read_lift_tests`) that
         calibrate the fit: each adds a likelihood term on the model's implied lift (see
         :mod:`mmmjax.calibration`). Kept in the fit (``Fit.lift_tests``) and its saved files.
-      review: what a data error found by :func:`mmmjax.review_data` does before sampling:
-        "error" raises :class:`~mmmjax.DataError`, "warn" emits a warning, "off" skips the review.
       scales: the units the data are scaled by (default ``dataset.scales``, its own means);
         :meth:`Fit.refresh` passes the previous fit's so that its posterior, in those units,
         can be the prior.
     """
     check_fit_options(chains, draws, warmup, init)
     problem = prepare(spec, dataset, lift_tests=lift_tests, scales=scales)
-    if review != "off":
-        from mmmjax.review import review_data
-
-        review_data(dataset, spec).enforce(review)
     init_values = None
     if init == "map":
         init_values = initial_map(problem, chains, seed, map_steps)

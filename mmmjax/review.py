@@ -198,10 +198,10 @@ def _is_panel(dataset) -> bool:
 def _n_params(dataset, spec) -> int:
     """Number of scalar parameters NUTS samples for ``spec`` on ``dataset``."""
     if _is_panel(dataset):
-        from mmmjax.geo import GeoMMM
         from mmmjax.geo.fit import prepare_geo
+        from mmmjax.geo.model import GeoMMM
 
-        geo_spec = spec if isinstance(spec, GeoMMM) else GeoMMM(spec)
+        geo_spec = spec if isinstance(spec, GeoMMM) else GeoMMM.of(spec)
         shapes = prepare_geo(geo_spec, dataset).shapes
     else:
         from mmmjax.fit import training_design
@@ -619,7 +619,7 @@ def _is_geo_fit(fit) -> bool:
 def _roi_draws(fit) -> np.ndarray:
     """``(S, C)`` national window ROI per posterior draw."""
     if _is_geo_fit(fit):
-        from mmmjax.geo.insights import roi_draws as geo_roi_draws
+        from mmmjax.insights.geo import roi_draws as geo_roi_draws
 
         return geo_roi_draws(fit, by="national")
     return roi_draws(fit)
@@ -627,7 +627,7 @@ def _roi_draws(fit) -> np.ndarray:
 
 def _lift_draws(fit) -> np.ndarray:
     if _is_geo_fit(fit):
-        from mmmjax.geo.insights import lift_draws as geo_lift_draws
+        from mmmjax.insights.geo import lift_draws as geo_lift_draws
 
         return geo_lift_draws(fit)
     return lift_draws(fit)

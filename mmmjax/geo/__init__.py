@@ -1,50 +1,49 @@
-"""Geo (market, region, brand) panels: data, a hierarchical model, fits and insights.
+"""The old ``mmmjax.geo`` names, kept as thin aliases: geo panels are fitted by the one engine.
 
-One model for ``G`` geos that share channels and dates: carryover and saturation are national,
-each geo has its own ROI per channel, level, trend, seasonality and control effects, partially
-pooled toward national values (non-centred), and every kernel runs on the whole ``(G, T, C)``
-panel at once. See :mod:`mmmjax.geo.data` (the panel and its per-head scaling),
-:mod:`mmmjax.geo.model` (the model, with formulas), :mod:`mmmjax.geo.fit` (fitting, saving) and
-:mod:`mmmjax.geo.insights` (ROI, marginal ROI, response curves, contributions per geo and
-national).
+A panel is an :class:`mmmjax.GeoDataset` (``mmmjax.Dataset.from_frame(..., geo="region")``),
+fitted by ``mmmjax.MMM().fit(panel)`` (partial pooling over geos) and read by the insights and
+the optimizer with ``by="geo"`` or ``by="national"``: see :mod:`mmmjax.data`,
+:mod:`mmmjax.geo.model` (the pooled model, with formulas), :mod:`mmmjax.geo.fit` and
+:mod:`mmmjax.insights.geo`. Names here load on first use, so importing a submodule of
+``mmmjax.geo`` does not import the rest.
 
 Example:
     >>> import mmmjax
-    >>> panel, truth = mmmjax.simulate_geo(n_geos=20, n_periods=156, n_channels=5, seed=0)
-    >>> fit = mmmjax.GeoMMM().fit(panel, chains=4, draws=500, warmup=500)  # doctest: +SKIP
-    >>> mmmjax.geo.roi(fit, by="geo")        # (geo, channel) rows     # doctest: +SKIP
-    >>> mmmjax.geo.roi(fit, by="national")   # channel rows            # doctest: +SKIP
+    >>> panel, truth = mmmjax.simulate(n_geos=20, n_periods=156, n_channels=5, seed=0)
+    >>> fit = mmmjax.MMM().fit(panel, chains=4, draws=500, warmup=500)  # doctest: +SKIP
+    >>> mmmjax.roi(fit, by="geo")        # (geo, channel) rows     # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from mmmjax.data import GeoDataset, GeoScales
-from mmmjax.geo.fit import GeoFit, fit_geo, is_geo_fit_dir, load_geo_fit
-from mmmjax.geo.insights import (
-    adstock_weights,
-    contributions,
-    marginal_roi,
-    response_curves,
-    roi,
-    roi_draws,
-)
-from mmmjax.geo.model import GeoMMM
-from mmmjax.geo.simulation import GeoTruth, simulate_geo
+import importlib
+from typing import Any
 
-__all__ = [
-    "GeoDataset",
-    "GeoFit",
-    "GeoMMM",
-    "GeoScales",
-    "GeoTruth",
-    "adstock_weights",
-    "contributions",
-    "fit_geo",
-    "is_geo_fit_dir",
-    "load_geo_fit",
-    "marginal_roi",
-    "response_curves",
-    "roi",
-    "roi_draws",
-    "simulate_geo",
-]
+_NAMES = {
+    "GeoDataset": "mmmjax.data",
+    "GeoScales": "mmmjax.data",
+    "GeoFit": "mmmjax.geo.fit",
+    "fit_geo": "mmmjax.geo.fit",
+    "is_geo_fit_dir": "mmmjax.geo.fit",
+    "load_geo_fit": "mmmjax.geo.fit",
+    "GeoMMM": "mmmjax.geo.model",
+    "GeoTruth": "mmmjax.simulation",
+    "simulate_geo": "mmmjax.geo.simulation",
+    "adstock_weights": "mmmjax.insights.geo",
+    "contributions": "mmmjax.insights.geo",
+    "marginal_roi": "mmmjax.insights.geo",
+    "response_curves": "mmmjax.insights.geo",
+    "roi": "mmmjax.insights.geo",
+    "roi_draws": "mmmjax.insights.geo",
+}
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'mmmjax.geo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

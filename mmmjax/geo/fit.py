@@ -550,7 +550,6 @@ def fit_geo(
     progress: bool = True,
     warn: bool = True,
     lift_tests=None,
-    review: str = "error",
     scales: GeoScales | None = None,
     init: str = "prior",
     map_steps: int = 2000,
@@ -573,8 +572,6 @@ def fit_geo(
       lift_tests: :class:`~mmmjax.LiftTest` s, each naming its geo: each adds
         ``lift ~ Normal(implied lift, lift_se)`` (:func:`mmmjax.geo.model.implied_geo_lift`).
         Kept in the fit (``GeoFit.lift_tests``) and its saved files.
-      review: "error", "warn" or "off": what a data error of :func:`mmmjax.review_data` does
-        (see :func:`mmmjax.fit.fit_model`).
       scales: the :class:`~mmmjax.geo.GeoScales` to use; default ``panel.scales``.
         :meth:`GeoFit.refresh` passes the previous fit's.
       init, map_steps: "prior" (median of prior draws per chain) or "map" (a quick MAP fit,
@@ -585,10 +582,6 @@ def fit_geo(
     """
     check_fit_options(chains, draws, warmup, init)
     problem = prepare_geo(spec, panel, lift_tests=lift_tests, scales=scales)
-    if review != "off":
-        from mmmjax.review import review_data
-
-        review_data(panel, spec).enforce(review)
     if chain_method == "auto" and jax.default_backend() == "cpu" and chains > 1:
         chain_method = "vectorized"
     init_values = None

@@ -240,11 +240,11 @@ class GeoMMM:
 
     def fit(self, panel, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
             **kwargs: Any):  # fmt: skip
-        """Sample with NUTS; see :func:`mmmjax.geo.fit.fit_geo` for every option."""
-        from mmmjax.geo.fit import fit_geo
+        """Sample with NUTS (through :func:`mmmjax.engine.fit`, which reviews the panel first);
+        see :func:`mmmjax.geo.fit.fit_geo` for every option."""
+        from mmmjax.engine import fit
 
-        return fit_geo(self, panel, chains=chains, draws=draws, warmup=warmup, seed=seed,
-                       **kwargs)  # fmt: skip
+        return fit(self, panel, chains=chains, draws=draws, warmup=warmup, seed=seed, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------

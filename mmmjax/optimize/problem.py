@@ -191,7 +191,7 @@ def budget_variables(fit, by: str = "national") -> BudgetVariables:
         current = np.asarray(fit.scales.spend, dtype=np.float64)
         return BudgetVariables(fit.spec, response_params(fit), list(fit.channels), index, current,
                                horizon=True)  # fmt: skip
-    from mmmjax.geo.insights import cell_response_params
+    from mmmjax.insights.geo import cell_response_params
 
     cells = cell_response_params(fit)
     spend = np.asarray(fit.scales.spend, dtype=np.float64)  # (G, C) mean per period

@@ -126,7 +126,7 @@ def _allocation(
 def _cell_responses(fit, x: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, ...]:
     """A geo fit by cell: ``(S, 2, K)`` responses at ``x`` and ``cur`` and ``(S, K)`` marginal
     ROI at each (``K = G * C`` geo-major cells, money per period / money per money)."""
-    from mmmjax.geo import insights as geo_insights
+    from mmmjax.insights import geo as geo_insights
 
     G, C = fit.dataset.n_geos, fit.dataset.n_channels
     spend = np.stack([x.reshape(G, C), cur.reshape(G, C)], axis=1)  # (G, 2, C)

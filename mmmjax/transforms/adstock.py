@@ -54,12 +54,13 @@ def _float_dtype(x: Array) -> jnp.dtype:
     return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
-def _as_float(x) -> Array:
+def as_float(x) -> Array:
+    """``x`` as a JAX array of a floating dtype (integers become the default float)."""
     x = jnp.asarray(x)
     return x.astype(_float_dtype(x))
 
 
-def _param(p, dtype, *, time_axis: bool) -> Array:
+def cast_param(p, dtype, *, time_axis: bool) -> Array:
     """Cast a parameter to ``dtype``; with ``time_axis`` insert a length-1 axis at -2 so a batched
     ``(..., C)`` parameter broadcasts against ``(..., T, C)`` (``(C,)`` and scalars need none)."""
     p = jnp.asarray(p).astype(dtype)
@@ -161,7 +162,7 @@ def geometric_adstock(
       >>> print(geometric_adstock(x, jnp.array([0.5]))[:, 0])
       [1.    0.5   0.25  0.125]
     """
-    x = _as_float(x)
+    x = as_float(x)
     _check_media(x)
     alpha = jnp.asarray(alpha).astype(x.dtype)
     if method == "scan":
@@ -171,7 +172,7 @@ def geometric_adstock(
     else:
         raise ValueError(f"method must be 'scan' or 'associative'; got {method!r}")
     if normalize:
-        y = y * (1 - _param(alpha, x.dtype, time_axis=True))
+        y = y * (1 - cast_param(alpha, x.dtype, time_axis=True))
     return y
 
 
@@ -220,7 +221,7 @@ def geometric_weights(alpha: Array, l_max: int, normalize: bool = False) -> Arra
       [1.   0.5  0.25]
     """
     l_max = _check_l_max(l_max)
-    alpha = jnp.atleast_1d(_as_float(alpha))
+    alpha = jnp.atleast_1d(as_float(alpha))
     # An integer exponent keeps d/dalpha finite at alpha = 0 (JAX special-cases 0 ** 0).
     lags = jnp.arange(l_max, dtype=jnp.int32)[:, None]
     alpha = jnp.expand_dims(alpha, -2)
@@ -261,7 +262,7 @@ def delayed_weights(alpha: Array, theta: Array, l_max: int, normalize: bool = Tr
       [0.5    1.     0.5    0.0625]
     """
     l_max = _check_l_max(l_max)
-    alpha = _as_float(alpha)
+    alpha = as_float(alpha)
     theta = jnp.asarray(theta).astype(alpha.dtype)
     alpha, theta = jnp.broadcast_arrays(jnp.atleast_1d(alpha), jnp.atleast_1d(theta))
     alpha, theta = jnp.expand_dims(alpha, -2), jnp.expand_dims(theta, -2)
@@ -329,7 +330,7 @@ def weibull_weights(
     l_max = _check_l_max(l_max)
     if kind not in ("pdf", "cdf"):
         raise ValueError(f"kind must be 'pdf' or 'cdf'; got {kind!r}")
-    k = _as_float(shape)
+    k = as_float(shape)
     lam = jnp.asarray(scale).astype(k.dtype)
     k, lam = jnp.broadcast_arrays(jnp.atleast_1d(k), jnp.atleast_1d(lam))
     k, log_lam = jnp.expand_dims(k, -2), jnp.expand_dims(jnp.log(lam), -2)
@@ -396,7 +397,7 @@ def convolve_adstock(x: Array, weights: Array) -> Array:
       >>> print(convolve_adstock(x, jnp.array([[1.0], [0.5]]))[:, 0])
       [1.  2.5 1. ]
     """
-    x = _as_float(x)
+    x = as_float(x)
     _check_media(x)
     w = jnp.asarray(weights).astype(x.dtype)
     _check_media(w, "weights")
@@ -441,7 +442,7 @@ def delayed_adstock(
       >>> print(np.asarray(y[:, 0]).round(4))
       [0.2424 0.4848 0.2424 0.0303]
     """
-    x = _as_float(x)
+    x = as_float(x)
     return convolve_adstock(x, delayed_weights(_as_float_like(alpha, x), theta, l_max, normalize))
 
 
@@ -483,7 +484,7 @@ def weibull_adstock(
       >>> print(float(y.sum()))
       1.0
     """
-    x = _as_float(x)
+    x = as_float(x)
     w = weibull_weights(_as_float_like(shape, x), scale, l_max, kind, normalize)
     return convolve_adstock(x, w)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mmmjax.transforms.adstock import _as_float, _param
+from mmmjax.transforms.adstock import as_float, cast_param
 
 Array = jax.Array
 
@@ -52,9 +52,9 @@ def hill(x: Array, half_saturation: Array, slope: Array) -> Array:
       >>> print(hill(jnp.array([[0.0], [1.0], [3.0]]), jnp.array([1.0]), jnp.array([2.0]))[:, 0])
       [0.  0.5 0.9]
     """
-    x = _as_float(x)
-    k = _param(half_saturation, x.dtype, time_axis=True)
-    s = _param(slope, x.dtype, time_axis=True)
+    x = as_float(x)
+    k = cast_param(half_saturation, x.dtype, time_axis=True)
+    s = cast_param(slope, x.dtype, time_axis=True)
     positive = x > 0
     x_safe = jnp.where(positive, x, 1)
     curve = jax.nn.sigmoid(s * (jnp.log(x_safe) - jnp.log(k)))
@@ -87,8 +87,8 @@ def logistic(x: Array, lam: Array) -> Array:
       >>> print(logistic(jnp.array([[0.0], [1e12]]), jnp.array([2.0]))[:, 0])
       [0. 1.]
     """
-    x = _as_float(x)
-    lam = _param(lam, x.dtype, time_axis=True)
+    x = as_float(x)
+    lam = cast_param(lam, x.dtype, time_axis=True)
     return jnp.tanh(lam * x / 2)
 
 
@@ -115,8 +115,8 @@ def michaelis_menten(x: Array, half_saturation: Array) -> Array:
       >>> print(michaelis_menten(jnp.array([[0.0], [1.0], [3.0]]), jnp.array([1.0]))[:, 0])
       [0.   0.5  0.75]
     """
-    x = _as_float(x)
-    k = _param(half_saturation, x.dtype, time_axis=True)
+    x = as_float(x)
+    k = cast_param(half_saturation, x.dtype, time_axis=True)
     return x / (x + k)
 
 
@@ -145,6 +145,6 @@ def tanh_saturation(x: Array, scale: Array) -> Array:
       >>> print(np.asarray(y[:, 0]).round(4))
       [0.     0.4621]
     """
-    x = _as_float(x)
-    c = _param(scale, x.dtype, time_axis=True)
+    x = as_float(x)
+    c = cast_param(scale, x.dtype, time_axis=True)
     return jnp.tanh(x / c)

@@ -1,4 +1,7 @@
-"""What a fit says about each channel: response curves, ROI, marginal ROI, contributions.
+"""What a national fit says about each channel: response curves, ROI, marginal ROI, contributions.
+
+The public entry points (:mod:`mmmjax.insights`) answer for any fit; this module holds the
+national answers and the response functions the geo answers and the optimizer build on.
 
 Everything here is computed from posterior draws with one jit-compiled, vmapped function per
 question (no Python loops over draws, channels or spend levels), and returned in money.
@@ -45,9 +48,13 @@ from mmmjax.model import (
 from mmmjax.programs import device_array
 
 __all__ = [
+    "BY",
+    "INTERVAL",
+    "INTERVAL_QUANTILES",
     "ResponseParams",
     "adstock_weights",
     "adstocked_levels",
+    "check_by",
     "contribution_shares",
     "contributions",
     "interval",
@@ -125,18 +132,6 @@ def check_by(by: str) -> None:
     """Raise ``ValueError`` unless ``by`` is one of :data:`BY`."""
     if by not in BY:
         raise ValueError(f"by must be 'national' or 'geo', got {by!r}")
-
-
-def _geo(fit):
-    """:mod:`mmmjax.geo.insights` when ``fit`` is a :class:`~mmmjax.GeoFit` (the functions here
-    then answer for the nation: the sum over geos), else ``None``."""
-    from mmmjax.geo.fit import GeoFit
-
-    if not isinstance(fit, GeoFit):
-        return None
-    from mmmjax.geo import insights
-
-    return insights
 
 
 def _to_money(spec: MMM, effect: jax.Array, multiplier: jax.Array) -> jax.Array:
@@ -220,24 +215,17 @@ def _curves(spec: MMM, params: ResponseParams, spend: jax.Array) -> jax.Array:
     return steady_state_response(spec, params, spend)
 
 
-def response_curves(fit, spend, by: str = "national") -> np.ndarray:
+def response_curves(fit, spend) -> np.ndarray:
     """Steady-state response of every channel at spend levels, for every posterior draw.
 
     Args:
-      fit: a :class:`~mmmjax.Fit` or a geo fit.
-      spend: ``(N,)`` (the same level for every channel) or ``(N, C)``, money per period
-        (national spend for a geo fit, shared out over geos as in the data).
-      by: "national" (default) or "geo": for a geo fit, each geo's response ``(S, N, G, C)``
-        (:func:`mmmjax.geo.insights.response_curves`); national data are one geo, so both
-        give the same there.
+      fit: a national :class:`~mmmjax.Fit`.
+      spend: ``(N,)`` (the same level for every channel) or ``(N, C)``, money per period.
 
     Returns:
       ``(S, N, C)`` numpy array: the per-period incremental target (money) when that spend is
       sustained every period, after carryover has settled.
     """
-    check_by(by)
-    if (geo := _geo(fit)) is not None:
-        return geo.response_curves(fit, spend, by=by)
     spend = np.asarray(spend, dtype=np.float64)
     C = len(fit.channels)
     if spend.ndim == 1:
@@ -266,14 +254,8 @@ def _marginal(spec: MMM, params: ResponseParams, spend: jax.Array) -> jax.Array:
     return jax.vmap(grad, in_axes=(0, 0, None))(params.channel, params.multiplier, spend)
 
 
-def marginal_roi(fit, spend=None, by: str = "national") -> np.ndarray:
-    """``(S, C)``: extra target per extra unit of spend at ``spend`` (default: mean spend).
-
-    For a geo fit ``by="geo"`` gives ``(S, G, C)``, each geo's marginal ROI at its own spend
-    (:func:`mmmjax.geo.insights.marginal_roi`); national data are one geo (both agree)."""
-    check_by(by)
-    if (geo := _geo(fit)) is not None:
-        return geo.marginal_roi(fit, by=by, spend=spend)
+def marginal_roi(fit, spend=None) -> np.ndarray:
+    """``(S, C)``: extra target per extra unit of spend at ``spend`` (default: mean spend)."""
     level = fit.scales.spend if spend is None else np.asarray(spend, dtype=np.float64)
     return np.asarray(_marginal(fit.spec, response_params(fit), jnp.asarray(level, jnp.float32)))
 
@@ -337,26 +319,17 @@ def lift_draws(fit, group: str = "posterior") -> np.ndarray:
     return np.asarray(scaled, dtype=np.float64) * fit.scales.target
 
 
-def roi(fit, by: str = "national") -> pd.DataFrame:
+def roi(fit) -> pd.DataFrame:
     """ROI and marginal ROI per channel, posterior mean and 94% interval.
 
     ``roi`` is the channel's contribution over the data window divided by its spend over the
     window; ``mroi`` is the derivative of the steady-state response at the channel's mean spend
     per period (``jax.grad``). Intervals are equal-tailed (3% and 97% quantiles).
 
-    Args:
-      fit: a :class:`~mmmjax.Fit` or a geo fit.
-      by: "national" (default: for a geo fit, the sum of the geos' contributions over the sum
-        of their spend) or "geo" (indexed by ``(geo, channel)``; national data are one geo,
-        so both give the same table there).
-
     Returns:
       DataFrame indexed by channel with ``roi_mean, roi_low, roi_high, mroi_mean, mroi_low,
       mroi_high`` and ``spend`` (total over the window) and ``contribution_mean``.
     """
-    check_by(by)
-    if (geo := _geo(fit)) is not None:
-        return geo.roi(fit, by=by)
     spend = np.asarray(fit.dataset.spend, dtype=np.float64).sum(axis=0)
     r = roi_draws(fit)
     contrib = r * spend  # (S, C)
@@ -378,24 +351,16 @@ def roi(fit, by: str = "national") -> pd.DataFrame:
     )
 
 
-def contributions(fit, by: str = "national") -> xr.DataArray:
+def contributions(fit) -> xr.DataArray:
     """Per-draw, per-period decomposition of the mean prediction (money).
 
     Components: ``baseline`` (intercept), ``trend``, ``seasonality``, ``controls``, ``events``
     and one per channel. They sum to ``fit.predict(kind="mean")``. For the multiplicative form
     each part is its removal effect and ``baseline`` takes the remainder (the interaction).
 
-    Args:
-      fit: a :class:`~mmmjax.Fit` or a geo fit.
-      by: "national" (default: summed over geos) or "geo" (dims ``(draw, geo, date,
-        component)`` for a geo fit); national data are one geo, so both agree there.
-
     Returns:
       ``xarray.DataArray`` with dims ``(draw, date, component)``.
     """
-    check_by(by)
-    if (geo := _geo(fit)) is not None:
-        return geo.contributions(fit, by=by)
     comp = fit.components()
     scale = fit.scales.target
     media = _media_money(fit, comp)
@@ -420,9 +385,12 @@ def contributions(fit, by: str = "national") -> xr.DataArray:
     )
 
 
-def contribution_shares(fit) -> pd.DataFrame:
-    """Each component's share of the total prediction over the window: mean and 94% interval."""
-    parts = contributions(fit)
+def contribution_shares(fit, parts: xr.DataArray | None = None) -> pd.DataFrame:
+    """Each component's share of the total prediction over the window: mean and 94% interval.
+
+    ``parts``: the ``(draw, date, component)`` contributions (default :func:`contributions` of
+    ``fit``)."""
+    parts = contributions(fit) if parts is None else parts
     totals = parts.sum("date").values  # (S, K)
     shares = totals / totals.sum(-1, keepdims=True)
     mean, low, high = interval(shares)
@@ -432,16 +400,12 @@ def contribution_shares(fit) -> pd.DataFrame:
     )
 
 
-def adstock_weights(fit, l_max: int | None = None, by: str = "national") -> xr.DataArray:
+def adstock_weights(fit, l_max: int | None = None) -> xr.DataArray:
     """Carryover weights over lags per draw and channel, ``(draw, lag, channel)``.
 
     Weights are normalised as the model uses them (a unit of spend spreads weights that sum to 1
-    over an infinite horizon for geometric, over ``l_max`` lags otherwise). Carryover is
-    shared by every geo of a panel, so ``by="geo"`` and ``by="national"`` give the same.
+    over an infinite horizon for geometric, over ``l_max`` lags otherwise).
     """
-    check_by(by)
-    if (geo := _geo(fit)) is not None:
-        return geo.adstock_weights(fit, l_max)
     spec: MMM = fit.spec
     L = int(l_max or max(spec.l_max, 8))
     d = {k: jnp.asarray(v) for k, v in fit.draws().items()}
