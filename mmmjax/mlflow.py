@@ -374,12 +374,7 @@ def _roi_table(fit):
 
 
 def _write_report(fit, path: Path, plan=None) -> None:
-    if _is_geo(fit):
-        from mmmjax.geo.report import write_geo_report
-
-        write_geo_report(fit, path)
-    else:
-        mmmjax.write_report(fit, path, plan=plan)
+    mmmjax.write_report(fit, path, plan=plan if not _is_geo(fit) else None)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import pytest
 import mmmjax
 from mmmjax import review
 from mmmjax.geo import insights
-from mmmjax.geo.report import geo_highlights, render_geo_report
+from mmmjax.report import render_report
+from mmmjax.report.geo import geo_highlights
 
 PANEL = dict(n_geos=4, n_periods=104, n_channels=3, seed=2)
 
@@ -32,7 +33,7 @@ def geo_fit():
 def geo_page(geo_fit):
     _, truth, fit = geo_fit
     health = fit.review()
-    return health, render_geo_report(fit, truth=truth, health=health)
+    return health, render_report(fit, truth=truth, health=health)
 
 
 @pytest.mark.slow

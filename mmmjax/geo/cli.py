@@ -2,7 +2,7 @@
 
 Called by :func:`mmmjax.cli.cmd_fit` when ``--geo`` is given. Writes, into ``--out``, the saved
 fit (``fit.nc``, ``fit.json``; load it with :func:`mmmjax.load_geo_fit`), ``roi.csv`` (national
-rows, then one row per geo and channel) and ``report.html`` (:mod:`mmmjax.geo.report`). Like
+rows, then one row per geo and channel) and ``report.html`` (:func:`mmmjax.write_report`). Like
 every ``mmmjax`` command, bad input prints one line and exits with status 2, and ``--out`` is
 only replaced once everything is written.
 """
@@ -65,7 +65,7 @@ def cmd_fit_geo(args, out: Path) -> int:
     from mmmjax.cli import sample_with_args
     from mmmjax.files import replace_dir, write_csv
     from mmmjax.geo import GeoMMM
-    from mmmjax.geo.report import write_geo_report
+    from mmmjax.report import write_report
 
     previous = None
     if getattr(args, "refresh", None):
@@ -109,8 +109,7 @@ def cmd_fit_geo(args, out: Path) -> int:
     try:
         fit.save(tmp)
         write_csv(table, tmp / "roi.csv", index=False)
-        write_geo_report(fit, tmp / "report.html", roi_national=national, roi_geo=per_geo,
-                         health=health)  # fmt: skip
+        write_report(fit, tmp / "report.html", roi=national, roi_geo=per_geo, health=health)
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
