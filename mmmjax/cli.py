@@ -1,5 +1,11 @@
 """The ``mmmjax`` command line: ``demo``, ``fit``, ``optimize``, ``plan``, ``fit-many``, ``bench``.
 
+National data and geo panels go through the same commands: ``mmmjax fit CSV --geo COL
+[--population COL]`` fits the hierarchical geo model (:class:`mmmjax.GeoMMM`) to a long panel
+and writes the same outputs (the saved fit, ``roi.csv`` with national and per-geo rows,
+``report.html`` with the per-geo sections); ``mmmjax optimize DIR`` plans a saved geo fit
+nationally or by geo x channel cell (``--by geo``).
+
 Bad input (a missing column, a bad date, an unknown channel, an impossible budget, a file that
 is not a CSV, a broken saved fit, an ``--out`` that cannot be written) prints one line naming the
 problem and exits with status 2, without a traceback, and leaves ``--out`` untouched: every
@@ -447,8 +453,7 @@ def _fit_and_write(
     dir moved onto ``out``; returns the exit status (``EXIT_NOT_CONVERGED`` for a fit that has
     not converged)."""
     import mmmjax
-    from mmmjax.files import replace_dir, write_csv
-    from mmmjax.report import write_report
+    from mmmjax.outputs import roi_table
     from mmmjax.sampling import status
 
     fit = sample_with_args(spec, dataset, args, lift_tests=lift_tests, previous=previous)
@@ -463,7 +468,7 @@ def _fit_and_write(
             warmup=args.warmup, seed=args.seed, target_accept=args.target_accept, warn=False,
             lift_tests=kept,
         )  # fmt: skip
-    roi = mmmjax.roi(fit)
+    roi = roi_table(fit)
     plan = None
     status("optimising the budget for the report", not args.no_progress)
     try:
@@ -472,31 +477,39 @@ def _fit_and_write(
         print(f"warning: budget optimisation skipped: {_one_line(exc)}", file=sys.stderr)
 
     health = fit.review(holdout=validation)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        fit.save(tmp)
-        write_csv(roi, tmp / "roi.csv")
-        status("writing the report", not args.no_progress)
-        write_report(
-            fit, tmp / "report.html", plan=plan, validation=validation, truth=truth, health=health
-        )
-        replace_dir(tmp, out)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    status("writing the report", not args.no_progress)
+    _write_outputs(fit, out, roi, plan=plan, validation=validation, truth=truth, health=health)
     print(
         f"fitted {len(fit.channels)} channels on {fit.dataset.n_periods} periods in "
         f"{fit.info.get('seconds', float('nan')):.1f} s ({fit.info.get('chain_method')} chains): "
         f"{diagnostics_text(fit.diagnostics())}"
     )
     cols = ["roi_mean", "roi_low", "roi_high", "mroi_mean"]
-    print(roi[cols].round(2).to_string())
+    print(roi.national[cols].round(2).to_string())
     print(f"wrote {out / 'report.html'}, {out / 'roi.csv'} and the saved fit in {out}")
     print(health)
     return report_convergence(fit, out)
+
+
+def _write_outputs(fit, out: Path, roi, **report) -> None:
+    """Write the saved fit, ``roi.csv`` (``roi``: :func:`mmmjax.outputs.roi_table`) and
+    ``report.html`` (keywords: those of :func:`mmmjax.write_report`) into a temporary folder
+    beside ``out``, then move it onto ``out``: nothing partial is ever left in ``out``."""
+    import shutil
+
+    from mmmjax.files import replace_dir, write_csv
+    from mmmjax.report import write_report
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        fit.save(tmp)
+        write_csv(roi.table, tmp / "roi.csv", index=roi.index)
+        write_report(fit, tmp / "report.html", roi=roi.national, roi_geo=roi.per_geo, **report)
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def review_data(dataset, spec, args) -> None:
@@ -558,9 +571,7 @@ def cmd_fit(args) -> int:
     if args.geo or args.population:
         if not args.geo:
             raise UsageError("--population needs --geo")
-        from mmmjax.geo.cli import cmd_fit_geo
-
-        status = cmd_fit_geo(args, out)
+        status = _fit_panel(args, out)
         _log_mlflow(args, out)
         return status
     from mmmjax.data import Dataset  # NumPy and pandas only: the columns are checked first
@@ -609,6 +620,81 @@ def cmd_fit(args) -> int:
     status = _fit_and_write(spec, dataset, args, out, lift_tests=tests or (), previous=previous)
     _log_mlflow(args, out)
     return status
+
+
+def _fit_panel(args, out: Path) -> int:
+    """``mmmjax fit CSV --geo COL [--population COL]``: fit the geo model ``GeoMMM(spec)``
+    (``spec`` from the model flags) to the long panel ``args.csv`` and write into ``out`` the
+    saved fit (``mmmjax.load_geo_fit`` reads it), ``roi.csv`` (national rows, then one row per
+    geo and channel) and ``report.html`` (with the per-geo sections); returns the exit status."""
+    from mmmjax.geo.data import GeoDataset  # NumPy and pandas only: the columns are checked first
+
+    for flag, given in (("--holdout", args.holdout), ("--events", args.events)):
+        if given:
+            raise UsageError(f"{flag} is not available with --geo")
+    with reading(args.csv):
+        panel = GeoDataset.from_csv(
+            args.csv,
+            geo=args.geo,
+            date=args.date,
+            target=args.target,
+            channels=split_names(args.channels),
+            controls=split_names(args.controls),
+            population=args.population,
+            date_format=args.date_format,
+        )
+    spec = spec_from_args(args)
+    import mmmjax
+    from mmmjax.geo import GeoMMM
+    from mmmjax.outputs import roi_table
+
+    previous = None
+    if getattr(args, "refresh", None):
+        from mmmjax.geo.fit import is_geo_fit_dir, load_geo_fit
+        from mmmjax.refresh import check_extends
+        from mmmjax.store import is_fit_dir
+
+        if args.roi_priors:
+            raise UsageError("--roi-priors cannot be combined with --refresh (the previous "
+                             "fit's posterior is the prior)")  # fmt: skip
+        if is_fit_dir(args.refresh) and not is_geo_fit_dir(args.refresh):
+            raise UsageError(f"--refresh {args.refresh} holds a national fit; --geo refreshes a "
+                             "geo fit (drop --geo to refresh it)")  # fmt: skip
+        previous = load_geo_fit(args.refresh)
+        check_extends(previous.dataset, panel)
+        spec = previous.spec.model
+        print(
+            f"refresh: {previous.dataset.n_periods} periods to {previous.dataset.dates[-1].date()}"
+            f" in {args.refresh}; now {panel.n_periods} to {panel.dates[-1].date()}"
+        )
+    if getattr(args, "roi_priors", None):
+        with reading(args.roi_priors):
+            priors = mmmjax.read_roi_priors(args.roi_priors, panel.channels)
+        spec = dataclasses.replace(spec, priors={"media_roi": priors} if priors else None)
+    tests = ()
+    if getattr(args, "lift_tests", None):  # each test names its geo
+        with reading(args.lift_tests):
+            tests = mmmjax.read_lift_tests(args.lift_tests, panel)
+    try:
+        geo_spec = GeoMMM(spec) if previous is None else previous.spec
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"geo panel: {panel}" + (f"; calibrated with {len(tests)} lift test(s)" if tests else ""))
+    fit = sample_with_args(geo_spec, panel, args, lift_tests=tests, previous=previous)
+    roi = roi_table(fit)
+    health = fit.review()
+    _write_outputs(fit, out, roi, health=health)
+    print(
+        f"fitted {panel.n_channels} channels in {panel.n_geos} geos x {panel.n_periods} periods "
+        f"in {fit.info.get('seconds', float('nan')):.1f} s ({fit.info.get('chain_method')} "
+        f"chains): {diagnostics_text(fit.diagnostics())}"
+    )
+    print(health)
+    print("national ROI:")
+    print(roi.national[["roi_mean", "roi_low", "roi_high", "mroi_mean"]].round(2).to_string())
+    print(f"wrote {out / 'report.html'}, {out / 'roi.csv'} (national and per geo) and the "
+          f"saved fit in {out}")  # fmt: skip
+    return report_convergence(fit, out)
 
 
 def _log_mlflow(args, out: Path) -> None:

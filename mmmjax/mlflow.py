@@ -68,6 +68,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import mmmjax
+from mmmjax.kinds import is_panel
+from mmmjax.outputs import roi_table
 
 __all__ = [
     "INSTALL_HINT",
@@ -244,12 +246,6 @@ def _text(value: Any, limit: int) -> str:
 # ----------------------------------------------------------------------------------------------
 # what a fit contributes
 # ----------------------------------------------------------------------------------------------
-def _is_geo(fit) -> bool:
-    from mmmjax.geo.fit import GeoFit
-
-    return isinstance(fit, GeoFit)
-
-
 def _prior_text(prior) -> str:
     args = ", ".join(f"{k}={v}" for k, v in prior.params.items())
     return f"{prior.dist}({args})"
@@ -269,7 +265,7 @@ def _prior_params(priors: Mapping[str, Any] | None, prefix: str) -> dict[str, st
 def fit_params(fit) -> dict[str, Any]:
     """The run parameters of ``fit`` (a :class:`~mmmjax.Fit` or :class:`~mmmjax.GeoFit`):
     ``model.*``, ``data.*`` and ``sampler.*`` (``seconds`` is a metric instead)."""
-    geo = _is_geo(fit)
+    geo = is_panel(fit)
     spec = fit.spec.model if geo else fit.spec
     model = {k: v for k, v in spec.to_dict().items() if k != "priors"}
     params = {f"model.{k}": v for k, v in model.items()}
@@ -307,7 +303,7 @@ def in_sample_metrics(fit):
 
     from mmmjax import validation
 
-    if not _is_geo(fit):
+    if not is_panel(fit):
         return validation.in_sample(fit)
     y = np.asarray(fit.dataset.target, dtype=np.float64).sum(axis=0)  # (T,)
     mean = fit.predict(kind="mean").sum(axis=1)  # (S, T)
@@ -353,7 +349,7 @@ def fit_tags(fit, diagnostics=None) -> dict[str, str]:
     """The run tags of ``fit``: kind, version, worst parameters, sampler warnings, and
     ``channel.<ch>`` = each channel's name as written in the data."""
     d = fit.diagnostics() if diagnostics is None else diagnostics
-    tags = {"mmmjax.kind": "geo" if _is_geo(fit) else "national",
+    tags = {"mmmjax.kind": "geo" if is_panel(fit) else "national",
             "mmmjax.version": mmmjax.__version__}  # fmt: skip
     tags |= {f"diagnostics.{k}": str(d[k]) for k in d if k.startswith("worst_") and d[k]}
     messages = _sampler_messages(d)
@@ -361,25 +357,6 @@ def fit_tags(fit, diagnostics=None) -> dict[str, str]:
         tags["diagnostics.warnings"] = " | ".join(messages)
     tags |= {f"channel.{safe}": str(raw) for raw, safe in metric_names(fit.channels).items()}
     return tags
-
-
-def _roi_table(fit):
-    """``roi.csv`` as the CLI writes it: :func:`mmmjax.roi` (national), or for a geo fit
-    national rows then one row per geo and channel (:func:`mmmjax.geo.cli.roi_table`)."""
-    if _is_geo(fit):
-        from mmmjax.geo.cli import roi_table
-
-        return roi_table(fit), False
-    return mmmjax.roi(fit), True
-
-
-def _write_report(fit, path: Path, plan=None) -> None:
-    if _is_geo(fit):
-        from mmmjax.geo.report import write_geo_report
-
-        write_geo_report(fit, path)
-    else:
-        mmmjax.write_report(fit, path, plan=plan)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -410,7 +387,8 @@ def log_fit(
         ``None``: MLflow's current one (``MLFLOW_TRACKING_URI``, else MLflow's default).
       experiment: experiment name, created if missing (default: ``MLFLOW_EXPERIMENT_NAME``,
         else MLflow's "Default" experiment).
-      report: log ``report.html`` (:func:`mmmjax.write_report`; the geo report for a geo fit).
+      report: log ``report.html`` (:func:`mmmjax.write_report`, per-geo sections and all for
+        a geo fit).
       artifacts: log ``roi.csv`` and the saved fit (``fit/fit.nc``, ``fit/fit.json``).
       plan: a :class:`mmmjax.Plan` of this fit to log too (:func:`log_plan`) and show in the
         report.
@@ -429,18 +407,19 @@ def log_fit(
     with tempfile.TemporaryDirectory(prefix="mmmjax-mlflow-") as tmp:
         files: dict[str, Path] = {}
         tmp = Path(tmp)
-        roi, with_index = _roi_table(fit)
+        roi = roi_table(fit)
         if artifacts:
-            roi.to_csv(tmp / "roi.csv", index=with_index)
+            roi.table.to_csv(tmp / "roi.csv", index=roi.index)
             fit.save(tmp / "fit")
             files |= {"roi.csv": tmp / "roi.csv", "fit/fit.nc": tmp / "fit" / "fit.nc",
                       "fit/fit.json": tmp / "fit" / "fit.json"}  # fmt: skip
         if report:
-            _write_report(fit, tmp / "report.html", plan=plan)
+            mmmjax.write_report(fit, tmp / "report.html", plan=plan, roi=roi.national,
+                                roi_geo=roi.per_geo)  # fmt: skip
             files["report.html"] = tmp / "report.html"
-        national = roi.loc[roi.level == "national"].set_index("channel") if _is_geo(fit) else roi
-        return _log(fit, national, files, plan=plan, run_name=run_name, tracking_uri=tracking_uri,
-                    experiment=experiment, tags=tags, run_id=run_id)  # fmt: skip
+        return _log(fit, roi.national, files, plan=plan, run_name=run_name,
+                    tracking_uri=tracking_uri, experiment=experiment, tags=tags,
+                    run_id=run_id)  # fmt: skip
 
 
 def _log(fit, roi, files, *, plan, run_name, tracking_uri, experiment, tags, run_id) -> str:

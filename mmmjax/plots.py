@@ -33,6 +33,7 @@ __all__ = [
     "plot_diagnostics",
     "plot_fit",
     "plot_frontier",
+    "plot_geo_fit",
     "plot_holdout",
     "plot_plan",
     "plot_prior_posterior",
@@ -144,6 +145,33 @@ def plot_fit(fit, *, predictive: np.ndarray | None = None) -> Figure:
     ax.set_ylabel(f"{fit.dataset.target_name} per period")
     _money_axis(ax)
     ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+@_literal
+def plot_geo_fit(dataset, predictive: np.ndarray, max_panels: int = 60) -> Figure:
+    """Actual (dots) vs posterior predictive (mean and 94% band) of each geo of a panel, one
+    small panel per geo, the first ``max_panels`` geos.
+
+    Args:
+      dataset: the :class:`~mmmjax.GeoDataset` (``geos``, ``dates``, ``target`` ``(G, T)``).
+      predictive: ``(S, G, T)`` posterior predictive draws of the target.
+      max_panels: most geos drawn.
+    """
+    import matplotlib.dates as mdates
+
+    shown = dataset.geos[:max_panels]
+    fig, axes = _grid(len(shown), ncols=4, size=(3.4, 2.2))
+    for g, ax in enumerate(axes):
+        _band(ax, dataset.dates, predictive[:, g], _POST, "predicted")
+        ax.plot(dataset.dates, dataset.target[g], color=_DATA, lw=0.8, marker=".", ms=2)
+        ax.set_title(str(shown[g]), fontsize=9)
+        ax.tick_params(labelsize=7)
+        locator = mdates.AutoDateLocator(minticks=2)  # maxticks below 5 warns for some spans
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        _money_axis(ax)
+    fig.suptitle(f"{dataset.target_name} per geo: actual (dots) vs posterior predictive (94% band)")
     return fig
 
 

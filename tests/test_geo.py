@@ -640,12 +640,12 @@ def test_a_geo_lift_test_pulls_that_geos_roi_and_narrows_its_lift(tmp_path):
         geo.insights.lift_draws(calibrated)[:, 0], np.asarray(cal)[:, 0] * panel.scales.target[g],
         rtol=1e-4,
     )  # fmt: skip
-    from mmmjax.geo.report import render_geo_report
+    from mmmjax.report import render_report
 
-    html = render_geo_report(calibrated)
+    html = render_report(calibrated)
     assert "Calibration: prior, lift tests and posterior ROI" in html
     assert f"<td class=l>{geo_name}</td><td class=l>{ch}</td>" in html  # the tested pair's row
-    assert "Calibration" not in render_geo_report(plain)
+    assert "Calibration" not in render_report(plain)
     path = calibrated.save(tmp_path / "fit")
     assert mmmjax.geo.load_geo_fit(path).lift_tests == (test,)
 

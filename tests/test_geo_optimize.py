@@ -216,11 +216,11 @@ def test_cli_bad_geo_bounds_are_one_line_exit_2(geo_fit, tmp_path, capsys, by, i
 
 def test_geo_report_has_what_to_test_next_with_geo_names(geo_fit):
     """The geo report lists the best candidate lift tests of design_experiment, geo by geo."""
-    from mmmjax.geo.report import render_geo_report
+    from mmmjax.report import render_report
 
     fit = geo_fit
     plan = mmmjax.design_experiment(fit, n_outcomes=20, durations=(8,))
-    html = render_geo_report(fit, experiments=plan)
+    html = render_report(fit, experiments=plan)
     assert 'id="next-test"' in html and "What to test next" in html
     section = html[html.index('id="next-test"') :]
     section = section[: section.index("</section>")]
@@ -231,7 +231,7 @@ def test_geo_report_has_what_to_test_next_with_geo_names(geo_fit):
     assert cells == list(zip(top.geo.astype(str), top.channel.astype(str), strict=True))
     assert f"in geo {top.geo.iloc[0]}" in section
     # without a table the report designs one itself, per geo
-    named = re.findall(r"spend in geo (.+?) by", render_geo_report(fit))
+    named = re.findall(r"spend in geo (.+?) by", render_report(fit))
     assert len(named) == 1 and named[0] in fit.geos
 
 
@@ -305,15 +305,16 @@ def test_evaluate_budget_bad_cells_are_one_data_error(geo_fit, make, needle):
 
 def test_report_experiments_keeps_the_design_within_its_size(geo_fit, monkeypatch):
     """Many candidates x draws get fewer simulated outcomes (at least 20), not a huge array."""
-    from mmmjax import experiment, report
+    from mmmjax import experiment
+    from mmmjax.report import sections
 
     seen = []
     real = experiment.design_experiment
     monkeypatch.setattr(experiment, "design_experiment",
                         lambda *a, **k: seen.append(k["n_outcomes"]) or real(*a, **k))  # fmt: skip
     K = len(experiment.default_candidates(geo_fit))
-    monkeypatch.setattr(report, "REPORT_DESIGN_SIZE", K * DRAWS * 30)
-    assert len(report.report_experiments(geo_fit)) == K
-    monkeypatch.setattr(report, "REPORT_DESIGN_SIZE", 1)
-    assert len(report.report_experiments(geo_fit)) == K
+    monkeypatch.setattr(sections, "REPORT_DESIGN_SIZE", K * DRAWS * 30)
+    assert len(sections.report_experiments(geo_fit)) == K
+    monkeypatch.setattr(sections, "REPORT_DESIGN_SIZE", 1)
+    assert len(sections.report_experiments(geo_fit)) == K
     assert seen == [30, 20]

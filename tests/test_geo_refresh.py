@@ -66,7 +66,7 @@ def test_geo_refresh_agrees_with_a_full_refit_and_round_trips(tmp_path, capsys):
 
     from mmmjax.cli import main
     from mmmjax.geo.insights import roi_draws
-    from mmmjax.geo.report import render_geo_report
+    from mmmjax.report import render_report
 
     panel = _panel()
     spec = GeoMMM(mmmjax.MMM(seasonality=1))
@@ -91,9 +91,9 @@ def test_geo_refresh_agrees_with_a_full_refit_and_round_trips(tmp_path, capsys):
     assert back.provenance == json.loads(json.dumps(new.provenance)) and back.spec == new.spec
     moved = mmmjax.roi_changes(back)
     assert list(moved.index) == panel.channels
-    html = render_geo_report(back)
+    html = render_report(back)
     assert 'id="refresh"' in html and "What moved" in html
-    assert 'id="refresh"' not in render_geo_report(old)
+    assert 'id="refresh"' not in render_report(old)
 
     # the CLI: a panel that does not extend the saved fit is one line, exit 2, nothing written
     old.save(tmp_path / "old")

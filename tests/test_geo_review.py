@@ -7,13 +7,12 @@ import io
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import mmmjax
 from mmmjax import review
 from mmmjax.geo import insights
-from mmmjax.geo.report import geo_highlights, render_geo_report
+from mmmjax.report import render_report
 
 PANEL = dict(n_geos=4, n_periods=104, n_channels=3, seed=2)
 
@@ -32,7 +31,7 @@ def geo_fit():
 def geo_page(geo_fit):
     _, truth, fit = geo_fit
     health = fit.review()
-    return health, render_geo_report(fit, truth=truth, health=health)
+    return health, render_report(fit, truth=truth, health=health)
 
 
 @pytest.mark.slow
@@ -55,28 +54,6 @@ def test_geo_review_has_named_checks_and_a_score(geo_fit):
     for ch in fit.channels:
         value = r.to_frame().loc[f"roi_plausible[{ch}]", "value"]
         assert value == pytest.approx(national.loc[ch, "roi_mean"], rel=1e-6)
-
-
-def test_geo_highlights_name_the_widest_intervals_the_extremes_and_the_weakest_geo():
-    channels, geos = ["tv", "radio"], ["north", "south", "east"]
-    index = pd.MultiIndex.from_product([geos, channels], names=["geo", "channel"])
-    mean = np.array([2.0, 1.0, 3.0, np.nan, 1.5, 0.5])  # south has no radio spend
-    half = np.array([0.1, 0.2, 0.3, np.nan, 2.0, 0.05])  # east / tv widest, then south / tv
-    frame = pd.DataFrame({"roi_mean": mean, "roi_low": mean - half, "roi_high": mean + half},
-                         index=index)  # fmt: skip
-
-    class Fit:  # the highlights only read the channel names
-        pass
-
-    fit = Fit()
-    fit.channels = channels
-    rows = [("north", 0.9, 5.0, 95.0), ("south", 0.62, 9.0, 80.0), ("east", 0.8, 6.0, 90.0)]
-    widest, extremes, weakest = geo_highlights(fit, frame, rows)
-    assert widest.index("east / tv") < widest.index("south / tv") < widest.index("north / radio")
-    assert "south / radio" not in widest
-    assert "tv highest in south (3.00), lowest in east (1.50)" in extremes
-    assert "radio highest in north (1.00), lowest in east (0.50)" in extremes
-    assert "south (in-sample R² 0.62, 80% of periods" in weakest
 
 
 @pytest.mark.slow

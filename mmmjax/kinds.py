@@ -1,0 +1,23 @@
+"""What kind of fit this is, asked in one place.
+
+National data is a panel of one geo; code that shows or writes a fit differently when it has
+several geos (the report's per-geo sections, ``roi.csv``'s per-geo rows, MLflow's ``geo`` kind)
+asks :func:`is_panel` rather than testing classes itself, so that the day national and geo
+fits are one class only this module changes. Imports nothing at start-up (the CLI's start-up
+stays cheap).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["is_panel"]
+
+
+def is_panel(fit: Any) -> bool:
+    """Whether ``fit`` is a fit of a geo panel, with its per-geo results (today: a
+    :class:`~mmmjax.GeoFit`; a national :class:`~mmmjax.Fit` is not). Once national data is a
+    one-geo panel of the same class, this is the test of "more than one geo"."""
+    from mmmjax.geo.fit import GeoFit
+
+    return isinstance(fit, GeoFit)
