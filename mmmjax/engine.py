@@ -28,7 +28,7 @@ from mmmjax.geo.model import GeoMMM
 from mmmjax.model import MMM
 from mmmjax.review import review_data
 
-__all__ = ["fit", "is_panel_fit", "load_fit"]
+__all__ = ["fit", "load_fit"]
 
 
 def fit(spec: MMM | GeoMMM, dataset, *, review: str = "error", **options: Any):
@@ -47,11 +47,6 @@ def fit(spec: MMM | GeoMMM, dataset, *, review: str = "error", **options: Any):
     if is_panel(dataset):
         return fit_panel(spec, dataset, **options)
     return fit_model(spec, dataset, **options)
-
-
-def is_panel_fit(fit_: Any) -> bool:
-    """Whether ``fit_`` is a fit of a panel of several geos (else of national data)."""
-    return is_panel(fit_.dataset)
 
 
 def load_fit(path: str | os.PathLike):

@@ -52,6 +52,7 @@ import pandas as pd
 from mmmjax import insights, seeds
 from mmmjax.calibration import LiftTest
 from mmmjax.errors import DataError
+from mmmjax.kinds import is_panel
 
 __all__ = [
     "DETECT_Z",
@@ -90,9 +91,7 @@ def weighted_interval(
 
 
 def _geo_fit(fit) -> bool:
-    from mmmjax.geo.fit import GeoFit
-
-    return isinstance(fit, GeoFit)
+    return is_panel(fit)
 
 
 def _spend(fit) -> np.ndarray:

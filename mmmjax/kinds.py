@@ -15,9 +15,9 @@ __all__ = ["is_panel"]
 
 
 def is_panel(fit: Any) -> bool:
-    """Whether ``fit`` is a fit of a geo panel, with its per-geo results (today: a
-    :class:`~mmmjax.GeoFit`; a national :class:`~mmmjax.Fit` is not). Once national data is a
-    one-geo panel of the same class, this is the test of "more than one geo"."""
-    from mmmjax.geo.fit import GeoFit
+    """Whether ``fit`` is a fit of a geo panel of several geos, with per-geo results: its data
+    are a panel (:func:`mmmjax.data.is_panel`; a one-geo panel is fitted as national data, so
+    its fit is national)."""
+    from mmmjax.data import is_panel as is_panel_data
 
-    return isinstance(fit, GeoFit)
+    return is_panel_data(fit.dataset)

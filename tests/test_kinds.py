@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from mmmjax.geo.fit import GeoFit
+from types import SimpleNamespace
+
+import mmmjax
 from mmmjax.kinds import is_panel
 
 
-def test_a_geo_fit_is_a_panel_and_anything_else_is_not():
-    assert is_panel(GeoFit.__new__(GeoFit))  # no fit needed: the class decides today
-    assert not is_panel(object()) and not is_panel(None)
+def test_a_fit_of_a_panel_is_a_panel_and_a_national_one_is_not():
+    panel, _ = mmmjax.simulate_geo(n_geos=2, n_periods=30, n_channels=1, seed=0)
+    data, _ = mmmjax.simulate(n_periods=30, n_channels=1, seed=0)
+    assert is_panel(SimpleNamespace(dataset=panel))  # the data decide, not the class
+    assert not is_panel(SimpleNamespace(dataset=data))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mmmjax.insights import response_params
+from mmmjax.kinds import is_panel
 from mmmjax.optimize.objectives import OBJECTIVES
 from mmmjax.optimize.projection import polish
 from mmmjax.optimize.response import (
@@ -184,9 +185,7 @@ def budget_variables(fit, by: str = "national") -> BudgetVariables:
     """
     if by not in BY:
         raise ValueError(f"by must be 'national' or 'geo', got {by!r}")
-    from mmmjax.geo.fit import GeoFit
-
-    if not isinstance(fit, GeoFit):
+    if not is_panel(fit):
         index = pd.Index(list(fit.channels), name="channel")
         current = np.asarray(fit.scales.spend, dtype=np.float64)
         return BudgetVariables(fit.spec, response_params(fit), list(fit.channels), index, current,

@@ -80,6 +80,7 @@ import pandas as pd
 from mmmjax.data import Dataset
 from mmmjax.errors import DataError
 from mmmjax.insights import ResponseParams, adstocked_levels
+from mmmjax.kinds import is_panel
 from mmmjax.optimize.current import CURRENT_PERIODS
 from mmmjax.optimize.newton import MU_WARM, Eval, drive, projected_diagonal_newton
 from mmmjax.optimize.plan import Plan, mroi_spread, summary
@@ -135,9 +136,7 @@ def check_periods(periods: Any) -> int:
 
 def check_national(fit, what: str) -> None:
     """Refuse a geo fit for ``what`` (schedules are national only): one-line ``ValueError``."""
-    from mmmjax.geo.fit import GeoFit
-
-    if isinstance(fit, GeoFit):
+    if is_panel(fit):
         raise ValueError(
             f"{what} is not supported for a geo fit yet: plan the steady state (periods=None)"
         )
