@@ -124,7 +124,7 @@ def main() -> None:
     import jax
 
     import mmmjax
-    import mmmjax.fit  # imports arviz, as the rivals import theirs before timing
+    import mmmjax.inference.fit  # imports arviz, as the rivals import theirs before timing
 
     ds, spec, geo_cls = load(args.case, args.data)
     results = []

@@ -24,7 +24,7 @@ DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "MMM_test_data.csv"
 ONE_FIT = """
 import json, sys, time, warnings
 warnings.filterwarnings("ignore")
-import mmmjax, mmmjax.fit
+import mmmjax, mmmjax.inference.fit
 channels = [f"spend_channel_{{i}}" for i in range(1, 8)]
 ds = mmmjax.Dataset.from_csv({data!r}, date="start_of_week", target="revenue", channels=channels)
 spec = mmmjax.MMM(adstock="geometric", saturation="logistic", l_max=8, seasonality=2,

@@ -37,8 +37,8 @@ def gradient_ms(spec, panel, n: int = 500) -> float:
     import jax.numpy as jnp
     from numpyro.infer.util import potential_energy
 
-    from mmmjax.geo.fit import prepare_geo
-    from mmmjax.sampling import initial_values
+    from mmmjax.inference.geo_fit import prepare_geo
+    from mmmjax.inference.sampling import initial_values
 
     prob = prepare_geo(spec, panel)
     z0 = initial_values(prob.priors, prob.shapes, 1, 0)

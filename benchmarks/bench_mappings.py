@@ -29,7 +29,8 @@ HERE = Path(__file__).resolve().parent
 CHILD = """
 import json, sys, time
 import mmmjax
-from mmmjax import programs, sampling
+from mmmjax import programs
+from mmmjax.inference import sampling
 if {no_guard}:
     programs.release_if_crowded = lambda share=None: False
     sampling.programs = programs

@@ -53,7 +53,7 @@ from scipy.optimize import minimize
 
 import mmmjax
 from mmmjax.bench import cpu_model
-from mmmjax.fit import fit_from_draws
+from mmmjax.inference.fit import fit_from_draws
 from mmmjax.insights import response_params, steady_state_response
 
 HERE = Path(__file__).resolve().parent

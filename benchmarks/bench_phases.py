@@ -36,7 +36,7 @@ def _rss_mb() -> float:
 def main(progress: bool) -> dict:
     t0 = time.perf_counter()
     import mmmjax
-    import mmmjax.fit  # arviz and the fit code, as a user's first fit imports them
+    import mmmjax.inference.fit  # arviz and the fit code, as a user's first fit imports them
 
     ds = mmmjax.Dataset.from_csv(DATA, date="start_of_week", target="revenue",
                                  channels=[f"spend_channel_{i}" for i in range(1, 8)])  # fmt: skip

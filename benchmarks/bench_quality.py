@@ -2,7 +2,8 @@
 
 For each data set the default :class:`mmmjax.MMM` is fitted twice (all periods, for the in-sample
 R²; all but the last 13 weeks, for the holdout MAPE) and compared with
-:func:`mmmjax.validation.ridge_baseline` (adstocked spend, controls, trend and seasonality;
+:func:`mmmjax.inference.validation.ridge_baseline` (adstocked spend, controls, trend and
+seasonality;
 closed form) on the same periods. Data sets:
 
 - ``hams``: ``../shared/data/MMM_test_data.csv`` (104 weeks, 7 channels, no controls).
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 import mmmjax
-from mmmjax import validation
+from mmmjax.inference import validation
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

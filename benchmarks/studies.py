@@ -43,7 +43,7 @@ from mmmjax.bench import (
     study_first_step,
     throughput,
 )
-from mmmjax.sampling import initial_values, map_initial_values
+from mmmjax.inference.sampling import initial_values, map_initial_values
 
 __all__ = ["DEFAULT_STUDIES", "GRIDS", "STUDIES", "STUDY_FUNCS", "run_bench"]
 
@@ -102,7 +102,7 @@ def _timed_chain(prob: BenchProblem, z0: dict, copies: int, warmup: int, draws: 
     from jax.flatten_util import ravel_pytree
     from numpyro.infer.util import potential_energy
 
-    from mmmjax.nuts import NutsSettings, nuts_kernel
+    from mmmjax.inference.nuts import NutsSettings, nuts_kernel
 
     x0, unravel = ravel_pytree(z0)
 
@@ -135,7 +135,8 @@ def study_in_sampler_grad(
 ) -> list[dict[str, Any]]:
     """What one gradient costs *inside* NUTS, and so what the sampler costs beyond it.
 
-    One chain of :func:`mmmjax.nuts.nuts_kernel` (default settings) is run twice with the same
+    One chain of :func:`mmmjax.inference.nuts.nuts_kernel` (default settings) is run twice with the
+    same
     key and start: once on the potential ``U`` and once on ``U(x) + 0 * U(x')`` with
     ``x' = x * (1 + 1e-7)``. The second takes exactly the same trajectory (checked: equal leapfrog
     step counts) but evaluates two potential-and-gradients per leapfrog step, so the difference

@@ -72,17 +72,17 @@ _LAZY: dict[str, str] = {
     "datasets": "mmmjax.datasets",
     "Dataset": "mmmjax.data",
     "Scales": "mmmjax.data",
-    "holiday_events": "mmmjax.events",
+    "holiday_events": "mmmjax.data.events",
     "simulate": "mmmjax.simulation",
     "Truth": "mmmjax.simulation",
     "MMM": "mmmjax.model",
-    "Prior": "mmmjax.priors",
-    "roi_prior": "mmmjax.calibration",
-    "read_roi_priors": "mmmjax.calibration",
-    "LiftTest": "mmmjax.calibration",
-    "read_lift_tests": "mmmjax.calibration",
-    "calibration": "mmmjax.calibration",
-    "Fit": "mmmjax.fit",
+    "Prior": "mmmjax.model.priors",
+    "roi_prior": "mmmjax.model.calibration",
+    "read_roi_priors": "mmmjax.model.calibration",
+    "LiftTest": "mmmjax.model.calibration",
+    "read_lift_tests": "mmmjax.model.calibration",
+    "calibration": "mmmjax.model.calibration",
+    "Fit": "mmmjax.inference.fit",
     "load_fit": "mmmjax.engine",
     "response_curves": "mmmjax.insights",
     "adstock_weights": "mmmjax.insights",
@@ -93,7 +93,7 @@ _LAZY: dict[str, str] = {
     "write_report": "mmmjax.report",
     "insights": "mmmjax.insights",
     "plots": "mmmjax.plots",
-    "validation": "mmmjax.validation",
+    "validation": "mmmjax.inference.validation",
     "optimize_budget": "mmmjax.optimize.budget",
     "budget_frontier": "mmmjax.optimize.budget",
     "Plan": "mmmjax.optimize.plan",
@@ -116,13 +116,19 @@ _LAZY: dict[str, str] = {
     "FitReview": "mmmjax.review",
     "design_experiment": "mmmjax.experiment",
     "reweighted_roi": "mmmjax.experiment",
-    "roi_changes": "mmmjax.refresh",
+    "roi_changes": "mmmjax.inference.refresh",
 }
 
 __all__ = sorted(_LAZY)
 
 
+#: The stage packages, importable as attributes (``mmmjax.inference.fit``) once ``mmmjax`` is.
+_STAGES = ("data", "model", "inference", "optimize", "report")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _STAGES:
+        return importlib.import_module(f"mmmjax.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mmmjax' has no attribute {name!r}")

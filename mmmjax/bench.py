@@ -14,7 +14,7 @@ second call. Reported per configuration:
 * ``peak_rss_mb``: the process's peak resident memory after the configuration;
 * ``grad_evals_per_s``: leapfrog steps (each one potential-and-gradient evaluation) per second,
   warm-up and sampling; the runner records every iteration's steps
-  (:attr:`~mmmjax.sampling.SamplerResult.warmup_steps` for warm-up);
+  (:attr:`~mmmjax.inference.sampling.SamplerResult.warmup_steps` for warm-up);
 * ``draws_per_s`` and ``ess_bulk_per_s`` (min bulk ESS over the sampled parameters per second);
 * ``grad_us``: time of one ``value_and_grad`` of the potential of the flat parameter vector
   (what a leapfrog step evaluates) *inside* compiled code (a jitted loop of 2,000
@@ -221,7 +221,7 @@ def bench_problem(
     import jax.numpy as jnp
 
     import mmmjax
-    from mmmjax.fit import prepare
+    from mmmjax.inference.fit import prepare
 
     dataset, _ = mmmjax.simulate(n_periods=T, n_channels=C, seed=seed)
     problem = prepare(mmmjax.MMM(adstock_method=adstock_method), dataset)
@@ -273,7 +273,7 @@ def grad_seconds(prob: BenchProblem, z: dict, batch: int = 0, n: int = 2000) -> 
     from jax.flatten_util import ravel_pytree
     from numpyro.infer.util import potential_energy
 
-    x, unravel = ravel_pytree(z)  # NUTS moves one flat vector (mmmjax.nuts)
+    x, unravel = ravel_pytree(z)  # NUTS moves one flat vector (mmmjax.inference.nuts)
 
     def vg(x, args):
         return jax.value_and_grad(lambda x: potential_energy(prob.model, args, {}, unravel(x)))(x)
@@ -301,7 +301,7 @@ def _unconstrained(prob: BenchProblem, posterior: dict[str, np.ndarray]) -> dict
     """Posterior medians mapped to the unconstrained space (where NUTS moves)."""
     import jax.numpy as jnp
 
-    from mmmjax.sampling import bijection
+    from mmmjax.inference.sampling import bijection
 
     z = {}
     for name in prob.shapes:
@@ -314,9 +314,9 @@ def _unconstrained(prob: BenchProblem, posterior: dict[str, np.ndarray]) -> dict
 @contextlib.contextmanager
 def _initial_values_as(dtype, override: Callable | None = None):
     """Temporarily make ``run_nuts`` start from ``override(priors, shapes, chains, seed)`` (or
-    its default, :func:`mmmjax.sampling.initial_values`), cast to ``dtype``: its
+    its default, :func:`mmmjax.inference.sampling.initial_values`), cast to ``dtype``: its
     ``init_values`` argument is cast to float32, and float64 rows must start in float64."""
-    import mmmjax.sampling as sampling
+    import mmmjax.inference.sampling as sampling
 
     original = sampling.initial_values
 
@@ -336,7 +336,7 @@ def sample_problem(
 ):
     """``run_nuts`` on ``prob`` exactly as ``fit_model`` calls it, in ``prob.dtype``; ``init``:
     ``init(priors, shapes, chains, seed)`` gives the initial values (default: the sampler's)."""
-    from mmmjax.sampling import run_nuts
+    from mmmjax.inference.sampling import run_nuts
 
     with _initial_values_as(np.dtype(prob.dtype.name), init):
         return run_nuts(
@@ -355,8 +355,8 @@ def sample_problem(
 
 
 def _diagnose(res) -> dict[str, Any]:
-    from mmmjax.fit import diagnose
-    from mmmjax.idata import from_dict
+    from mmmjax.inference.fit import diagnose
+    from mmmjax.inference.idata import from_dict
 
     return diagnose(
         from_dict(

@@ -314,7 +314,7 @@ def reading(path: str | os.PathLike) -> Iterator[None]:
 def _check_out(out: Path) -> None:
     """``out`` is new, empty or an earlier mmmjax output; and writable (see check_writable)."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        from mmmjax.fit import is_fit_dir  # imports JAX: only when out is there already
+        from mmmjax.inference.fit import is_fit_dir  # imports JAX: only when out is there already
 
         if not out.is_dir() or not is_fit_dir(out):
             raise UsageError(
@@ -453,8 +453,8 @@ def _fit_and_write(
     dir moved onto ``out``; returns the exit status (``EXIT_NOT_CONVERGED`` for a fit that has
     not converged)."""
     import mmmjax
+    from mmmjax.inference.sampling import status
     from mmmjax.outputs import roi_table
-    from mmmjax.sampling import status
 
     fit = sample_with_args(spec, dataset, args, lift_tests=lift_tests, previous=previous)
     validation = None
@@ -463,7 +463,7 @@ def _fit_and_write(
         # the refit keeps the lift tests that lie wholly in its (shorter) training window
         held = dataset.dates[-args.holdout :]
         kept = [t for t in lift_tests if not t.periods(held).any()]
-        validation = mmmjax.validation.holdout(
+        validation = mmmjax.inference.validation.holdout(
             spec, dataset, args.holdout, chains=args.chains, draws=args.draws,
             warmup=args.warmup, seed=args.seed, target_accept=args.target_accept, warn=False,
             lift_tests=kept,
@@ -593,7 +593,7 @@ def cmd_fit(args) -> int:
 
     priors = tests = previous = None
     if args.refresh:
-        from mmmjax.refresh import check_extends
+        from mmmjax.inference.refresh import check_extends
 
         if args.roi_priors:
             raise UsageError("--roi-priors cannot be combined with --refresh (the previous "
@@ -650,9 +650,9 @@ def _fit_panel(args, out: Path) -> int:
 
     previous = None
     if getattr(args, "refresh", None):
-        from mmmjax.geo.fit import is_geo_fit_dir, load_geo_fit
-        from mmmjax.refresh import check_extends
-        from mmmjax.store import is_fit_dir
+        from mmmjax.inference.geo_fit import is_geo_fit_dir, load_geo_fit
+        from mmmjax.inference.refresh import check_extends
+        from mmmjax.inference.store import is_fit_dir
 
         if args.roi_priors:
             raise UsageError("--roi-priors cannot be combined with --refresh (the previous "
@@ -714,7 +714,7 @@ def _load_saved_fit(src: Path):
     wrong with the files is one :class:`UsageError`."""
     import mmmjax
     from mmmjax.errors import DataError
-    from mmmjax.geo.fit import is_geo_fit_dir
+    from mmmjax.inference.geo_fit import is_geo_fit_dir
 
     try:
         return mmmjax.load_geo_fit(src) if is_geo_fit_dir(src) else mmmjax.load_fit(src)
@@ -845,7 +845,7 @@ def cmd_optimize(args) -> None:
     src = Path(args.dir)
     out = Path(args.out) if args.out else src
     check_writable(out, inside=True)
-    from mmmjax.fit import is_fit_dir
+    from mmmjax.inference.fit import is_fit_dir
 
     if not is_fit_dir(src):
         raise UsageError(f"{src}: not a saved fit (run 'mmmjax fit' or 'mmmjax demo' first)")
@@ -950,7 +950,7 @@ def cmd_plan(args) -> None:
     src = Path(args.dir)
     out = Path(args.out) if args.out else src / "planner.html"
     check_writable(out.parent, inside=True)
-    from mmmjax.fit import is_fit_dir
+    from mmmjax.inference.fit import is_fit_dir
 
     if not is_fit_dir(src):
         raise UsageError(f"{src}: not a saved fit (run 'mmmjax fit' or 'mmmjax demo' first)")

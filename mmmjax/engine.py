@@ -20,20 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from mmmjax.data import is_panel
-from mmmjax.fit import fit_model
-from mmmjax.fit import load_fit as load_national_fit
-from mmmjax.geo.fit import KIND as GEO_KIND
-from mmmjax.geo.fit import fit_geo, fit_panel, load_geo_fit
-from mmmjax.geo.model import GeoMMM
+from mmmjax.inference.fit import fit_model
+from mmmjax.inference.fit import load_fit as load_national_fit
+from mmmjax.inference.geo_fit import KIND as GEO_KIND
+from mmmjax.inference.geo_fit import fit_geo, fit_panel, load_geo_fit
 from mmmjax.model import MMM
+from mmmjax.model.geo import GeoMMM
 from mmmjax.review import review_data
 
 __all__ = ["fit", "load_fit"]
 
 
 def fit(spec: MMM | GeoMMM, dataset, *, review: str = "error", **options: Any):
-    """Fit ``spec`` to national data (:func:`mmmjax.fit.fit_model`) or to a panel
-    (:func:`mmmjax.geo.fit.fit_panel`: partial pooling over geos, a one-geo panel fitted as
+    """Fit ``spec`` to national data (:func:`mmmjax.inference.fit.fit_model`) or to a panel
+    (:func:`mmmjax.inference.geo_fit.fit_panel`: partial pooling over geos, a one-geo panel fitted
+    as
     national data), after reviewing the data. ``options`` are those of the two functions.
 
     Args:
@@ -51,7 +52,8 @@ def fit(spec: MMM | GeoMMM, dataset, *, review: str = "error", **options: Any):
 
 def load_fit(path: str | os.PathLike):
     """Load a fit saved by ``Fit.save`` or ``GeoFit.save``, whichever kind it is (netCDF +
-    JSON, exact round trip, no pickle; every file checked, see :func:`mmmjax.fit.load_fit`).
+    JSON, exact round trip, no pickle; every file checked, see
+    :func:`mmmjax.inference.fit.load_fit`).
 
     Raises:
       FileNotFoundError: ``path`` holds no ``fit.json`` and ``fit.nc``.

@@ -50,9 +50,9 @@ import numpy as np
 import pandas as pd
 
 from mmmjax import insights, seeds
-from mmmjax.calibration import LiftTest
 from mmmjax.errors import DataError
 from mmmjax.kinds import is_panel
+from mmmjax.model.calibration import LiftTest
 
 __all__ = [
     "DETECT_Z",

@@ -3,7 +3,8 @@
 A *job* is one model to fit: a name, a :class:`~mmmjax.Dataset`, an :class:`~mmmjax.MMM` and
 its fit options. Jobs are grouped into *units*; a unit is either one job, or several jobs of
 the same shape (same specification and priors, same array sizes, same sampler settings) that
-are sampled together by :func:`mmmjax.sampling.run_nuts_batched` (models ``vmap``-ed inside
+are sampled together by :func:`mmmjax.inference.sampling.run_nuts_batched` (models ``vmap``-ed
+inside
 each chain's compiled program). Locally units run one after another in this process (same-shape
 units reuse one compiled program); with ``backend="ray"`` each unit is one Ray task.
 
@@ -41,7 +42,7 @@ from mmmjax.engine import fit as fit_any
 from mmmjax.engine import load_fit
 from mmmjax.errors import DataError, SamplerWarning
 from mmmjax.files import atomic_write_text
-from mmmjax.fit import (
+from mmmjax.inference.fit import (
     Fit,
     assemble,
     check_fit_options,
@@ -76,7 +77,7 @@ FIT_DEFAULTS: dict[str, Any] = {
     "prior_draws": 500,
     "init": "prior",
     "map_steps": 2000,
-    "lift_tests": None,  # LiftTest records calibrating this job (see mmmjax.calibration)
+    "lift_tests": None,  # LiftTest records calibrating this job (see mmmjax.model.calibration)
 }
 _PER_MODEL = ("seed", "prior_draws")  # options that may differ between models of one batch
 FAULT_ENV = "MMMJAX_FAULT_KILL_ONCE"  # "<job name>:<marker file>", for testing Ray retries
@@ -197,8 +198,8 @@ def fingerprint(job: Job, options: Mapping[str, Any]) -> str:
 
 
 def _row(fit: Fit, seconds: float, batch_size: int) -> dict[str, Any]:
+    from mmmjax.inference.validation import in_sample
     from mmmjax.insights import roi
-    from mmmjax.validation import in_sample
 
     diag = fit.diagnostics()
     problems = sampler_messages(diag)
@@ -253,7 +254,7 @@ def _run_unit(
     Returns ``(row, fit)`` per job; ``fit`` is ``None`` when it failed or when ``keep`` is
     false (the fit is then only on disk).
     """
-    from mmmjax.sampling import run_nuts, run_nuts_batched
+    from mmmjax.inference.sampling import run_nuts, run_nuts_batched
 
     results: list[tuple[dict, Fit | None]] = [({}, None)] * len(jobs)
     if len(jobs) == 1 and is_panel(jobs[0].dataset):

@@ -9,7 +9,8 @@
   ``sampler.seed``, ``sampler.target_accept``, ``sampler.chain_method``, ...);
 - **metrics**: the diagnostics of :meth:`mmmjax.Fit.diagnostics` (``diagnostics.max_r_hat``,
   ``diagnostics.min_ess_bulk``, ``diagnostics.min_ess_tail``, ``diagnostics.divergences``), the
-  in-sample fit of :func:`mmmjax.validation.in_sample` (``fit.r2``, ``fit.mape``, ``fit.nrmse``,
+  in-sample fit of :func:`mmmjax.inference.validation.in_sample` (``fit.r2``, ``fit.mape``,
+  ``fit.nrmse``,
   ``fit.coverage_50``, ``fit.coverage_94``, ``fit.crps``), ``sampler.seconds``, and per channel
   the ROI and marginal ROI of :func:`mmmjax.roi` (``roi.<ch>`` is ``roi_mean``, with
   ``roi.<ch>.low`` / ``roi.<ch>.high``; ``mroi.<ch>`` likewise);
@@ -297,11 +298,12 @@ def fit_params(fit) -> dict[str, Any]:
 
 
 def in_sample_metrics(fit):
-    """:func:`mmmjax.validation.in_sample` of a fit; for a geo fit, of the national target (the
+    """:func:`mmmjax.inference.validation.in_sample` of a fit; for a geo fit, of the national
+    target (the
     sum over geos) against the summed predictions."""
     import numpy as np
 
-    from mmmjax import validation
+    from mmmjax.inference import validation
 
     if not is_panel(fit):
         return validation.in_sample(fit)
@@ -340,7 +342,7 @@ def fit_metrics(fit, roi=None, diagnostics=None) -> dict[str, float]:
 
 
 def _sampler_messages(diag) -> list[str]:
-    from mmmjax.fit import sampler_messages
+    from mmmjax.inference.fit import sampler_messages
 
     return sampler_messages(diag)
 
@@ -538,7 +540,7 @@ def log_output(out: str | os.PathLike, tracking_uri: str | os.PathLike | None = 
     """Log what ``mmmjax fit`` wrote into directory ``out`` (the saved fit, ``report.html``,
     ``roi.csv``, and ``plan.csv`` / ``plan.json`` when present) as one new MLflow run named
     after ``out``; return the run id. Errors are raised as ``ValueError`` naming ``out``."""
-    from mmmjax.geo.fit import is_geo_fit_dir, load_geo_fit
+    from mmmjax.inference.geo_fit import is_geo_fit_dir, load_geo_fit
 
     out = Path(out)
     fit = load_geo_fit(out) if is_geo_fit_dir(out) else mmmjax.load_fit(out)

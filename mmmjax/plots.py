@@ -204,8 +204,9 @@ def plot_holdout(holdout) -> Figure:
     """Out-of-sample forecast (mean and 94% interval) against the held-out actuals.
 
     Args:
-      holdout: a :class:`mmmjax.validation.Holdout`, as returned by
-        ``mmmjax.validation.holdout(spec, dataset, n_test)``; its training fit is drawn too
+      holdout: a :class:`mmmjax.inference.validation.Holdout`, as returned by
+        ``mmmjax.inference.validation.holdout(spec, dataset, n_test)``; its training fit is drawn
+        too
         when held.
 
     Raises:
@@ -217,7 +218,8 @@ def plot_holdout(holdout) -> Figure:
         what = type(holdout).__name__
         hint = " (a fit holds no held-out periods)" if hasattr(holdout, "idata") else ""
         raise TypeError(
-            f"plot_holdout takes a Holdout, from mmmjax.validation.holdout(spec, dataset, "
+            "plot_holdout takes a Holdout, from mmmjax.inference.validation.holdout(spec, "
+            f"dataset, "
             f"n_test), not a {what}{hint}"
         )
     fig = _figure(10, 3.4)

@@ -41,10 +41,10 @@ import numpy as np
 import pandas as pd
 
 from mmmjax import seeds
-from mmmjax import validation as val
 from mmmjax.data import is_panel
 from mmmjax.errors import DataError
-from mmmjax.fit import ESS_MIN, RHAT_MAX
+from mmmjax.inference import validation as val
+from mmmjax.inference.fit import ESS_MIN, RHAT_MAX
 from mmmjax.insights import INTERVAL_QUANTILES, contributions, lift_draws, roi_draws
 
 __all__ = [
@@ -198,13 +198,13 @@ def _is_panel(dataset) -> bool:
 def _n_params(dataset, spec) -> int:
     """Number of scalar parameters NUTS samples for ``spec`` on ``dataset``."""
     if _is_panel(dataset):
-        from mmmjax.geo.fit import prepare_geo
-        from mmmjax.geo.model import GeoMMM
+        from mmmjax.inference.geo_fit import prepare_geo
+        from mmmjax.model.geo import GeoMMM
 
         geo_spec = spec if isinstance(spec, GeoMMM) else GeoMMM.of(spec)
         shapes = prepare_geo(geo_spec, dataset).shapes
     else:
-        from mmmjax.fit import training_design
+        from mmmjax.inference.fit import training_design
         from mmmjax.model import site_shapes
 
         shapes = site_shapes(spec, training_design(spec, dataset)[2])
@@ -469,7 +469,8 @@ def review_data(dataset, spec=None) -> DataReview:
     Checks (each gives a :class:`Finding`; thresholds are the module constants):
 
     - collinearity: pairwise correlation of channel spend (warning above ``CORR_WARN``, error at
-      ``CORR_ERROR``) and VIF (:func:`mmmjax.validation.vif`; warning above 10, error above
+      ``CORR_ERROR``) and VIF (:func:`mmmjax.inference.validation.vif`; warning above 10, error
+      above
       ``VIF_ERROR``);
     - variation: constant spend (error), coefficient of variation ``sd/mean < CV_MIN`` and spend
       in fewer than ``max(ACTIVE_MIN * T, 4)`` periods (warnings);
@@ -732,7 +733,7 @@ def _fit_vs_ridge(fit, holdout) -> tuple[Check, str | None]:
         mine, theirs, where = val.r2(y, mean.mean(axis=0)), ridge.r2_in, "in sample"
         note = (
             "the model is compared with the ridge baseline in sample (no holdout given; "
-            "pass holdout=mmmjax.validation.holdout(...) for an out-of-sample check)"
+            "pass holdout=mmmjax.inference.validation.holdout(...) for an out-of-sample check)"
         )
     gap = mine - theirs
     status = _grade(gap, lambda v: v >= -0.01, lambda v: v >= -0.1)
@@ -901,7 +902,8 @@ def review_fit(fit, *, holdout=None) -> FitReview:
     Checks: ``r_hat``, ``ess`` and ``divergences`` (convergence); ``ppc``, the posterior
     predictive p-value ``P(T(y_rep) >= T(y))`` of the target's mean and standard deviation (the
     more extreme one is kept); ``fit_vs_ridge``, R² against
-    :func:`mmmjax.validation.ridge_baseline` (out of sample when ``holdout`` is given, else in
+    :func:`mmmjax.inference.validation.ridge_baseline` (out of sample when ``holdout`` is given,
+    else in
     sample, which is said in ``notes``); ``baseline``, the probability that the baseline's total
     over the window is negative; ``media_share``, the posterior mean share of the prediction due
     to media; per channel ``roi_learned[c]``, the contraction ``1 - var_post / var_prior`` of
@@ -911,7 +913,8 @@ def review_fit(fit, *, holdout=None) -> FitReview:
 
     Args:
       fit: a :class:`~mmmjax.Fit` or :class:`~mmmjax.GeoFit`.
-      holdout: an optional :class:`mmmjax.validation.Holdout` of the same data (a refit), to
+      holdout: an optional :class:`mmmjax.inference.validation.Holdout` of the same data (a refit),
+      to
         compare with the ridge baseline out of sample.
 
     Returns:

@@ -18,16 +18,17 @@ The other streams:
 
 * ``"confounder"`` (8317): ``simulate(confound=...)``, the unobserved demand driver;
 * ``"geo_simulation"`` (4071): ``simulate(n_geos=...)``, a geo panel;
-* ``"initial_values"`` (7): the sampler's prior-median start values (``mmmjax.sampling``);
+* ``"initial_values"`` (7): the sampler's prior-median start values (``mmmjax.inference.sampling``);
 * ``"map_jitter"`` (11): the jitter of MAP start values (``sampling.map_initial_values``,
   ``mmmjax.bench``);
 * ``"map"`` (13, JAX): the MAP optimisation's key (SVI);
-* ``"prior_draws"`` (17): prior draws of a fit (``mmmjax.fit``, ``mmmjax.geo.fit``);
+* ``"prior_draws"`` (17): prior draws of a fit (``mmmjax.inference.fit``,
+``mmmjax.inference.geo_fit``);
 * ``"observation_noise"`` (19): observation noise of predictive draws (``fit.predict``, the
   posterior predictive of a fit);
 * ``"prior_predictive"`` (23): observation noise of the prior predictive draws;
 * ``"prior_reference"`` (29): reference prior draws when a refresh moment-matches a posterior
-  (``mmmjax.refresh.matched_prior``);
+  (``mmmjax.inference.refresh.matched_prior``);
 * ``"prior_roi"`` (31): prior draws of the ROI (``mmmjax.review``'s prior spread,
   ``mmmjax.geo.insights.prior_roi_draws``);
 * ``"prior_agreement"`` (37): ``mmmjax.review``'s prior-against-posterior check;

@@ -48,7 +48,6 @@ import pandas as pd
 
 from mmmjax import seeds, transforms
 from mmmjax.data import PERIODS_PER_YEAR, Dataset, Scales
-from mmmjax.design import Design, fourier_terms
 from mmmjax.model import (
     ADSTOCK_PARAMS,
     MMM,
@@ -59,6 +58,7 @@ from mmmjax.model import (
     media_shape,
 )
 from mmmjax.model import saturation as model_saturation
+from mmmjax.model.design import Design, fourier_terms
 
 __all__ = ["ADSTOCK_PARAMS", "SATURATION_PARAMS", "GeoTruth", "Truth", "simulate"]
 
@@ -600,7 +600,7 @@ def simulate(
 
     See the module docstring for the generative model. The target is made by the model's own
     mean function (:func:`mmmjax.model.components`, for a panel
-    :func:`mmmjax.geo.model.geo_components`) evaluated in float64, and the true kernel
+    :func:`mmmjax.model.geo.geo_components`) evaluated in float64, and the true kernel
     parameters are drawn in the ranges of the kernels' registry entries
     (:class:`mmmjax.transforms.TruthRange`).
 
@@ -935,7 +935,7 @@ def _panel(
 ) -> tuple[Any, GeoTruth]:
     """:func:`simulate` with ``n_geos=G``: a panel through the geo model's mean function."""
     from mmmjax.geo.data import GeoDataset
-    from mmmjax.geo.model import GeoDesign, geo_components
+    from mmmjax.model.geo import GeoDesign, geo_components
 
     rng = seeds.numpy_rng(seed, "geo_simulation")
     K = int(n_controls)

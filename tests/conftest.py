@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import mmmjax
-from mmmjax import idata as azc
+from mmmjax.inference import idata as azc
 
 HAMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "MMM_test_data.csv"
 HAMS_CHANNELS = [f"spend_channel_{i}" for i in range(1, 8)]

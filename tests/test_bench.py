@@ -62,7 +62,7 @@ def check_runnable(grid: list[BenchConfig]) -> None:
     import jax.numpy as jnp
 
     import mmmjax
-    from mmmjax.sampling import choose_chain_method
+    from mmmjax.inference.sampling import choose_chain_method
 
     assert grid
     assert len({c.name for c in grid}) == len(grid), "a configuration is repeated"

@@ -14,9 +14,15 @@ import pandas as pd
 import pytest
 
 import mmmjax
-from mmmjax.calibration import LiftTest, lift_data, read_lift_tests, read_roi_priors, roi_prior
-from mmmjax.fit import fit_from_draws, training_design
+from mmmjax.inference.fit import fit_from_draws, training_design
 from mmmjax.model import implied_lift
+from mmmjax.model.calibration import (
+    LiftTest,
+    lift_data,
+    read_lift_tests,
+    read_roi_priors,
+    roi_prior,
+)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -413,7 +413,7 @@ def test_help_shows_the_model_and_sampler_defaults(capsys):
 
 def test_command_line_defaults_are_the_library_defaults():
     """The help text shows the CLI's defaults: they must be MMM's and fit_model's."""
-    from mmmjax.fit import fit_model
+    from mmmjax.inference.fit import fit_model
 
     args = _parser().parse_args(_fit_argv("data.csv", "out"))
     spec = {f.name: f.default for f in dataclasses.fields(mmmjax.MMM)}

@@ -627,9 +627,9 @@ def test_rows_helper():
 def test_docstring_examples():
     import doctest
 
-    import mmmjax.calibration
+    import mmmjax.model.calibration
 
-    for module in (mmmjax.data, mmmjax.calibration):
+    for module in (mmmjax.data, mmmjax.model.calibration):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 

@@ -11,7 +11,7 @@ import pytest
 import mmmjax
 from mmmjax import DataError
 from mmmjax.cli import main
-from mmmjax.events import holiday_events, label_indicators
+from mmmjax.data.events import holiday_events, label_indicators
 
 T = 60
 HAS_HOLIDAYS = importlib.util.find_spec("holidays") is not None
@@ -122,7 +122,7 @@ def test_unknown_country_is_one_data_error():
 
 
 def test_missing_holidays_package_says_how_to_install(monkeypatch):
-    import mmmjax.events as events
+    import mmmjax.data.events as events
 
     def missing(name):
         raise ImportError(f"No module named {name!r}")
@@ -144,7 +144,7 @@ def test_cli_refuses_bad_window_and_missing_package(tmp_path, capsys, monkeypatc
             "--events", "events", "--out", str(tmp_path / "out")]  # fmt: skip
     assert main([*args, "--holidays", "US", "--holiday-window", "1"]) == 2
     assert "--holiday-window must be BEFORE,AFTER" in capsys.readouterr().err
-    import mmmjax.events as events
+    import mmmjax.data.events as events
 
     def missing(name):
         raise ImportError(f"No module named {name!r}")

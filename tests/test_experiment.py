@@ -15,7 +15,7 @@ from mmmjax.experiment import (
     reweighted_roi,
     weighted_interval,
 )
-from mmmjax.fit import fit_from_draws
+from mmmjax.inference.fit import fit_from_draws
 from mmmjax.insights import roi_draws
 
 S = 4000

@@ -20,11 +20,12 @@ import numpy as np
 import pytest
 
 import mmmjax
-from mmmjax import files, store
-from mmmjax import idata as azc
+from mmmjax import files
 from mmmjax.errors import DataError
-from mmmjax.fit import fit_from_draws
-from mmmjax.priors import Prior
+from mmmjax.inference import idata as azc
+from mmmjax.inference import store
+from mmmjax.inference.fit import fit_from_draws
+from mmmjax.model.priors import Prior
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,8 +52,8 @@ def other_fit():
 @pytest.fixture(scope="module")
 def geo_fit():
     """A small GeoFit from prior draws (through the same assembly as a sampled one)."""
-    from mmmjax.geo.fit import assemble_geo, prepare_geo
-    from mmmjax.sampling import SamplerResult
+    from mmmjax.inference.geo_fit import assemble_geo, prepare_geo
+    from mmmjax.inference.sampling import SamplerResult
 
     panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=40, n_channels=2, n_controls=1,
                                    seasonality=1, seed=2)  # fmt: skip
@@ -344,7 +345,7 @@ def test_a_killed_save_leaves_no_temporary_behind_after_the_next_save(tmp_path, 
     script = textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from mmmjax import store
+        from mmmjax.inference import store
         def killed(file):
             os.kill(os.getpid(), signal.SIGKILL)
         store.write_fit_dir({str(path)!r}, killed, {{}})
@@ -442,7 +443,7 @@ def test_prior_records_are_checked(record, message):
 
 
 def test_documented_priors_still_build():
-    from mmmjax.priors import DEFAULT_PRIORS
+    from mmmjax.model.priors import DEFAULT_PRIORS
 
     for prior, _ in DEFAULT_PRIORS.values():
         assert Prior.from_dict(prior.to_dict()) == prior

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import mmmjax
-from mmmjax import idata as azc
-from mmmjax import sampling
 from mmmjax.errors import SamplerWarning
+from mmmjax.inference import idata as azc
+from mmmjax.inference import sampling
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_predictions_are_in_money_with_the_right_shape(demo, demo_fit):
 def test_predict_new_periods_continues_carryover(demo, demo_fit):
     dataset, _ = demo
     train, test = dataset.slice(0, 140), dataset.slice(140, None)
-    fit = mmmjax.fit.fit_from_draws(
+    fit = mmmjax.inference.fit.fit_from_draws(
         demo_fit.spec, train, {k: v for k, v in demo_fit.draws().items()}
     )
     joined = fit.components(test).media
@@ -157,7 +157,9 @@ def test_sampler_problems_are_told_in_plain_words(demo):
 
 def test_sampler_messages_cover_rhat_and_divergences():
     diag = {"divergences": 12, "max_r_hat": 1.2, "worst_r_hat": "alpha[tv]"}
-    msgs = mmmjax.fit.sampler_messages(diag | {"min_ess_bulk": 1e3, "worst_ess_bulk": "x"})
+    msgs = mmmjax.inference.fit.sampler_messages(
+        diag | {"min_ess_bulk": 1e3, "worst_ess_bulk": "x"}
+    )
     assert len(msgs) == 2
     assert "12 divergent" in msgs[0] and "target_accept" in msgs[0]
     assert "alpha[tv]" in msgs[1] and "r-hat" in msgs[1]
@@ -174,7 +176,8 @@ def test_chain_methods_agree_on_shapes(demo):
     same seed, keys and starts and gives the same groups, variables and shapes, finite draws and
     distinct chains; a method's draws are the same bit for bit when its fit is repeated; and the
     methods' draws agree. They take the same NUTS steps up to floating-point rounding
-    (:func:`mmmjax.sampling.choose_chain_method`), not bit for bit, so agreement is asserted
+    (:func:`mmmjax.inference.sampling.choose_chain_method`), not bit for bit, so agreement is
+    asserted
     within Monte Carlo error: each parameter's posterior means differ by less than 4 standard
     errors of the difference, ``sqrt(sd_a^2 / ess_a + sd_b^2 / ess_b)`` (ESS of the mean)."""
     dataset, _ = demo
@@ -244,7 +247,7 @@ def test_map_initialisation_starts_near_the_posterior(demo, seed, map_posterior)
     from jax.flatten_util import ravel_pytree
     from numpyro.infer.util import potential_energy
 
-    from mmmjax import fit as fit_mod
+    from mmmjax.inference import fit as fit_mod
 
     dataset, _ = demo
     small = dataset.slice(0, 80)
@@ -319,8 +322,10 @@ def test_diagnostics_are_computed_once_per_fit(demo_fit, monkeypatch):
 
     fresh = dataclasses.replace(demo_fit)  # a new Fit: nothing cached yet
     calls = []
-    real = mmmjax.fit.diagnose
-    monkeypatch.setattr(mmmjax.fit, "diagnose", lambda idata: calls.append(1) or real(idata))
+    real = mmmjax.inference.fit.diagnose
+    monkeypatch.setattr(
+        mmmjax.inference.fit, "diagnose", lambda idata: calls.append(1) or real(idata)
+    )
     first = fresh.diagnostics()
     first["max_r_hat"] = -1.0  # a copy: the cached value is not changed through it
     second = fresh.diagnostics()

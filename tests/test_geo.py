@@ -12,8 +12,8 @@ from scipy import stats
 import mmmjax
 from mmmjax import geo
 from mmmjax.errors import DataError
-from mmmjax.fit import load_fit as load_national_fit
-from mmmjax.geo.model import GeoMMM, build_geo_design, derived, geo_components, site_shapes
+from mmmjax.inference.fit import load_fit as load_national_fit
+from mmmjax.model.geo import GeoMMM, build_geo_design, derived, geo_components, site_shapes
 
 # ----------------------------------------------------------------------------------------------
 # data
@@ -241,7 +241,7 @@ def test_geo_kernels_match_per_geo_numpy_loop():
 
 
 def _axis(panel):
-    from mmmjax.design import TimeAxis
+    from mmmjax.model.design import TimeAxis
 
     return TimeAxis(panel.dates[0], 7.0, panel.n_periods, panel.periods_per_year)
 
@@ -493,8 +493,8 @@ def test_geo_without_spend_on_a_channel_contributes_nothing_and_has_finite_gradi
     import jax.numpy as jnp
     from numpyro.infer.util import constrain_fn, potential_energy
 
-    from mmmjax.geo.fit import prepare_geo
-    from mmmjax.sampling import initial_values
+    from mmmjax.inference.geo_fit import prepare_geo
+    from mmmjax.inference.sampling import initial_values
 
     panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=40, n_channels=2, n_controls=0, seed=4)
     spend = np.array(panel.spend)
@@ -541,7 +541,7 @@ def _geo_lift_reference(params, design, g, c, window, delta):
 
 
 def test_implied_geo_lift_matches_a_float64_loop():
-    from mmmjax.geo.model import GeoLiftData, implied_geo_lift
+    from mmmjax.model.geo import GeoLiftData, implied_geo_lift
 
     panel, _ = mmmjax.simulate_geo(n_geos=4, n_periods=40, n_channels=3, seed=2)
     spec = GeoMMM()
@@ -596,8 +596,8 @@ def test_a_geo_lift_test_pulls_that_geos_roi_and_narrows_its_lift(tmp_path):
     import arviz as az
     import jax
 
-    from mmmjax.geo.fit import geo_lift_data
-    from mmmjax.geo.model import implied_geo_lift
+    from mmmjax.inference.geo_fit import geo_lift_data
+    from mmmjax.model.geo import implied_geo_lift
 
     panel, _ = mmmjax.simulate_geo(n_geos=4, n_periods=80, n_channels=2, n_controls=0,
                                    seed=4)  # fmt: skip
@@ -664,9 +664,9 @@ def test_centred_and_non_centred_forms_are_one_posterior():
     import jax.numpy as jnp
     from numpyro.infer.util import potential_energy
 
-    from mmmjax.geo.fit import prepare_geo
-    from mmmjax.geo.model import Centring, decentre, fixed_centring
-    from mmmjax.sampling import initial_values
+    from mmmjax.inference.geo_fit import prepare_geo
+    from mmmjax.inference.sampling import initial_values
+    from mmmjax.model.geo import Centring, decentre, fixed_centring
 
     panel, _ = mmmjax.simulate_geo(**POOL, seed=3)
     spec = GeoMMM(mmmjax.MMM(seasonality=1))
@@ -715,8 +715,8 @@ def test_centred_and_non_centred_forms_are_one_posterior():
 def test_centring_is_chosen_from_how_well_each_geo_measures_a_parameter():
     import jax
 
-    from mmmjax.geo.fit import prepare_geo
-    from mmmjax.geo.model import choose_centring, data_sd
+    from mmmjax.inference.geo_fit import prepare_geo
+    from mmmjax.model.geo import choose_centring, data_sd
 
     # channel 0 has the largest spend and a high ROI, channel 2 a small spend and a low one
     panel, _ = mmmjax.simulate_geo(n_geos=6, n_periods=104, n_channels=3, roi=[5.0, 1.0, 0.3],

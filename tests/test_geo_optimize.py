@@ -23,8 +23,8 @@ DRAWS = 40
 
 @pytest.fixture(scope="module")
 def geo_fit():
-    from mmmjax.geo.fit import assemble_geo, prepare_geo
-    from mmmjax.sampling import SamplerResult
+    from mmmjax.inference.geo_fit import assemble_geo, prepare_geo
+    from mmmjax.inference.sampling import SamplerResult
 
     panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=104, n_channels=3, seed=2)
     problem = prepare_geo(mmmjax.GeoMMM(), panel)

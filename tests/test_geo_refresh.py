@@ -1,4 +1,4 @@
-"""Refreshing a geo fit (mmmjax.geo.refresh): same scheme as the national one (test_refresh.py)."""
+"""Refreshing a geo fit (mmmjax.inference.geo_refresh): the national scheme (test_refresh.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 
 import mmmjax
 from mmmjax.geo import GeoMMM
-from mmmjax.geo.fit import prepare_geo
-from mmmjax.priors import Prior
-from mmmjax.refresh import check_extends
+from mmmjax.inference.geo_fit import prepare_geo
+from mmmjax.inference.refresh import check_extends
+from mmmjax.model.priors import Prior
 
 
 def _panel():

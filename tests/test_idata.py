@@ -18,8 +18,8 @@ import pytest
 from scipy import stats
 
 import mmmjax
-from mmmjax import idata as azc
-from mmmjax.fit import _target_log_likelihood, fit_from_draws
+from mmmjax.inference import idata as azc
+from mmmjax.inference.fit import _target_log_likelihood, fit_from_draws
 from mmmjax.plots import rank_counts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def test_numpyro_is_whole_whichever_of_arviz_and_mmmjax_comes_first(first):
     """ArviZ 1.x registers a lazy numpyro; mmmjax's own imports must still load all of it."""
     order = "import arviz; import mmmjax" if first == "arviz" else "import mmmjax; import arviz"
     code = (
-        f"{order}; import mmmjax.priors, mmmjax.sampling, mmmjax.fit; "
+        f"{order}; import mmmjax.model.priors, mmmjax.inference.sampling, mmmjax.inference.fit; "
         "import numpyro.distributions as d; assert hasattr(d, 'distribution'), 'lazy numpyro'"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

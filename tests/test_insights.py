@@ -7,7 +7,7 @@ import pytest
 
 import mmmjax
 from mmmjax import insights
-from mmmjax.fit import fit_from_draws
+from mmmjax.inference.fit import fit_from_draws
 
 
 def _draws(dataset, spec, rng, S=4):

@@ -20,11 +20,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mmmjax"
 SHELL_METHODS = {
     ("mmmjax.model", "MMM", "fit"),
     ("mmmjax.model", "MMM", "sample_prior_predictive"),
-    ("mmmjax.geo.model", "GeoMMM", "fit"),
-    ("mmmjax.fit", "Fit", "review"),
-    ("mmmjax.fit", "Fit", "refresh"),
-    ("mmmjax.geo.fit", "GeoFit", "review"),
-    ("mmmjax.geo.fit", "GeoFit", "refresh"),
+    ("mmmjax.model.geo", "GeoMMM", "fit"),
+    ("mmmjax.inference.fit", "Fit", "review"),
+    ("mmmjax.inference.fit", "Fit", "refresh"),
+    ("mmmjax.inference.geo_fit", "GeoFit", "review"),
+    ("mmmjax.inference.geo_fit", "GeoFit", "refresh"),
 }
 
 

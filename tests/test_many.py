@@ -176,22 +176,22 @@ def test_a_failed_job_leaves_nothing_that_blocks_its_rerun(jobs, tmp_path, monke
     """One job fails in its model checks (after its data loaded), one in the sampler; a rerun
     fits both (the first with its data fixed, the second unchanged), even over the
     ``job.json`` an earlier version wrote for a failed job."""
-    import mmmjax.sampling
+    import mmmjax.inference.sampling
 
     out = tmp_path / "out"
     fixed = Job("mult", _data(3), mmmjax.MMM(form="multiplicative"))
     broken = [fixed._replace(dataset=_negative_target(3)), jobs[0]]
-    real = mmmjax.sampling.run_nuts
+    real = mmmjax.inference.sampling.run_nuts
 
     def flaky(*args, **kwargs):  # the sampler (or the machine) fails this once
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(mmmjax.sampling, "run_nuts", flaky)
+    monkeypatch.setattr(mmmjax.inference.sampling, "run_nuts", flaky)
     first = fit_many(broken, out=out, batch=False, progress=False, **SMALL)
     assert first.summary["status"].tolist() == ["failed", "failed"]
     assert "out of memory" in first.summary.loc["m0", "message"]
     marked = sorted(p.parent.name for p in out.glob("*/job.json"))
-    monkeypatch.setattr(mmmjax.sampling, "run_nuts", real)
+    monkeypatch.setattr(mmmjax.inference.sampling, "run_nuts", real)
     # what an earlier version left for a failed job: a folder holding only its job.json
     (out / "mult").mkdir(parents=True, exist_ok=True)
     (out / "mult" / "job.json").write_text('{"fingerprint": "x", "row": {"status": "failed"}}')
@@ -208,9 +208,9 @@ def test_a_failed_job_leaves_nothing_that_blocks_its_rerun(jobs, tmp_path, monke
 
 def test_ctrl_c_says_which_jobs_are_saved(jobs, tmp_path, monkeypatch):
     """A KeyboardInterrupt in the second job's sampling: :class:`Interrupted` names the first."""
-    import mmmjax.sampling
+    import mmmjax.inference.sampling
 
-    real, calls = mmmjax.sampling.run_nuts, []
+    real, calls = mmmjax.inference.sampling.run_nuts, []
 
     def interrupted_second(*args, **kwargs):
         calls.append(1)
@@ -218,7 +218,7 @@ def test_ctrl_c_says_which_jobs_are_saved(jobs, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(mmmjax.sampling, "run_nuts", interrupted_second)
+    monkeypatch.setattr(mmmjax.inference.sampling, "run_nuts", interrupted_second)
     out = tmp_path / "out"
     with pytest.raises(Interrupted) as caught:
         fit_many(jobs, out=out, batch=False, progress=False, **SMALL)
@@ -230,7 +230,7 @@ def test_ctrl_c_says_which_jobs_are_saved(jobs, tmp_path, monkeypatch):
     calls[:] = [1]  # the next call is the second: interrupt at once
     with pytest.raises(Interrupted, match="nothing was saved"):
         fit_many(jobs, batch=False, progress=False, **SMALL)  # no out: the fits are lost
-    monkeypatch.setattr(mmmjax.sampling, "run_nuts", real)
+    monkeypatch.setattr(mmmjax.inference.sampling, "run_nuts", real)
 
     def cut_short(self, path):  # Ctrl-C in a save that has only made the fit's folder yet
         Path(path).mkdir(parents=True)

@@ -16,8 +16,8 @@ import pytest
 
 import mmmjax
 import mmmjax.mlflow as mm
-from mmmjax import idata as azc
 from mmmjax.cli import EXIT_NOT_CONVERGED, main
+from mmmjax.inference import idata as azc
 
 # as in test_cli.py: the demo_fit fixture's sampler settings, so the compiled sampler is reused
 SAMPLER = ["--chains", "2", "--draws", "250", "--warmup", "250", "--no-progress"]
@@ -69,7 +69,7 @@ def test_log_fit_records_spec_sampler_diagnostics_metrics_roi_and_artifacts(
     d = demo_fit.diagnostics()
     for k in ("max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences"):
         assert m[f"diagnostics.{k}"] == pytest.approx(d[k], rel=1e-12), k
-    metrics = mmmjax.validation.in_sample(demo_fit)
+    metrics = mmmjax.inference.validation.in_sample(demo_fit)
     for k in ("r2", "mape", "nrmse", "coverage_94", "crps"):
         assert m[f"fit.{k}"] == pytest.approx(getattr(metrics, k), rel=1e-9), k
     roi = mmmjax.roi(demo_fit)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import mmmjax
-from mmmjax.fit import fit_from_draws
+from mmmjax.inference.fit import fit_from_draws
 from mmmjax.model import ADSTOCK_PARAMS, SATURATION_PARAMS, sampled_sites
-from mmmjax.priors import DEFAULT_PRIORS, Prior, resolve_priors
+from mmmjax.model.priors import DEFAULT_PRIORS, Prior, resolve_priors
 
 
 def test_spec_rejects_unknown_options():
@@ -96,8 +96,12 @@ def test_components_match_numpy_reference(demo):
     spec = mmmjax.MMM()
     rng = np.random.default_rng(0)
     C, K, S = dataset.n_channels, dataset.n_controls, 3
-    design = mmmjax.fit.build_design(
-        dataset, dataset.scales, mmmjax.fit.TimeAxis.of(dataset), seasonality=2, changepoints=0
+    design = mmmjax.inference.fit.build_design(
+        dataset,
+        dataset.scales,
+        mmmjax.inference.fit.TimeAxis.of(dataset),
+        seasonality=2,
+        changepoints=0,
     )
     draws = _random_draws(rng, spec, sampled_sites(spec, design), C, K, S)
     fit = fit_from_draws(spec, dataset, draws)

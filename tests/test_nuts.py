@@ -1,4 +1,4 @@
-"""The NUTS kernel (mmmjax.nuts) and the runner's step records (mmmjax.sampling)."""
+"""The NUTS kernel (mmmjax.inference.nuts) and the runner's step records (inference.sampling)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ import pytest
 from jax import lax
 from numpyro.infer.hmc import hmc
 
-from mmmjax.nuts import NutsSettings, first_metric_update, initial_inverse_metric, nuts_kernel
-from mmmjax.priors import Prior
+from mmmjax.inference.nuts import (
+    NutsSettings,
+    first_metric_update,
+    initial_inverse_metric,
+    nuts_kernel,
+)
+from mmmjax.model.priors import Prior
 
 SCALES = np.array([0.05, 1.0, 20.0])  # badly scaled on purpose: identity metric is poor
 
@@ -111,9 +116,9 @@ def test_default_kernel_samples_a_known_gaussian(dense):
 
 
 def test_runner_records_warmup_steps():
-    from mmmjax.fit import prepare
+    from mmmjax.inference.fit import prepare
+    from mmmjax.inference.sampling import run_nuts
     from mmmjax.model import MMM
-    from mmmjax.sampling import run_nuts
     from mmmjax.simulation import simulate
 
     dataset, _ = simulate(52, 2, seed=0)
@@ -142,7 +147,7 @@ def test_runner_records_warmup_steps():
 def test_numpy_bijections_match_numpyro(prior):
     from numpyro.distributions import biject_to
 
-    from mmmjax.sampling import bijection
+    from mmmjax.inference.sampling import bijection
 
     to_u, to_c = bijection(prior)
     transform = biject_to(prior.build().support)
@@ -156,11 +161,11 @@ def test_numpy_bijections_match_numpyro(prior):
 
 
 # ----------------------------------------------------------------------------------------------
-# the chunked runner (mmmjax.sampling)
+# the chunked runner (mmmjax.inference.sampling)
 # ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def small_problem():
-    from mmmjax.fit import prepare
+    from mmmjax.inference.fit import prepare
     from mmmjax.model import MMM
     from mmmjax.simulation import simulate
 
@@ -169,7 +174,7 @@ def small_problem():
 
 
 def _run(p, **kw):
-    from mmmjax.sampling import run_nuts
+    from mmmjax.inference.sampling import run_nuts
 
     options = dict(chains=2, draws=60, warmup=90, seed=0, progress=False) | kw
     return run_nuts(p.model, p.model_key, p.model_args, priors=p.priors, shapes=p.shapes,
@@ -183,7 +188,7 @@ def _same_draws(a, b) -> bool:
 
 @pytest.mark.parametrize("method", ["parallel", "vectorized", "sequential"])
 def test_progress_bar_does_not_change_the_draws(small_problem, method, capsys):
-    from mmmjax import sampling
+    from mmmjax.inference import sampling
 
     # 150 iterations: two chunks of CHUNK=100, the second past the end (padding skipped)
     assert (90 + 60) % sampling.CHUNK and 90 + 60 > sampling.CHUNK
@@ -196,7 +201,7 @@ def test_progress_bar_does_not_change_the_draws(small_problem, method, capsys):
 
 
 def test_a_run_is_the_same_whatever_its_number_of_chunks(small_problem, monkeypatch):
-    from mmmjax import sampling
+    from mmmjax.inference import sampling
 
     kw = dict(chain_method="vectorized", warmup=12, draws=9)
     whole = _run(small_problem, **kw)  # one chunk
@@ -207,7 +212,7 @@ def test_a_run_is_the_same_whatever_its_number_of_chunks(small_problem, monkeypa
 
 
 def test_parallel_draws_do_not_depend_on_the_number_of_devices(small_problem, monkeypatch):
-    from mmmjax import sampling
+    from mmmjax.inference import sampling
 
     assert sampling.choose_chain_method(4, "auto") == "parallel"  # on CPU, whatever the cores
     ref = _run(small_problem, chains=4, chain_method="auto")

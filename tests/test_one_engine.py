@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import mmmjax
-from mmmjax.geo.model import GeoMMM
+from mmmjax.model.geo import GeoMMM
 
 FAST = dict(chains=2, draws=100, warmup=100, progress=False, warn=False)
 
@@ -106,7 +106,7 @@ def test_insights_take_by_and_national_data_give_the_same_for_both():
 
 
 def test_a_panel_fit_forecasts_past_its_window_and_gets_a_holdout():
-    from mmmjax import validation
+    from mmmjax.inference import validation
 
     panel, _ = mmmjax.simulate_geo(n_geos=2, n_periods=70, n_channels=2, seed=6)
     train, test = panel.slice(0, 60), panel.slice(60, 70)

@@ -12,7 +12,7 @@ import pytest
 from scipy.optimize import minimize
 
 import mmmjax
-from mmmjax.fit import fit_from_draws
+from mmmjax.inference.fit import fit_from_draws
 from mmmjax.insights import response_params, series_response, steady_state_response
 from mmmjax.optimize.problem import resolve_bounds
 from mmmjax.optimize.stages import TRACE_COUNT

@@ -16,8 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 import mmmjax
-from mmmjax import plots, validation
-from mmmjax.idata import from_datasets
+from mmmjax import plots
+from mmmjax.inference import validation
+from mmmjax.inference.idata import from_datasets
 
 
 def _has_data(fig: Figure) -> bool:

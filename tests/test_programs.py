@@ -21,7 +21,7 @@ import hashlib, json, jax.monitoring as mon
 events = {}
 mon.register_event_listener(lambda name, **kw: events.__setitem__(name, events.get(name, 0) + 1))
 import numpy as np, mmmjax
-from mmmjax import sampling
+from mmmjax.inference import sampling
 ds, _ = mmmjax.simulate(52, 2, seed=0)
 fit = mmmjax.MMM(seasonality=1).fit(ds, chains=2, draws=20, warmup=30, seed=1, progress=True,
                                     warn=False, prior_draws=0)
@@ -122,7 +122,7 @@ def test_cached_jit_is_jit_and_a_cleared_program_loads_without_tracing(tmp_path,
 PLAN_SNIPPET = """
 import json, numpy as np, mmmjax
 from mmmjax import programs
-from mmmjax.fit import fit_from_draws
+from mmmjax.inference.fit import fit_from_draws
 ds, _ = mmmjax.simulate(52, 3, seed=0)
 rng = np.random.default_rng(0)
 S, C = 64, 3
@@ -166,7 +166,8 @@ def test_release_if_crowded_drops_every_compiled_program_only_past_the_share(tmp
     import jax
     import numpy as np
 
-    from mmmjax import programs, sampling
+    from mmmjax import programs
+    from mmmjax.inference import sampling
 
     counted = programs.mapping_count()
     if counted is None:

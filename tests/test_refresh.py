@@ -1,4 +1,4 @@
-"""Refreshing a fit (mmmjax.refresh); the next experiment is in test_experiment.py."""
+"""Refreshing a fit (mmmjax.inference.refresh); the next experiment is in test_experiment.py."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 
 import mmmjax
 from mmmjax import cli
-from mmmjax.design import fourier_terms
-from mmmjax.fit import fit_from_draws
-from mmmjax.refresh import check_extends, posterior_priors, rotate_season
+from mmmjax.inference.fit import fit_from_draws
+from mmmjax.inference.refresh import check_extends, posterior_priors, rotate_season
+from mmmjax.model.design import fourier_terms
 
 S = 4000
 

@@ -17,8 +17,9 @@ import pytest
 from matplotlib.figure import Figure
 
 import mmmjax
-from mmmjax import report, validation
-from mmmjax.idata import add_groups
+from mmmjax import report
+from mmmjax.inference import validation
+from mmmjax.inference.idata import add_groups
 from mmmjax.report import html as page_html
 from mmmjax.report import national
 
@@ -174,7 +175,7 @@ def test_calibration_section_only_for_a_calibrated_fit(demo_fit, demo, page):
     spec = mmmjax.MMM(priors={"media_roi": {"tv": mmmjax.roi_prior(1.0, 2.0)}})
     draws = {k: v[:, :50] for k, v in (
         (k, demo_fit.idata.posterior[k].values) for k in demo_fit.sites)}  # fmt: skip
-    fit = mmmjax.fit.fit_from_draws(spec, dataset, draws, lift_tests=tests)
+    fit = mmmjax.inference.fit.fit_from_draws(spec, dataset, draws, lift_tests=tests)
     prior = spec.sample_prior_predictive(dataset, draws=100, seed=1).prior
     add_groups(fit.idata, {"prior": prior})
     text = report.render_report(fit)

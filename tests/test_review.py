@@ -153,7 +153,7 @@ def test_fit_stops_on_data_errors_before_sampling(monkeypatch):
     def never(*a, **k):
         raise AssertionError("sampled despite a data error")
 
-    monkeypatch.setattr("mmmjax.fit.run_nuts", never)
+    monkeypatch.setattr("mmmjax.inference.fit.run_nuts", never)
     with pytest.raises(DataError, match="data review"):
         mmmjax.MMM().fit(data, chains=1, draws=10, warmup=10, progress=False)
     with pytest.raises(AssertionError, match="sampled"):  # "off" goes on to sample
@@ -245,7 +245,7 @@ def test_hams_verdict_names_its_weaknesses(hams):
 def test_roi_priors_and_lift_tests_are_checked_when_present(demo_fit):
     wrong = mmmjax.roi_prior(20.0, 25.0)  # tv's ROI is about 1.3: the posterior sits far below
     spec = mmmjax.MMM(priors={"media_roi": {"tv": wrong}})
-    fit = mmmjax.fit.fit_from_draws(
+    fit = mmmjax.inference.fit.fit_from_draws(
         spec, demo_fit.dataset, {k: v for k, v in demo_fit.draws().items()}
     )
     checks = {c.name: c for c in review._prior_agreement(fit, review._roi_draws(fit))}
@@ -254,7 +254,9 @@ def test_roi_priors_and_lift_tests_are_checked_when_present(demo_fit):
     assert implied == 0 and review._lift_agreement(demo_fit) == []
     d = demo_fit.dataset
     test = mmmjax.LiftTest("tv", d.dates[20], d.dates[27], 1000.0, 1e7, 1000.0)  # absurd lift
-    calibrated = mmmjax.fit.fit_from_draws(demo_fit.spec, d, demo_fit.draws(), lift_tests=[test])
+    calibrated = mmmjax.inference.fit.fit_from_draws(
+        demo_fit.spec, d, demo_fit.draws(), lift_tests=[test]
+    )
     (lift,) = review._lift_agreement(calibrated)
     assert lift.status == "fail" and lift.value < -3
 

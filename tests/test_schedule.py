@@ -15,9 +15,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import mmmjax
-from mmmjax.design import fourier_terms
-from mmmjax.fit import fit_from_draws
+from mmmjax.inference.fit import fit_from_draws
 from mmmjax.insights import response_params
+from mmmjax.model.design import fourier_terms
 from mmmjax.optimize import schedule as sch
 from mmmjax.optimize.current import current_split
 from mmmjax.optimize.stages import TRACE_COUNT

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import mmmjax
-from mmmjax import validation as val
-from mmmjax.design import TimeAxis
-from mmmjax.fit import fit_from_draws
+from mmmjax.inference import validation as val
+from mmmjax.inference.fit import fit_from_draws
+from mmmjax.model.design import TimeAxis
 
 
 # ----------------------------------------------------------------------------------------------

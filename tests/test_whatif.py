@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import mmmjax
-from mmmjax.fit import fit_from_draws
+from mmmjax.inference.fit import fit_from_draws
 from mmmjax.insights import INTERVAL_QUANTILES, marginal_roi, response_curves
 from mmmjax.optimize.current import CURRENT_PERIODS, current_split
 from mmmjax.optimize.whatif import WhatIf

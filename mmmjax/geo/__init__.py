@@ -3,7 +3,7 @@
 A panel is an :class:`mmmjax.GeoDataset` (``mmmjax.Dataset.from_frame(..., geo="region")``),
 fitted by ``mmmjax.MMM().fit(panel)`` (partial pooling over geos) and read by the insights and
 the optimizer with ``by="geo"`` or ``by="national"``: see :mod:`mmmjax.data`,
-:mod:`mmmjax.geo.model` (the pooled model, with formulas), :mod:`mmmjax.geo.fit` and
+:mod:`mmmjax.model.geo` (the pooled model, with formulas), :mod:`mmmjax.inference.geo_fit` and
 :mod:`mmmjax.insights.geo`. Names here load on first use, so importing a submodule of
 ``mmmjax.geo`` does not import the rest.
 
@@ -22,11 +22,11 @@ from typing import Any
 _NAMES = {
     "GeoDataset": "mmmjax.data",
     "GeoScales": "mmmjax.data",
-    "GeoFit": "mmmjax.geo.fit",
-    "fit_geo": "mmmjax.geo.fit",
-    "is_geo_fit_dir": "mmmjax.geo.fit",
-    "load_geo_fit": "mmmjax.geo.fit",
-    "GeoMMM": "mmmjax.geo.model",
+    "GeoFit": "mmmjax.inference.geo_fit",
+    "fit_geo": "mmmjax.inference.geo_fit",
+    "is_geo_fit_dir": "mmmjax.inference.geo_fit",
+    "load_geo_fit": "mmmjax.inference.geo_fit",
+    "GeoMMM": "mmmjax.model.geo",
     "GeoTruth": "mmmjax.simulation",
     "simulate_geo": "mmmjax.geo.simulation",
     "adstock_weights": "mmmjax.insights.geo",

@@ -6,7 +6,7 @@ The simulator is :func:`mmmjax.simulate` (:mod:`mmmjax.simulation`); with ``n_ge
 curve (in spend *per head*, see :mod:`mmmjax.geo.data`), while each geo has its own ROI per
 channel, baseline level, trend, seasonality and control effects, drawn around national values,
 and makes the target with the geo model's own mean function
-(:func:`mmmjax.geo.model.geo_components`, float64). Per geo ``g``, period ``t`` and channel
+(:func:`mmmjax.model.geo.geo_components`, float64). Per geo ``g``, period ``t`` and channel
 ``c`` (money per period)::
 
     unit[c]         = national spend per head per period of channel c

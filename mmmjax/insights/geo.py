@@ -17,7 +17,8 @@ of the channel's spend over the window, ``share[g, c]``, so::
     national mROI = dR_c/dS at S = national mean spend = sum_g share[g, c] * R'_gc(mean spend_g)
 
 All of it is computed over posterior draws with ``vmap`` (draws in chunks, see
-:func:`mmmjax.geo.fit.over_draws`) and one kernel call on the ``(G, ..., C)`` arrays: no Python
+:func:`mmmjax.inference.geo_fit.over_draws`) and one kernel call on the ``(G, ..., C)`` arrays: no
+Python
 loop over geos, channels or spend levels.
 
 Example:
@@ -38,7 +39,7 @@ import pandas as pd
 import xarray as xr
 
 from mmmjax import seeds
-from mmmjax.geo.fit import GeoFit, over_draws
+from mmmjax.inference.geo_fit import GeoFit, over_draws
 from mmmjax.insights.national import ResponseParams, check_by, interval
 from mmmjax.model import adstock, kernel_params, saturation
 
@@ -297,7 +298,7 @@ def contributions(fit: GeoFit, by: str = "geo") -> xr.DataArray:
 
 def lift_draws(fit: GeoFit) -> np.ndarray:
     """``(S, K)`` the model's implied lift of each of ``fit.lift_tests``, money (posterior)."""
-    from mmmjax.geo.fit import geo_lift_data
+    from mmmjax.inference.geo_fit import geo_lift_data
 
     tests = fit.lift_tests
     if not tests:
@@ -311,7 +312,7 @@ def lift_draws(fit: GeoFit) -> np.ndarray:
 
 @functools.partial(jax.jit, static_argnums=0)
 def _lifts(spec, draws, design, lift):
-    from mmmjax.geo.model import implied_geo_lift
+    from mmmjax.model.geo import implied_geo_lift
 
     return jax.vmap(lambda p: implied_geo_lift(spec, p, design, lift))(draws)
 

@@ -35,7 +35,6 @@ import pandas as pd
 import xarray as xr
 
 from mmmjax import programs, transforms
-from mmmjax.calibration import lift_data
 from mmmjax.model import (
     MMM,
     adstock,
@@ -45,6 +44,7 @@ from mmmjax.model import (
     media_shape,
     saturation,
 )
+from mmmjax.model.calibration import lift_data
 from mmmjax.programs import device_array
 
 __all__ = [

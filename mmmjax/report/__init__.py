@@ -109,8 +109,10 @@ def write_report(
         anything with ``allocation`` (Series by channel, money per period) and optionally
         ``expected_response``, ``to_frame()`` and ``plot()``.
       validation: optional out-of-sample results of a national fit: a
-        :class:`mmmjax.validation.Holdout`, the DataFrame of :func:`mmmjax.validation.rolling_cv`,
-        or :class:`~mmmjax.validation.Metrics`, computed on the same data as ``fit`` (the ridge
+        :class:`mmmjax.inference.validation.Holdout`, the DataFrame of
+        :func:`mmmjax.inference.validation.rolling_cv`,
+        or :class:`~mmmjax.inference.validation.Metrics`, computed on the same data as ``fit`` (the
+        ridge
         baseline holds out the same last ``n_test`` periods, so both models are scored out of
         sample on the same periods). A geo panel takes none (``ValueError``).
       truth: for simulated data, the ``Truth`` (or, national, a Series of true ROI by channel;

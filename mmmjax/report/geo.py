@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from mmmjax import plots
-from mmmjax import validation as val
 from mmmjax.geo import insights
+from mmmjax.inference import validation as val
 from mmmjax.insights import INTERVAL_QUANTILES
 from mmmjax.report.html import html_page, image, interval, num, num_range, para, section, table
 from mmmjax.report.sections import (

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mmmjax import plots
-from mmmjax import validation as val
+from mmmjax.inference import validation as val
 from mmmjax.insights import (
     INTERVAL_QUANTILES,
     adstock_weights,
@@ -28,7 +28,7 @@ from mmmjax.insights import (
     roi,
     roi_draws,
 )
-from mmmjax.priors import DEFAULT_PRIORS, resolve_priors
+from mmmjax.model.priors import DEFAULT_PRIORS, resolve_priors
 from mmmjax.report.html import fmt, html_page, image, interval, para, pct, section, table
 from mmmjax.report.sections import (
     data_review_section,
@@ -238,7 +238,10 @@ def _fit_section(fit, metrics, validation, ridge, mmm_out) -> str:
 def _validation_parts(validation) -> list[str]:
     if validation is None:
         return [
-            para("No out-of-sample validation was given (see mmmjax.validation.holdout).", "note")
+            para(
+                "No out-of-sample validation was given (see mmmjax.inference.validation.holdout).",
+                "note",
+            )
         ]
     if isinstance(validation, pd.DataFrame):
         rows = [

@@ -15,7 +15,7 @@ import pandas as pd
 
 from mmmjax import plots
 from mmmjax.errors import DataError
-from mmmjax.fit import sampler_messages
+from mmmjax.inference.fit import sampler_messages
 from mmmjax.insights import INTERVAL_QUANTILES
 from mmmjax.report.html import (
     escape,
@@ -247,7 +247,7 @@ def health_section(health) -> str:
 def refresh_section(fit, roi_frame) -> str | None:
     """Refreshed fits (national or geo): national ROI per channel before and after the
     refresh, with intervals; ``None`` for a fit that is not a refresh."""
-    from mmmjax.refresh import roi_changes
+    from mmmjax.inference.refresh import roi_changes
 
     moved = roi_changes(fit, roi_frame)
     if moved is None:

@@ -43,8 +43,8 @@ import numpyro
 import numpyro.distributions as dist
 
 from mmmjax import transforms
-from mmmjax.design import Design, LiftData
-from mmmjax.priors import Prior, resolve_priors
+from mmmjax.model.design import Design, LiftData
+from mmmjax.model.priors import Prior, resolve_priors
 
 __all__ = [
     "ADSTOCK_PARAMS",
@@ -71,10 +71,10 @@ TRENDS = ("none", "linear", "piecewise")
 LIKELIHOODS = ("normal", "student_t")
 FORMS = ("additive", "multiplicative")
 ADSTOCK_METHODS = ("auto", "scan", "associative")
-#: How a panel's pooled parameters are sampled (see :mod:`mmmjax.geo.model`).
+#: How a panel's pooled parameters are sampled (see :mod:`mmmjax.model.geo`).
 CENTRING = ("auto", "centred", "non-centred")
 #: Priors that only a panel (several geos) has: the spread of each pooled parameter across
-#: geos (defaults and reasons in :data:`mmmjax.geo.model.GEO_PRIORS`) and the national means
+#: geos (defaults and reasons in :data:`mmmjax.model.geo.GEO_PRIORS`) and the national means
 #: by their site names. A national fit (one geo) has no pooling and ignores them.
 POOLING_PRIORS = ("roi_tau", "trend_tau", "season_tau", "control_tau",
                   "roi_mu", "trend_mu", "season_mu", "control_mu")  # fmt: skip
@@ -94,12 +94,12 @@ class MMM:
       changepoints: number of piecewise-trend changepoints over the first 80% of the window.
       likelihood: "normal" or "student_t".
       form: "additive" (target = sum of parts) or "multiplicative" (log target = sum of parts).
-      priors: overrides of :data:`mmmjax.priors.DEFAULT_PRIORS`: ``{name: Prior}`` or, for
+      priors: overrides of :data:`mmmjax.model.priors.DEFAULT_PRIORS`: ``{name: Prior}`` or, for
         channel parameters, ``{name: {channel: Prior}}``.
       adstock_method: geometric adstock evaluation: "scan", "associative" or "auto".
       centring: for panels with several geos, how each pooled parameter is sampled: "auto"
         (chosen from the data per parameter), "centred" or "non-centred"
-        (:func:`mmmjax.geo.model.choose_centring`); national data (one geo) have no pooling.
+        (:func:`mmmjax.model.geo.choose_centring`); national data (one geo) have no pooling.
 
     The same specification fits national data and panels (``MMM().fit(panel)``: partial
     pooling over geos when there are several, none for one). ``priors`` may also hold the
@@ -200,14 +200,16 @@ class MMM:
                 priors[name] = {ch: Prior.from_dict(p) for ch, p in value.items()}
         return cls(**d, priors=priors or None)
 
-    # -- entry points (implemented in mmmjax.fit to keep this module the pure core) ------------
+    # -- entry points (implemented in mmmjax.inference.fit to keep this module the pure core)
+    # ------------
     def fit(self, dataset, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
             **kwargs: Any):  # fmt: skip
-        """Sample the posterior with NUTS; see :func:`mmmjax.fit.fit_model` for every option.
+        """Sample the posterior with NUTS; see :func:`mmmjax.inference.fit.fit_model` for every
+        option.
 
         ``dataset`` is national data (a :class:`~mmmjax.Dataset`) or a panel (a
         :class:`~mmmjax.GeoDataset`, fitted with partial pooling over its geos by
-        :func:`mmmjax.geo.fit.fit_panel`; a one-geo panel is fitted as national data).
+        :func:`mmmjax.inference.geo_fit.fit_panel`; a one-geo panel is fitted as national data).
         """
         from mmmjax.engine import fit
 
@@ -217,9 +219,10 @@ class MMM:
         """Prior draws and prior predictive target (money) as ArviZ's data object.
 
         An ``arviz.InferenceData`` on ArviZ 0.x, an ``xarray.DataTree`` on 1.x
-        (:data:`mmmjax.idata.IData`); groups ``prior``, ``prior_predictive``, ``observed_data``.
+        (:data:`mmmjax.inference.idata.IData`); groups ``prior``, ``prior_predictive``,
+        ``observed_data``.
         """
-        from mmmjax.fit import prior_predictive_idata
+        from mmmjax.inference.fit import prior_predictive_idata
 
         return prior_predictive_idata(self, dataset, draws=draws, seed=seed)
 
@@ -310,7 +313,7 @@ def components_and_scale(
     spec: MMM, params: Mapping[str, jax.Array], design: Design, reference: Design | None = None
 ) -> tuple[Components, jax.Array]:
     """:func:`components` and the ``(C,)`` :func:`media_scale` it used (one draw, one geo;
-    the geo model ``vmap``-s it over geos, :func:`mmmjax.geo.model.geo_components`)."""
+    the geo model ``vmap``-s it over geos, :func:`mmmjax.model.geo.geo_components`)."""
     T = design.spend.shape[0]
     zeros = jnp.zeros((T,), dtype=design.spend.dtype)
     trend = zeros
@@ -396,7 +399,7 @@ def numpyro_model(
     """The NumPyro model: priors on every parameter, then the likelihood of scaled ``y`` ``(T,)``.
 
     ``y`` is the target over its mean (its log for the multiplicative form); ``None`` samples it.
-    ``lift`` holds the lift tests (see :func:`mmmjax.calibration.lift_data`): each adds
+    ``lift`` holds the lift tests (see :func:`mmmjax.model.calibration.lift_data`): each adds
     ``lift ~ Normal(implied_lift, lift_se)`` (scaled units). With no tests (``K = 0``, a static
     shape) there is no such site and the model is exactly the one without calibration.
     """

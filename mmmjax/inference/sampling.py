@@ -1,6 +1,7 @@
 """NUTS, in three small layers: choose how chains run, build the compiled programs, run them.
 
-The runner is :func:`mmmjax.nuts.nuts_kernel` (NumPyro's tree builder and warm-up adapter on one
+The runner is :func:`mmmjax.inference.nuts.nuts_kernel` (NumPyro's tree builder and warm-up adapter
+on one
 flat parameter vector) in two compiled programs: ``init`` and ``chunk``, a ``lax.scan`` over
 :data:`CHUNK` iterations of the combined warm-up/sampling step. Python calls ``chunk`` until
 warm-up and sampling are done, carrying the whole NUTS state from call to call, and advances the
@@ -29,7 +30,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro  # noqa: F401  # first, whole: see mmmjax.idata
+import numpyro  # noqa: F401  # first, whole: see mmmjax.inference.idata
 from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -37,7 +38,7 @@ from numpyro.distributions import biject_to, constraints
 from numpyro.infer.util import potential_energy
 
 from mmmjax import programs
-from mmmjax.nuts import NutsSettings, nuts_kernel
+from mmmjax.inference.nuts import NutsSettings, nuts_kernel
 from mmmjax.seeds import jax_key, numpy_rng
 
 __all__ = [
@@ -205,7 +206,8 @@ def _programs(
     """Compiled NUTS for model ``key`` on the flat vector of ``layout``, as two programs.
 
     * ``init(keys (chains, 2), x0 (chains, dim), arg_leaves) -> state``: each chain's NUTS
-      state at its start (:func:`mmmjax.nuts.nuts_kernel`'s ``init``), as a list of arrays.
+      state at its start (:func:`mmmjax.inference.nuts.nuts_kernel`'s ``init``), as a list of
+      arrays.
     * ``chunk(state, start, total, arg_leaves) -> (state, trace)``: iterations
       ``start, ..., start + chunk - 1`` of every chain in one ``lax.scan``; iterations at or past
       ``total`` (warm-up + draws) leave the state as it is. ``trace`` holds, per chain and
@@ -474,7 +476,7 @@ def run_nuts(
       init_values: unconstrained initial values ``{site: (chains, *shape)}`` (e.g. from
         :func:`map_initial_values`); default: the median of 15 prior draws per chain.
       init_depth: tree depth limit until warm-up's first metric estimate (``None``: none);
-        see :mod:`mmmjax.nuts`.
+        see :mod:`mmmjax.inference.nuts`.
       metric_init: warm-up's first inverse metric, ``"gradient"`` (``1 / |grad|`` at the
         start) or ``"identity"`` (NumPyro's).
     """

@@ -75,8 +75,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from mmmjax.data.events import holiday_events, label_indicators
 from mmmjax.errors import DataError
-from mmmjax.events import holiday_events, label_indicators
 
 __all__ = [
     "DATE_FORMATS",
@@ -578,9 +578,9 @@ class Dataset(_Calendar):
             events: event columns: numeric dummies (used as they are) or text labels, which
                 become one 0/1 indicator per label named ``"{column}={label}"`` (the "no
                 event" labels ``"na"``, ``""``, ``"none"``, ``"0"`` and missing values get
-                none; :func:`mmmjax.events.label_indicators`).
+                none; :func:`mmmjax.data.events.label_indicators`).
             holidays: a country code (``"US"``) or several: national holidays become event
-                indicators named ``"{country}: {holiday}"`` (:func:`mmmjax.events.
+                indicators named ``"{country}: {holiday}"`` (:func:`mmmjax.data.events.
                 holiday_events`; needs ``pip install 'mmmjax[holidays]'``).
             holiday_window: ``(before, after)`` periods around each holiday's period that
                 also count as the holiday.
@@ -1284,7 +1284,7 @@ def _event_columns(
     df: pd.DataFrame, events: list[str], dates: pd.DatetimeIndex, rows: Rows, decimal: str
 ) -> tuple[np.ndarray, list[str]]:
     """``(T, E)`` event dummies and their names: numeric columns as they are, text labels as one
-    indicator per label (:func:`mmmjax.events.label_indicators`)."""
+    indicator per label (:func:`mmmjax.data.events.label_indicators`)."""
     cols, names = [np.zeros((len(df), 0))], []
     for c in events:
         raw = df[c]
@@ -1302,7 +1302,7 @@ def _event_columns(
 
 
 def _with_holidays(e, names, dates, holidays, window, taken):
-    """Append :func:`mmmjax.events.holiday_events` columns to the event dummies ``e``."""
+    """Append :func:`mmmjax.data.events.holiday_events` columns to the event dummies ``e``."""
     before, after = _window(window)
     extra = holiday_events(dates, holidays, before=before, after=after)
     clash = [c for c in extra.columns if c in set(names) | set(taken)]

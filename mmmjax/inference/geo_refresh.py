@@ -1,10 +1,12 @@
 """Refreshing a geo fit when new periods arrive: the previous posterior becomes the new prior.
 
-:func:`refresh_geo_fit` (``GeoFit.refresh``) applies the scheme of :mod:`mmmjax.refresh` to the
-hierarchical geo model (:mod:`mmmjax.geo.model`). The new panel must extend the previous one
-(same geos, channels and controls; :func:`mmmjax.refresh.check_extends`). The data are scaled by
+:func:`refresh_geo_fit` (``GeoFit.refresh``) applies the scheme of :mod:`mmmjax.inference.refresh`
+to the
+hierarchical geo model (:mod:`mmmjax.model.geo`). The new panel must extend the previous one
+(same geos, channels and controls; :func:`mmmjax.inference.refresh.check_extends`). The data are
+scaled by
 the previous fit's :class:`~mmmjax.geo.GeoScales`, and each pooled (national) parameter's prior
-is moment-matched to its posterior draws with :func:`mmmjax.refresh.matched_prior` (spread
+is moment-matched to its posterior draws with :func:`mmmjax.inference.refresh.matched_prior` (spread
 widened ``widen`` times, capped at the original prior's):
 
 * ``roi_mu`` (national mean log ROI), ``roi_tau`` (its spread across geos);
@@ -37,15 +39,15 @@ from typing import Any
 import numpy as np
 
 from mmmjax.data import GeoDataset
-from mmmjax.geo.fit import GeoFit
-from mmmjax.priors import Prior
-from mmmjax.refresh import (
+from mmmjax.inference.geo_fit import GeoFit
+from mmmjax.inference.refresh import (
     check_extends,
     check_widen,
     matched_prior,
     refresh_provenance,
     rotate_season,
 )
+from mmmjax.model.priors import Prior
 
 __all__ = ["CARRIED_SITES", "geo_posterior_priors", "refresh_geo_fit"]
 
@@ -99,15 +101,16 @@ def refresh_geo_fit(fit: GeoFit, panel: GeoDataset, *, widen: float = 2.0,
 
     Args:
       fit: the previous :class:`~mmmjax.geo.GeoFit`.
-      panel: its panel plus new periods (:func:`mmmjax.refresh.check_extends`).
+      panel: its panel plus new periods (:func:`mmmjax.inference.refresh.check_extends`).
       widen: spread factor of the carried-over priors (1 = plain posterior-as-prior).
-      **fit_kwargs: options of :func:`mmmjax.geo.fit.fit_geo` (``chains``, ``draws``,
+      **fit_kwargs: options of :func:`mmmjax.inference.geo_fit.fit_geo` (``chains``, ``draws``,
         ``seed``, new ``lift_tests``...); the previous lift tests are already in the
         posterior and are not applied again.
 
     Returns:
       The new :class:`~mmmjax.geo.GeoFit`, whose ``provenance`` records the previous window,
-      ``widen`` and national ROI per channel (:func:`mmmjax.refresh.roi_changes` compares).
+      ``widen`` and national ROI per channel (:func:`mmmjax.inference.refresh.roi_changes`
+      compares).
 
     Raises:
       DataError: ``panel`` does not extend the previous panel (naming what differs).

@@ -1,9 +1,11 @@
 """Fitting a :class:`~mmmjax.geo.GeoMMM` and the :class:`GeoFit` that holds the result.
 
 ``GeoFit`` mirrors :class:`mmmjax.Fit`: an immutable record (specification, panel, scales, time
-axis, ArviZ's data object :data:`mmmjax.idata.IData` with dims ``geo``, ``date``, ``channel``,
+axis, ArviZ's data object :data:`mmmjax.inference.idata.IData` with dims ``geo``, ``date``,
+``channel``,
 ...) whose methods derive diagnostics, predictions in money and a lossless netCDF + JSON save
-(no pickle). Sampling goes through :func:`mmmjax.sampling.run_nuts`, with the panel's arrays as
+(no pickle). Sampling goes through :func:`mmmjax.inference.sampling.run_nuts`, with the panel's
+arrays as
 *arguments* of the compiled program, so a second fit of the same shape does not compile again.
 """
 
@@ -24,11 +26,9 @@ import numpy as np
 import pandas as pd
 
 from mmmjax import seeds
-from mmmjax.calibration import LiftTest, check_lift_tests
 from mmmjax.data import GeoDataset, GeoScales
-from mmmjax.design import TimeAxis
 from mmmjax.errors import DataError, SamplerWarning
-from mmmjax.fit import (
+from mmmjax.inference.fit import (
     check_draws,
     check_fit_options,
     coords_match,
@@ -42,7 +42,19 @@ from mmmjax.fit import (
     sampler_messages,
     time_axis,
 )
-from mmmjax.geo.model import (
+from mmmjax.inference.idata import (
+    IData,
+    add_groups,
+    from_datasets,
+    from_dict,
+    summary,
+)
+from mmmjax.inference.sampling import SamplerResult, map_initial_values, run_nuts
+from mmmjax.inference.store import DATA, Meta, is_fit_dir, jsonable, load_fit_dir, save_fit
+from mmmjax.model import MMM
+from mmmjax.model.calibration import LiftTest, check_lift_tests
+from mmmjax.model.design import TimeAxis
+from mmmjax.model.geo import (
     GeoComponents,
     GeoDesign,
     GeoLiftData,
@@ -56,16 +68,6 @@ from mmmjax.geo.model import (
     no_geo_lift_data,
     site_shapes,
 )
-from mmmjax.idata import (
-    IData,
-    add_groups,
-    from_datasets,
-    from_dict,
-    summary,
-)
-from mmmjax.model import MMM
-from mmmjax.sampling import SamplerResult, map_initial_values, run_nuts
-from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, load_fit_dir, save_fit
 
 __all__ = ["GeoFit", "fit_geo", "fit_panel", "is_geo_fit_dir", "load_geo_fit"]
 
@@ -126,7 +128,7 @@ class GeoFit:
       dataset: the training :class:`~mmmjax.geo.GeoDataset` (original units).
       scales: its :class:`~mmmjax.geo.GeoScales`.
       axis: the time axis (origin, period) of trend and seasonality.
-      idata: ArviZ's data object (:data:`mmmjax.idata.IData`) with ``posterior`` (sampled
+      idata: ArviZ's data object (:data:`mmmjax.inference.idata.IData`) with ``posterior`` (sampled
         sites plus the derived per-geo ``media_roi`` ``(geo, channel)``, ``trend_slope``,
         ``season``, ``control_coef``),
         ``sample_stats``, ``observed_data`` (``target`` ``(geo, date)``, money),
@@ -137,7 +139,8 @@ class GeoFit:
       info: how it was sampled.
       lift_tests: the lift tests it was calibrated with.
       provenance: ``None``, or for a fit made by :meth:`refresh` the previous fit's window,
-        ``widen`` and national ROI (:func:`mmmjax.refresh.refresh_provenance`); saved as the
+        ``widen`` and national ROI (:func:`mmmjax.inference.refresh.refresh_provenance`); saved as
+        the
         optional ``refresh`` key of ``fit.json``.
     """
 
@@ -248,8 +251,8 @@ class GeoFit:
 
     def refresh(self, panel: GeoDataset, *, widen: float = 2.0, **fit_kwargs: Any) -> GeoFit:
         """Refit on ``panel`` (this fit's panel plus new periods) with this fit's scales and its
-        posterior as the prior: :func:`mmmjax.geo.refresh.refresh_geo_fit`."""
-        from mmmjax.geo.refresh import refresh_geo_fit
+        posterior as the prior: :func:`mmmjax.inference.geo_refresh.refresh_geo_fit`."""
+        from mmmjax.inference.geo_refresh import refresh_geo_fit
 
         return refresh_geo_fit(self, panel, widen=widen, **fit_kwargs)
 
@@ -318,7 +321,7 @@ class GeoFit:
 def _one_dim(idata: IData, names: list[str] | None = None) -> IData:
     """``posterior`` (its variables ``names``, default all) and ``sample_stats`` with each
     variable's dims flattened into one, whose labels name every coordinate (``"geo_01, tv"``):
-    :func:`mmmjax.fit.diagnose` names the worst parameter from a single dim."""
+    :func:`mmmjax.inference.fit.diagnose` names the worst parameter from a single dim."""
     import xarray as xr
 
     flat = {}
@@ -445,7 +448,7 @@ class GeoProblem(NamedTuple):
 
 
 def geo_lift_data(tests, panel: GeoDataset, scales: GeoScales) -> GeoLiftData:
-    """Checked geo lift tests as model inputs (:class:`~mmmjax.geo.model.GeoLiftData`)."""
+    """Checked geo lift tests as model inputs (:class:`~mmmjax.model.geo.GeoLiftData`)."""
     if not tests:
         return no_geo_lift_data(panel.n_periods)
     g = np.asarray([panel.geos.index(t.geo) for t in tests], np.int32)
@@ -468,7 +471,7 @@ def prepare_geo(
     the model's arguments (no sampling).
 
     ``scales`` default to ``panel.scales`` (its own means); a refresh passes the previous
-    fit's (:func:`mmmjax.geo.refresh.refresh_geo_fit`), which must have the panel's geos,
+    fit's (:func:`mmmjax.inference.geo_refresh.refresh_geo_fit`), which must have the panel's geos,
     channels and controls."""
     if not isinstance(panel, GeoDataset):
         raise TypeError(f"a geo fit needs an mmmjax.GeoDataset, got {type(panel).__name__}")
@@ -517,8 +520,9 @@ def fit_panel(spec: MMM, panel: GeoDataset, *, prior_draws: int | None = None, *
     """``MMM.fit(panel)``: the model ``spec`` fitted to a panel, partially pooled over geos.
 
     A panel of several geos is fitted by :func:`fit_geo` with :meth:`GeoMMM.of(spec)
-    <mmmjax.geo.model.GeoMMM.of>`; a one-geo panel *is* national data: it is fitted by
-    :func:`mmmjax.fit.fit_model` on :meth:`GeoDataset.geo` of its one geo (lift tests naming
+    <mmmjax.model.geo.GeoMMM.of>`; a one-geo panel *is* national data: it is fitted by
+    :func:`mmmjax.inference.fit.fit_model` on :meth:`GeoDataset.geo` of its one geo (lift tests
+    naming
     that geo become national ones), so it gets the same posterior (same seed, same draws) as
     the same data given nationally. ``prior_draws`` (prior draws stored with the fit) is
     national-only for now.
@@ -562,20 +566,22 @@ def fit_geo(
       chains, draws, warmup: NUTS chains, kept draws and warm-up steps per chain.
       seed: PRNG seed; the same seed gives the same fit.
       target_accept, max_tree_depth, dense_mass, progress: as in
-        :func:`mmmjax.sampling.run_nuts`.
-      chain_method: as in :func:`mmmjax.sampling.run_nuts`, except that "auto" vectorises the
+        :func:`mmmjax.inference.sampling.run_nuts`.
+      chain_method: as in :func:`mmmjax.inference.sampling.run_nuts`, except that "auto" vectorises
+      the
         chains on CPU too. Measured on this 2-core box with a 50-geo x 156-week x 8-channel
         panel: 4 chains ``pmap``-ed over host devices grew the process by about 65 MB per
         second of sampling (12 GB after 6 minutes, not yet understood; 2 parallel chains or
         20 geos stayed flat), while 4 vectorised chains stayed flat at 1.4 GB.
       warn: emit a :class:`~mmmjax.errors.SamplerWarning` per sampler problem.
       lift_tests: :class:`~mmmjax.LiftTest` s, each naming its geo: each adds
-        ``lift ~ Normal(implied lift, lift_se)`` (:func:`mmmjax.geo.model.implied_geo_lift`).
+        ``lift ~ Normal(implied lift, lift_se)`` (:func:`mmmjax.model.geo.implied_geo_lift`).
         Kept in the fit (``GeoFit.lift_tests``) and its saved files.
       scales: the :class:`~mmmjax.geo.GeoScales` to use; default ``panel.scales``.
         :meth:`GeoFit.refresh` passes the previous fit's.
       init, map_steps: "prior" (median of prior draws per chain) or "map" (a quick MAP fit,
-        jittered per chain, :func:`mmmjax.sampling.map_initial_values`), as for national data.
+        jittered per chain, :func:`mmmjax.inference.sampling.map_initial_values`), as for national
+        data.
 
     Returns:
       A :class:`GeoFit`.

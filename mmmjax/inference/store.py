@@ -1,7 +1,7 @@
 """Saved fits on disk: the format national and geo fits share, and the checks made on load.
 
 A saved fit is a directory holding ``fit.nc`` (ArviZ's data object as netCDF-4/HDF5, read and
-written by :mod:`mmmjax.idata` under either ArviZ line)
+written by :mod:`mmmjax.inference.idata` under either ArviZ line)
 and ``fit.json`` (specification, scales, time axis, names, sampler info, lift tests and, since
 format 2, the size and SHA-256 of ``fit.nc``). :func:`write_fit_dir` writes the two together
 (:func:`mmmjax.files.write_files`: one rename, or one swap, of a directory); :func:`read_fit_dir`
@@ -24,7 +24,7 @@ import numpy as np
 
 from mmmjax.errors import DataError
 from mmmjax.files import dumps_json, write_files
-from mmmjax.idata import IData, from_netcdf, group_names, to_netcdf
+from mmmjax.inference.idata import IData, from_netcdf, group_names, to_netcdf
 
 __all__ = [
     "DATA",

@@ -9,7 +9,7 @@ All defaults live in scaled units: spend is divided by each channel's mean spend
 controls are standardised. See :data:`DEFAULT_PRIORS` for each default and why it was chosen.
 
 Example:
-    >>> from mmmjax.priors import Prior
+    >>> from mmmjax.model.priors import Prior
     >>> Prior("Beta", concentration1=3.0, concentration0=3.0).build().mean
     Array(0.5, dtype=float32)
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
-import numpyro  # noqa: F401  # first, whole: see mmmjax.idata
+import numpyro  # noqa: F401  # first, whole: see mmmjax.inference.idata
 import numpyro.distributions as dist
 
 __all__ = ["DEFAULT_PRIORS", "Prior", "PriorSet", "resolve_priors"]

@@ -54,7 +54,7 @@ from mmmjax import seeds
 from mmmjax.data import Dataset
 from mmmjax.errors import DataError
 from mmmjax.insights import roi
-from mmmjax.priors import Prior
+from mmmjax.model.priors import Prior
 
 __all__ = [
     "RESET_SITES",
@@ -235,7 +235,8 @@ def refresh_fit(fit, dataset: Dataset, *, widen: float = 2.0, **fit_kwargs: Any)
       dataset: its data plus new periods (see :func:`check_extends`).
       widen: spread factor of the carried-over priors (module docstring; 1 = plain
         posterior-as-prior, larger lets parameters drift more).
-      **fit_kwargs: options of :func:`mmmjax.fit.fit_model` (``chains``, ``draws``, ``seed``,
+      **fit_kwargs: options of :func:`mmmjax.inference.fit.fit_model` (``chains``, ``draws``,
+      ``seed``,
         new ``lift_tests``...).
 
     Returns:

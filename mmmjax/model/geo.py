@@ -60,7 +60,6 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from mmmjax.design import Design, TimeAxis, changepoint_positions, fourier_terms
 from mmmjax.model import (
     CENTRING,
     MMM,
@@ -71,7 +70,8 @@ from mmmjax.model import (
 from mmmjax.model import (
     components_and_scale as national_components,
 )
-from mmmjax.priors import Prior
+from mmmjax.model.design import Design, TimeAxis, changepoint_positions, fourier_terms
+from mmmjax.model.priors import Prior
 
 __all__ = [
     "CENTRING",
@@ -241,7 +241,7 @@ class GeoMMM:
     def fit(self, panel, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
             **kwargs: Any):  # fmt: skip
         """Sample with NUTS (through :func:`mmmjax.engine.fit`, which reviews the panel first);
-        see :func:`mmmjax.geo.fit.fit_geo` for every option."""
+        see :func:`mmmjax.inference.geo_fit.fit_geo` for every option."""
         from mmmjax.engine import fit
 
         return fit(self, panel, chains=chains, draws=draws, warmup=warmup, seed=seed, **kwargs)
@@ -533,7 +533,7 @@ PER_GEO = ("intercept", "trend_slope", "season", "control_coef", "media_roi", "s
 
 
 def _as_national(design: GeoDesign) -> Design:
-    """``design`` as a national :class:`~mmmjax.design.Design` with a leading geo axis on
+    """``design`` as a national :class:`~mmmjax.model.design.Design` with a leading geo axis on
     ``spend``, ``controls`` and ``roi_to_effect`` (no events)."""
     no_events = jnp.zeros((design.spend.shape[1], 0), design.spend.dtype)
     return Design(design.spend, design.t, design.fourier, design.controls, no_events,

@@ -47,9 +47,9 @@ import numpy as np
 import pandas as pd
 
 from mmmjax.data import Table, is_panel, numbers_from_text, read_table
-from mmmjax.design import LiftData, no_lift_data
 from mmmjax.errors import DataError
-from mmmjax.priors import Prior
+from mmmjax.model.design import LiftData, no_lift_data
+from mmmjax.model.priors import Prior
 
 __all__ = [
     "LIFT_COLUMNS",
@@ -383,7 +383,7 @@ def read_lift_tests(
 
 
 def lift_data(tests: Sequence[LiftTest], dataset, scales=None) -> LiftData:
-    """The tests as model inputs (:class:`~mmmjax.design.LiftData`, scaled units, float32).
+    """The tests as model inputs (:class:`~mmmjax.model.design.LiftData`, scaled units, float32).
 
     Args:
       tests: checked tests (:func:`check_lift_tests`).

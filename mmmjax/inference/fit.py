@@ -2,7 +2,8 @@
 
 ``Fit`` is a small immutable record (specification, training data, scales, time axis, and the
 installed ArviZ's data object: ``arviz.InferenceData`` on ArviZ 0.x, ``xarray.DataTree`` on 1.x,
-see :mod:`mmmjax.idata`) with methods that *derive* things from it: diagnostics, predictions in
+see :mod:`mmmjax.inference.idata`) with methods that *derive* things from it: diagnostics,
+predictions in
 money, and a lossless save to netCDF + JSON (no pickle). Insights and the budget optimizer are
 separate modules that read a ``Fit``.
 """
@@ -25,14 +26,14 @@ import numpy as np
 import pandas as pd
 
 from mmmjax import seeds
-from mmmjax.calibration import LiftTest, check_lift_tests, lift_data
 from mmmjax.data import Dataset, Scales
-from mmmjax.design import Design, TimeAxis, build_design
 from mmmjax.errors import DataError, SamplerWarning
-from mmmjax.idata import IData, add_groups, ess, from_dict, rhat, summary
+from mmmjax.inference.idata import IData, add_groups, ess, from_dict, rhat, summary
+from mmmjax.inference.sampling import SamplerResult, map_initial_values, run_nuts, status
+from mmmjax.inference.store import DATA, Meta, is_fit_dir, jsonable, load_fit_dir, save_fit
 from mmmjax.model import MMM, Components, components, numpyro_model, site_shapes
-from mmmjax.sampling import SamplerResult, map_initial_values, run_nuts, status
-from mmmjax.store import DATA, Meta, is_fit_dir, jsonable, load_fit_dir, save_fit
+from mmmjax.model.calibration import LiftTest, check_lift_tests, lift_data
+from mmmjax.model.design import Design, TimeAxis, build_design
 
 __all__ = [
     "Fit",
@@ -155,7 +156,7 @@ def training_design(
     """Scales, time axis and design of ``dataset`` as the training data of ``spec``.
 
     ``scales`` default to ``dataset.scales`` (its own means); a refresh passes the previous
-    fit's (see :func:`mmmjax.refresh.refresh_fit`).
+    fit's (see :func:`mmmjax.inference.refresh.refresh_fit`).
     """
     scales = dataset.scales if scales is None else scales
     axis = TimeAxis.of(dataset)
@@ -186,7 +187,7 @@ class Fit:
       dataset: the training :class:`~mmmjax.Dataset` (original units).
       scales: the :class:`~mmmjax.Scales` used to scale it.
       axis: the time axis (origin, period) for trend and seasonality.
-      idata: the installed ArviZ's data object (:data:`mmmjax.idata.IData`) with
+      idata: the installed ArviZ's data object (:data:`mmmjax.inference.idata.IData`) with
         ``posterior``, ``sample_stats``, ``observed_data``,
         ``posterior_predictive`` (target in money), ``log_likelihood`` (``target``: each
         period's pointwise log-likelihood of the observed target in money, for ``arviz.loo`` and
@@ -309,8 +310,8 @@ class Fit:
 
     def refresh(self, dataset: Dataset, *, widen: float = 2.0, **fit_kwargs: Any) -> Fit:
         """Refit on ``dataset`` (this fit's data plus new periods) with this fit's scales and
-        its posterior as the prior: :func:`mmmjax.refresh.refresh_fit`."""
-        from mmmjax.refresh import refresh_fit
+        its posterior as the prior: :func:`mmmjax.inference.refresh.refresh_fit`."""
+        from mmmjax.inference.refresh import refresh_fit
 
         return refresh_fit(self, dataset, widen=widen, **fit_kwargs)
 
@@ -374,7 +375,7 @@ def load_fit(path: str | os.PathLike) -> Fit:
     Everything is checked before it is trusted: ``fit.json``'s keys and types, finite and
     positive scales, distinct names, a time axis that matches the dates in ``fit.nc``, the
     checksum of ``fit.nc``, and finite posterior draws of the right shapes for every parameter
-    of the specification (see :func:`mmmjax.store.read_fit_dir`).
+    of the specification (see :func:`mmmjax.inference.store.read_fit_dir`).
 
     Raises:
       FileNotFoundError: ``path`` holds no ``fit.json`` and ``fit.nc``.
@@ -430,7 +431,7 @@ def _fit_from_files(meta: Meta, idata: IData) -> Fit:
     )
 
 
-# checks of a saved fit's parts, shared with mmmjax.geo.fit
+# checks of a saved fit's parts, shared with mmmjax.inference.geo_fit
 def coords_match(meta: Meta, idata: IData, names: dict[str, list[str]]) -> None:
     """Each coordinate of ``idata`` named in ``names`` must hold exactly those names."""
     for dim, want in names.items():
@@ -627,7 +628,7 @@ def _prior_draws(
 
 def prior_predictive_idata(spec: MMM, dataset: Dataset, draws: int = 500, seed: int = 0):
     """Prior parameter draws and the prior predictive target (money) as the installed ArviZ's
-    data object (:data:`mmmjax.idata.IData`)."""
+    data object (:data:`mmmjax.inference.idata.IData`)."""
     scales, _, design = training_design(spec, dataset)
     prior, y_money = _prior_draws(spec, dataset, design, draws, seed, scales)
     coords, dims = _coords_dims(spec, dataset, design)
@@ -659,7 +660,7 @@ def prepare(spec: MMM, dataset: Dataset, lift_tests=None, scales: Scales | None 
     """Check ``dataset`` (and ``lift_tests``) against ``spec`` and build the model's arguments.
 
     No sampling; ``scales`` default to ``dataset.scales``. The lift tests become arrays among
-    the model's arguments (:class:`~mmmjax.design.LiftData`, zero-size when there are none),
+    the model's arguments (:class:`~mmmjax.model.design.LiftData`, zero-size when there are none),
     not constants of the compiled program.
     """
     if not isinstance(dataset, Dataset):
@@ -719,18 +720,19 @@ def fit_model(
       seed: PRNG seed; the same seed gives the same fit.
       target_accept: NUTS target acceptance probability.
       max_tree_depth: NUTS maximum tree depth.
-      dense_mass: adapt a dense mass matrix (see :func:`mmmjax.sampling.run_nuts`).
+      dense_mass: adapt a dense mass matrix (see :func:`mmmjax.inference.sampling.run_nuts`).
       chain_method: "auto" (parallel over CPU cores when enough, else vectorised), "parallel",
         "vectorized" or "sequential".
       progress: show a progress bar while sampling.
       prior_draws: prior/prior-predictive draws stored beside the posterior (0 for none).
       warn: emit a :class:`~mmmjax.errors.SamplerWarning` for each sampler problem.
       init: "prior" (median of prior draws per chain) or "map" (a quick MAP fit with optax,
-        plus jitter; lets a shorter ``warmup`` do, see :func:`mmmjax.sampling.map_initial_values`).
+        plus jitter; lets a shorter ``warmup`` do, see
+        :func:`mmmjax.inference.sampling.map_initial_values`).
       map_steps: optimisation steps of the MAP fit.
       lift_tests: :class:`~mmmjax.LiftTest` s (e.g. from :func:`mmmjax.read_lift_tests`) that
         calibrate the fit: each adds a likelihood term on the model's implied lift (see
-        :mod:`mmmjax.calibration`). Kept in the fit (``Fit.lift_tests``) and its saved files.
+        :mod:`mmmjax.model.calibration`). Kept in the fit (``Fit.lift_tests``) and its saved files.
       scales: the units the data are scaled by (default ``dataset.scales``, its own means);
         :meth:`Fit.refresh` passes the previous fit's so that its posterior, in those units,
         can be the prior.
@@ -766,7 +768,8 @@ def fit_model(
 
 
 def initial_map(problem: Problem, chains: int, seed: int, steps: int) -> dict[str, np.ndarray]:
-    """MAP initial values for ``problem`` (see :func:`mmmjax.sampling.map_initial_values`)."""
+    """MAP initial values for ``problem``
+    (see :func:`mmmjax.inference.sampling.map_initial_values`)."""
     return map_initial_values(
         problem.model, problem.model_args, priors=problem.priors, shapes=problem.shapes,
         chains=chains, seed=seed, steps=steps,
