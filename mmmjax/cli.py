@@ -627,7 +627,7 @@ def _fit_panel(args, out: Path) -> int:
     (``spec`` from the model flags) to the long panel ``args.csv`` and write into ``out`` the
     saved fit (``mmmjax.load_geo_fit`` reads it), ``roi.csv`` (national rows, then one row per
     geo and channel) and ``report.html`` (with the per-geo sections); returns the exit status."""
-    from mmmjax.geo.data import GeoDataset  # NumPy and pandas only: the columns are checked first
+    from mmmjax.data import GeoDataset  # NumPy and pandas only: the columns are checked first
 
     for flag, given in (("--holdout", args.holdout), ("--events", args.events)):
         if given:

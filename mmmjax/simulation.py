@@ -933,8 +933,26 @@ def _panel(
     date_name: str,
     geo_name: str,
 ) -> tuple[Any, GeoTruth]:
-    """:func:`simulate` with ``n_geos=G``: a panel through the geo model's mean function."""
-    from mmmjax.geo.data import GeoDataset
+    """A geo panel (``simulate(n_geos=G)``). Per geo ``g``, period ``t`` and channel
+    ``c`` (money per period)::
+
+        unit[c]         = national spend per head per period of channel c
+        level[g, t, c]  = adstock_c(spend[g, :, c])[t]                   (weights sum to 1)
+        shape[g, t, c]  = sat_c(level[g, t, c] / (population[g] * unit[c]))
+        roi[g, c]       = exp(log_roi[c] + roi_sd * z[g, c]),  z ~ N(0, 1)
+        contrib[g,t,c]  = roi[g, c] * mean_t spend[g, t, c] * shape[g, t, c] / mean_t shape[g, t, c]
+        baseline[g, t]  = base[g] * (1 + trend[g] * (t / (T - 1) - 1/2)
+                                      + fourier[t] @ season[g] + controls_std[g, t] @ coef[g])
+        target[g, t]    = baseline[g, t] + sum_c contrib[g, t, c] + noise[g, t]
+
+    with ``trend[g]``, ``season[g]`` and ``coef[g]`` national shares plus small geo deviations, so
+    the geo model's pooling assumptions hold. By construction each geo's window ROI is exactly
+    ``roi[g, c]`` and the national ROI is ``sum_g contrib / sum_g spend``. Spend and target are
+    rounded to cents; the rounding is absorbed in ``noise``, so ``contributions + baseline + noise
+    == target`` holds to float rounding.
+
+    :func:`simulate` with ``n_geos=G``: a panel through the geo model's mean function."""
+    from mmmjax.data import GeoDataset
     from mmmjax.model.geo import GeoDesign, geo_components
 
     rng = seeds.numpy_rng(seed, "geo_simulation")

@@ -8,7 +8,7 @@ period (money per period; normalised adstock settles at ``s``) is::
     effect[g, c] = media_roi[g, c] * (mean_spend[g, c] / target_scale[g])
                    / mean_t sat_c(adstock_c(x[g, :, c])[t])
 
-(``spend_unit = size * unit``, see :mod:`mmmjax.geo.data`). The nation is the sum of its geos.
+(``spend_unit = size * unit``, see :mod:`mmmjax.data`). The nation is the sum of its geos.
 A national spend ``S`` on channel ``c`` is split over geos in proportion to each geo's share
 of the channel's spend over the window, ``share[g, c]``, so::
 

@@ -1,7 +1,7 @@
 """The hierarchical geo MMM: its specification (:class:`GeoMMM`), mean function and NumPyro model.
 
 In each geo's scaled units (target over the geo's mean target, spend per head over the
-national spend per head; see :mod:`mmmjax.geo.data`), for geo ``g``, period ``t``, channel
+national spend per head; see :mod:`mmmjax.data`), for geo ``g``, period ``t``, channel
 ``c``::
 
     shape[g, t, c] = sat_c(adstock_c(x[g, :, c])[t])              shared kernels (C,)
