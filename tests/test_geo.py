@@ -556,11 +556,12 @@ def test_implied_geo_lift_matches_a_float64_loop():
     mask = np.zeros((3, 40), np.float32)
     for k, (_, _, t0, t1, _) in enumerate(tests):
         mask[k, t0 : t1 + 1] = 1.0
+    one_hot = np.eye(4, dtype=np.float32)[[t[0] for t in tests]]  # each test in one geo
     lift = GeoLiftData(
-        geo=np.asarray([t[0] for t in tests], np.int32),
         channel=np.asarray([t[1] for t in tests], np.int32),
         mask=mask,
-        delta=np.asarray([t[4] for t in tests], np.float32),
+        delta=one_hot * np.asarray([t[4] for t in tests], np.float32)[:, None],
+        to_unit=one_hot,
         lift=np.zeros(3, np.float32),
         lift_se=np.ones(3, np.float32),
     )
@@ -576,8 +577,6 @@ def test_geo_lift_tests_are_checked_against_the_panel():
     panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=40, n_channels=2, seed=2)
     d = panel.dates
     ch = panel.channels[0]
-    with pytest.raises(DataError, match="column 'geo': empty, but this is a geo panel"):
-        mmmjax.GeoMMM().fit(panel, lift_tests=[mmmjax.LiftTest(ch, d[3], d[6], 10.0, 5.0, 1.0)])
     bad = mmmjax.LiftTest(ch, d[3], d[6], 10.0, 5.0, 1.0, geo="atlantis")
     with pytest.raises(DataError, match="unknown geo 'atlantis'"):
         mmmjax.GeoMMM().fit(panel, lift_tests=[bad])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -147,3 +148,35 @@ def test_fit_many_takes_panels_and_load_fit_reads_either_kind(tmp_path):
     again = mmmjax.fit_many(jobs, out=tmp_path, progress=False)  # finished jobs are reused
     assert again.summary["reused"].all()
     assert "roi_" + panel.channels[0] in many.summary
+
+
+def test_a_national_lift_test_on_a_panel_is_the_sum_of_per_geo_tests():
+    """A national test's implied lift is the sum over geos of per-geo tests with the channel's
+    spend change shared out as in the data; a geo test changes nothing in other geos."""
+    from mmmjax.inference.geo_fit import geo_lift_data, lift_units, lift_weights, prepare_geo
+    from mmmjax.model.geo import derived, implied_geo_lift
+
+    panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=40, n_channels=2, seed=2)
+    d, ch = panel.dates, panel.channels[1]
+    national = mmmjax.LiftTest(ch, d[10], d[17], 900.0, 1.0, 1.0)
+    w = lift_weights([national], panel)[0]
+    np.testing.assert_allclose(w.sum(), 1.0)
+    per_geo = [mmmjax.LiftTest(ch, d[10], d[17], 900.0 * w[g], 1.0, 1.0, geo=name)
+               for g, name in enumerate(panel.geos)]  # fmt: skip
+    problem = prepare_geo(GeoMMM.of(mmmjax.MMM(seasonality=1)), panel)
+    rng = np.random.default_rng(0)
+    draw = {k: rng.uniform(0.3, 0.7, s).astype(np.float32) for k, s in problem.shapes.items()}
+    params = {k: jnp.asarray(v) for k, v in derived(draw).items()}
+    design = problem.design
+
+    def money(tests):
+        lift = geo_lift_data(tests, panel, panel.scales)
+        scaled = np.asarray(implied_geo_lift(problem.spec.model, params, design, lift))
+        return scaled * lift_units(tests, panel, panel.scales)
+
+    total = money([national])[0]
+    parts = money(per_geo)
+    assert abs(total) > 0
+    np.testing.assert_allclose(total, parts.sum(), rtol=2e-4)
+    fit = mmmjax.MMM(seasonality=1, trend="none").fit(panel, lift_tests=[national], seed=0, **FAST)
+    assert mmmjax.insights.lift_draws(fit).shape == (200, 1)

@@ -42,6 +42,8 @@ __all__ = sorted(_NAMES)
 def __getattr__(name: str) -> Any:
     if name in _NAMES:
         return getattr(importlib.import_module(_NAMES[name]), name)
+    if name in ("data", "insights", "simulation"):  # the alias submodules
+        return importlib.import_module(f"mmmjax.geo.{name}")
     raise AttributeError(f"module 'mmmjax.geo' has no attribute {name!r}")
 
 

@@ -217,6 +217,11 @@ class Fit:
         return list(self.dataset.channels)
 
     @property
+    def geos(self) -> list[str]:
+        """The fit's geos: ``["national"]`` for national data (one geo), a panel's names."""
+        return list(self.dataset.geos)
+
+    @property
     def sites(self) -> list[str]:
         """Names of the sampled parameters."""
         return [k for k in self.idata.posterior.data_vars]

@@ -29,6 +29,7 @@ from mmmjax import seeds
 from mmmjax.data import GeoDataset, GeoScales
 from mmmjax.errors import DataError, SamplerWarning
 from mmmjax.inference.fit import (
+    Fit,
     check_draws,
     check_fit_options,
     coords_match,
@@ -120,8 +121,9 @@ def over_draws(fn, spec, params: dict[str, np.ndarray], design: GeoDesign):
 # the result
 # ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class GeoFit:
-    """A fitted geo MMM: specification, panel, scales and posterior draws.
+class GeoFit(Fit):
+    """A fitted geo MMM: specification, panel, scales and posterior draws. A :class:`Fit` (one
+    type for every fit): the methods that differ for a panel are its own.
 
     Attributes:
       spec: the :class:`~mmmjax.geo.GeoMMM` that was fitted.
@@ -158,8 +160,9 @@ class GeoFit:
         return list(self.dataset.channels)
 
     @property
-    def geos(self) -> list[str]:
-        return list(self.dataset.geos)
+    def sites(self) -> list[str]:
+        """Names of the sampled parameters (the per-geo values derived from them left out)."""
+        return [k for k in site_shapes(self.spec.model, self.design()) if k in self.idata.posterior]
 
     @property
     def n_draws(self) -> int:
@@ -174,12 +177,13 @@ class GeoFit:
             out[name] = arr.reshape((-1, *arr.shape[2:])).astype(np.float32)
         return out
 
-    def design(self) -> GeoDesign:
-        """Scaled model inputs of the training panel."""
+    def design(self, dataset: GeoDataset | None = None) -> GeoDesign:
+        """Scaled model inputs of ``dataset`` (default: the training panel), in the training
+        scales and time axis."""
         m = self.spec.model
         return build_geo_design(
-            self.dataset, self.scales, self.axis, seasonality=m.seasonality,
-            changepoints=m.n_changepoints,
+            self.dataset if dataset is None else dataset, self.scales, self.axis,
+            seasonality=m.seasonality, changepoints=m.n_changepoints,
         )  # fmt: skip
 
     def components(self, dataset: GeoDataset | None = None) -> GeoComponents:
@@ -194,10 +198,8 @@ class GeoFit:
         if dataset is None:
             return over_draws(_parts, self.spec.model, self.draws(), self.design())
         ds, skip = self._with_history(dataset)
-        m = self.spec.model
-        design = build_geo_design(ds, self.scales, self.axis, seasonality=m.seasonality,
-                                  changepoints=m.n_changepoints)  # fmt: skip
-        comp = over_draws(_parts_after, m, self.draws(), (design, self.design()))
+        designs = (self.design(ds), self.design())
+        comp = over_draws(_parts_after, self.spec.model, self.draws(), designs)
         return GeoComponents(*(np.asarray(c)[:, :, skip:] for c in comp))
 
     def _with_history(self, panel: GeoDataset) -> tuple[GeoDataset, int]:
@@ -447,20 +449,47 @@ class GeoProblem(NamedTuple):
     lift_tests: tuple[LiftTest, ...] = ()
 
 
+def lift_weights(tests, panel: GeoDataset) -> np.ndarray:
+    """``(K, G)`` how each test's spend change falls on the geos: all on its geo, or for a
+    national test (``geo=None``) shared out as the channel's spend over the window is."""
+    spend = np.asarray(panel.spend, np.float64).sum(axis=1)  # (G, C)
+    total = spend.sum(axis=0)
+    shares = np.where(total > 0, spend / np.where(total > 0, total, 1.0), 1.0 / panel.n_geos)
+    w = np.zeros((len(tests), panel.n_geos))
+    for k, t in enumerate(tests):
+        c = panel.channels.index(t.channel)
+        if t.geo is None:
+            w[k] = shares[:, c]
+        else:
+            w[k, panel.geos.index(t.geo)] = 1.0
+    return w
+
+
+def lift_units(tests, panel: GeoDataset, scales: GeoScales) -> np.ndarray:
+    """``(K,)`` money per unit of each test's scaled lift: its geo's mean target, or the sum of
+    the geos' mean targets for a national test."""
+    target = np.asarray(scales.target, np.float64)
+    return np.asarray([target.sum() if t.geo is None else target[panel.geos.index(t.geo)]
+                       for t in tests])  # fmt: skip
+
+
 def geo_lift_data(tests, panel: GeoDataset, scales: GeoScales) -> GeoLiftData:
-    """Checked geo lift tests as model inputs (:class:`~mmmjax.model.geo.GeoLiftData`)."""
+    """Checked lift tests of a panel (each in one geo, or national) as model inputs
+    (:class:`~mmmjax.model.geo.GeoLiftData`)."""
     if not tests:
-        return no_geo_lift_data(panel.n_periods)
-    g = np.asarray([panel.geos.index(t.geo) for t in tests], np.int32)
+        return no_geo_lift_data(panel.n_periods, panel.n_geos)
     c = np.asarray([panel.channels.index(t.channel) for t in tests], np.int32)
+    w = lift_weights(tests, panel)
+    unit = lift_units(tests, panel, scales)
+    change = np.asarray([t.spend_change for t in tests], np.float64)
     f32 = np.float32
     return GeoLiftData(
-        geo=g,
         channel=c,
         mask=np.stack([t.periods(panel.dates) for t in tests]).astype(f32),
-        delta=(np.asarray([t.spend_change for t in tests]) / scales.spend_unit[g, c]).astype(f32),
-        lift=(np.asarray([t.lift for t in tests]) / scales.target[g]).astype(f32),
-        lift_se=(np.asarray([t.lift_se for t in tests]) / scales.target[g]).astype(f32),
+        delta=(change[:, None] * w / scales.spend_unit[:, c].T).astype(f32),
+        to_unit=(np.asarray(scales.target, np.float64)[None, :] / unit[:, None]).astype(f32),
+        lift=(np.asarray([t.lift for t in tests]) / unit).astype(f32),
+        lift_se=(np.asarray([t.lift_se for t in tests]) / unit).astype(f32),
     )
 
 

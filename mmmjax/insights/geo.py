@@ -298,7 +298,7 @@ def contributions(fit: GeoFit, by: str = "geo") -> xr.DataArray:
 
 def lift_draws(fit: GeoFit) -> np.ndarray:
     """``(S, K)`` the model's implied lift of each of ``fit.lift_tests``, money (posterior)."""
-    from mmmjax.inference.geo_fit import geo_lift_data
+    from mmmjax.inference.geo_fit import geo_lift_data, lift_units
 
     tests = fit.lift_tests
     if not tests:
@@ -306,8 +306,7 @@ def lift_draws(fit: GeoFit) -> np.ndarray:
     lift = jax.tree.map(jnp.asarray, geo_lift_data(tests, fit.dataset, fit.scales))
     draws = {k: jnp.asarray(v) for k, v in fit.draws().items()}
     scaled = _lifts(fit.spec.model, draws, fit.design(), lift)
-    geo = np.asarray([fit.geos.index(t.geo) for t in tests])
-    return np.asarray(scaled, np.float64) * fit.scales.target[geo]
+    return np.asarray(scaled, np.float64) * lift_units(tests, fit.dataset, fit.scales)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -207,8 +207,10 @@ class LiftTest:
         (negative: removed).
       lift: the measured incremental target over the whole window, money.
       lift_se: its standard error, money, ``> 0``.
-      geo: the geography the test ran in: ``None`` for a national dataset, one of the panel's
-        geos for a :class:`~mmmjax.GeoDataset` (required there).
+      geo: the geography the test ran in: one of a :class:`~mmmjax.GeoDataset`'s geos, or
+        ``None`` for a national test (national data, or a panel whose every geo saw the spend
+        change, shared out as the channel's spend over the data window is:
+        :func:`mmmjax.inference.geo_fit.lift_weights`).
 
     Example:
       >>> t = LiftTest("tv", "2023-03-05", "2023-04-01", spend_change=2000, lift=9000, lift_se=1500)
@@ -289,9 +291,7 @@ def _data_problem(t: LiftTest, dataset) -> tuple[str, str] | None:
             f"geo {t.geo!r} given, but this dataset is national (no geo column): leave the "
             "column empty or drop it, or fit the geo panel"
         )
-    if geos is not None and t.geo not in geos:
-        if t.geo is None:
-            return "geo", "empty, but this is a geo panel: name the geo the test ran in"
+    if geos is not None and t.geo is not None and t.geo not in geos:
         return "geo", f"unknown geo {t.geo!r}; geos are {', '.join(geos)}"
     dates = dataset.dates
     first, last = dates[0], dates[-1] + dataset.period - pd.Timedelta(days=1)
@@ -307,7 +307,12 @@ def _data_problem(t: LiftTest, dataset) -> tuple[str, str] | None:
         )
     c = list(dataset.channels).index(t.channel)
     spend = np.asarray(dataset.spend, dtype=np.float64)
-    spend = spend[:, c] if geos is None else spend[list(geos).index(t.geo), :, c]
+    if geos is None:
+        spend = spend[:, c]
+    elif t.geo is None:  # a national test on a panel: the national spend
+        spend = spend[:, :, c].sum(axis=0)
+    else:
+        spend = spend[list(geos).index(t.geo), :, c]
     new = spend + t.spend_change
     below = inside & (new < -1e-9 * max(1.0, abs(t.spend_change)))
     if below.any():

@@ -570,57 +570,67 @@ def _geo_components(
 
 
 class GeoLiftData(NamedTuple):
-    """Geo lift tests as model inputs (``K`` tests over the ``T`` training periods), each geo's
-    scaled units, float32. Model arguments: new tests of the same count reuse the compiled
-    program; ``K = 0`` (:func:`no_geo_lift_data`) means no calibration.
+    """Lift tests on a panel as model inputs (``K`` tests over the ``T`` training periods of
+    ``G`` geos), float32. A test ran in one geo, or nationally: its spend change then fell on
+    every geo, shared out as the channel's spend is in the data. Model arguments: new tests of
+    the same count reuse the compiled program; ``K = 0`` (:func:`no_geo_lift_data`) means no
+    calibration.
 
     Attributes:
-      geo, channel: ``(K,)`` int32 indices of each test's geo and channel.
+      channel: ``(K,)`` int32 index of each test's channel.
       mask: ``(K, T)`` 1.0 in the periods of the test's window.
-      delta: ``(K,)`` spend change per period in the geo's spend units (``x`` of
-        :class:`GeoDesign`: money over ``GeoScales.spend_unit[g, c]``).
+      delta: ``(K, G)`` spend change per period in each geo, in that geo's spend units (``x``
+        of :class:`GeoDesign`: money over ``GeoScales.spend_unit[g, c]``); zero outside the
+        test's geo for a test in one geo.
+      to_unit: ``(K, G)`` each geo's mean target over the test's unit ``u_k`` (its geo's mean
+        target, or the national sum of them for a national test): turns each geo's scaled
+        lift into the test's unit.
       lift, lift_se: ``(K,)`` measured incremental target over the window and its standard
-        error, over the geo's mean target.
+        error, over ``u_k``.
     """
 
-    geo: Any
     channel: Any
     mask: Any
     delta: Any
+    to_unit: Any
     lift: Any
     lift_se: Any
 
 
-def no_geo_lift_data(n_periods: int) -> GeoLiftData:
+def no_geo_lift_data(n_periods: int, n_geos: int = 1) -> GeoLiftData:
     """``GeoLiftData`` with no tests."""
     empty, index = np.zeros((0,), np.float32), np.zeros((0,), np.int32)
-    return GeoLiftData(index, index, np.zeros((0, n_periods), np.float32), empty, empty, empty)
+    per_geo = np.zeros((0, n_geos), np.float32)
+    return GeoLiftData(index, np.zeros((0, n_periods), np.float32), per_geo, per_geo, empty,
+                       empty)  # fmt: skip
 
 
 def implied_geo_lift(
     spec: MMM, params: Mapping[str, jax.Array], design: GeoDesign, lift: GeoLiftData
 ) -> jax.Array:
-    """``(K,)`` the model's incremental target of each geo lift test, its geo's scaled units.
+    """``(K,)`` the model's incremental target of each lift test, in the test's unit ``u_k``.
 
-    Test ``k`` raises the spend of channel ``c = lift.channel[k]`` in geo ``g = lift.geo[k]``
-    by ``lift.delta[k]`` in every period of its window; the implied lift is the change of that
-    geo's media term of ``c`` summed over the window (carryover within the window counted,
-    after it not), as :func:`mmmjax.model.implied_lift` does for national data. Times the geo's
-    mean target it is money. All tests at once: the ``(K, T, 1)`` changed spend series run
-    through the kernels with each test's ``(K, 1)`` channel parameters.
+    Test ``k`` raises the spend of channel ``c = lift.channel[k]`` in each geo ``g`` by
+    ``lift.delta[k, g]`` in every period of its window; the implied lift is the change of the
+    geos' media terms of ``c`` summed over the window (carryover within the window counted,
+    after it not), as :func:`mmmjax.model.implied_lift` does for national data, each geo's
+    change (in its scaled units) weighted by ``lift.to_unit[k, g]``. Times ``u_k`` it is
+    money. All tests at once: the ``(K, G, T, 1)`` changed spend series run through the
+    kernels with each test's ``(K, 1, 1)`` channel parameters.
     """
     comp, scale = _geo_components(spec, params, design)
     return _geo_lift_from(spec, params, design, lift, comp, scale)
 
 
 def _geo_lift_from(spec, params, design: GeoDesign, lift: GeoLiftData, comp, scale):
-    g, c = lift.geo, lift.channel
-    names = kernel_params(spec)
-    kernel = {k: params[k][c][:, None] for k in names}  # (K, 1)
-    x_new = design.spend[g, :, c] + lift.delta[:, None] * lift.mask  # (K, T)
+    c = lift.channel
+    kernel = {k: params[k][c][:, None, None] for k in kernel_params(spec)}  # (K, 1, 1)
+    x = jnp.moveaxis(design.spend[:, :, c], -1, 0)  # (K, G, T): channel c_k in every geo
+    x_new = x + lift.delta[..., None] * lift.mask[:, None, :]
     shape_new = saturation(spec, kernel, adstock(spec, kernel, x_new[..., None]))[..., 0]
-    change = scale[g, c][:, None] * shape_new - comp.media[g, :, c]
-    return (change * lift.mask).sum(-1)
+    media = jnp.moveaxis(comp.media[:, :, c], -1, 0)  # (K, G, T)
+    change = scale[:, c].T[..., None] * shape_new - media
+    return ((change * lift.mask[:, None, :]).sum(-1) * lift.to_unit).sum(-1)
 
 
 def _site(prior: Prior, shape: tuple[int, ...]) -> dist.Distribution:
@@ -661,7 +671,7 @@ def geo_numpyro_model(
         draw[name] = numpyro.sample(name, prior)
     params = derived(draw, centring)
     comp, scale = _geo_components(spec, params, design)
-    if lift is not None and lift.geo.shape[0]:
+    if lift is not None and lift.channel.shape[0]:
         implied = _geo_lift_from(spec, params, design, lift, comp, scale)
         numpyro.sample("lift", dist.Normal(implied, lift.lift_se).to_event(1), obs=lift.lift)
     sigma = draw["sigma"][:, None]
