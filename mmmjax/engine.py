@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from mmmjax.data import is_panel
-from mmmjax.inference.fit import fit_model
+from mmmjax.inference.fit import fit_model, prepare
 from mmmjax.inference.fit import load_fit as load_national_fit
 from mmmjax.inference.geo_fit import KIND as GEO_KIND
-from mmmjax.inference.geo_fit import fit_geo, fit_panel, load_geo_fit
+from mmmjax.inference.geo_fit import fit_geo, fit_panel, load_geo_fit, prepare_geo
 from mmmjax.model import MMM
 from mmmjax.model.geo import GeoMMM
 from mmmjax.review import review_data
@@ -41,13 +41,30 @@ def fit(spec: MMM | GeoMMM, dataset, *, review: str = "error", **options: Any):
       review: what a data error found by :func:`mmmjax.review_data` does before sampling:
         "error" raises :class:`~mmmjax.DataError`, "warn" emits a warning, "off" skips the review.
     """
+    geo_spec = isinstance(spec, GeoMMM)  # the old geo specification: a panel of several geos
+    if geo_spec and not is_panel(dataset):
+        raise TypeError(f"a geo fit needs an mmmjax.GeoDataset, got {type(dataset).__name__}")
     if review != "off":
+        _check(spec, dataset, options)  # the model's own data checks say what is wrong first
         review_data(dataset, spec).enforce(review)
-    if isinstance(spec, GeoMMM):  # the old geo specification: a panel of several geos
+    if geo_spec:
         return fit_geo(spec, dataset, **options)
     if is_panel(dataset):
         return fit_panel(spec, dataset, **options)
     return fit_model(spec, dataset, **options)
+
+
+def _check(spec, dataset, options: dict[str, Any]) -> None:
+    """Run the checks of the data against ``spec`` that building the model does (too few
+    periods, lift tests that do not fit the data, ...), raising their own errors."""
+    lift_tests, scales = options.get("lift_tests"), options.get("scales")
+    if isinstance(spec, GeoMMM):
+        prepare_geo(spec, dataset, lift_tests=lift_tests, scales=scales)
+    elif is_panel(dataset):
+        if dataset.n_geos > 1:
+            prepare_geo(GeoMMM.of(spec), dataset, lift_tests=lift_tests, scales=scales)
+    else:
+        prepare(spec, dataset, lift_tests=lift_tests, scales=scales)
 
 
 def load_fit(path: str | os.PathLike):

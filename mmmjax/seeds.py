@@ -21,7 +21,7 @@ The other streams:
 * ``"initial_values"`` (7): the sampler's prior-median start values (``mmmjax.inference.sampling``);
 * ``"map_jitter"`` (11): the jitter of MAP start values (``sampling.map_initial_values``,
   ``mmmjax.bench``);
-* ``"map"`` (13, JAX): the MAP optimisation's key (SVI);
+* ``"map"`` (13, JAX): reserved (it keyed the MAP fit while that was NumPyro's SVI);
 * ``"prior_draws"`` (17): prior draws of a fit (``mmmjax.inference.fit``,
 ``mmmjax.inference.geo_fit``);
 * ``"observation_noise"`` (19): observation noise of predictive draws (``fit.predict``, the

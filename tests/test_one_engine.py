@@ -11,6 +11,9 @@ import mmmjax
 from mmmjax.model.geo import GeoMMM
 
 FAST = dict(chains=2, draws=100, warmup=100, progress=False, warn=False)
+#: One panel shape and specification for most tests here, so they share compiled programs.
+PANEL = dict(n_geos=2, n_periods=60, n_channels=2)
+SPEC = mmmjax.MMM(seasonality=1, trend="none")
 
 
 def _long(dataset: mmmjax.Dataset, geo: str = "north") -> pd.DataFrame:
@@ -37,7 +40,7 @@ def test_one_geo_panel_is_fitted_as_national_data_with_the_same_draws():
 
 
 def test_mmm_fit_of_a_panel_is_the_pooled_geo_model():
-    panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=60, n_channels=2, seed=0)
+    panel, _ = mmmjax.simulate_geo(**PANEL, seed=0)
     pool = mmmjax.Prior("Gamma", concentration=2.0, rate=20.0)
     spec = mmmjax.MMM(seasonality=1, trend="none", priors={"roi_tau": pool},
                       centring="non-centred")  # fmt: skip
@@ -62,14 +65,8 @@ def test_mmm_fit_of_a_panel_is_the_pooled_geo_model():
     }
     with pytest.raises(ValueError, match="prior_draws"):
         spec.fit(panel, prior_draws=100, **FAST)
-
-
-def test_map_start_works_for_a_panel():
-    panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=60, n_channels=2, seed=2)
-    fit = mmmjax.MMM(seasonality=1, trend="none").fit(panel, init="map", map_steps=300, seed=0,
-                                                      **FAST)  # fmt: skip
-    assert fit.info["init"] == "map"
-    assert np.isfinite(fit.draws()["media_roi"]).all()
+    mapped = spec.fit(panel, seed=1, init="map", map_steps=100, **FAST)  # a MAP start too
+    assert mapped.info["init"] == "map" and np.isfinite(mapped.draws()["media_roi"]).all()
 
 
 def test_centring_option_is_checked_and_saved():
@@ -84,7 +81,7 @@ def test_centring_option_is_checked_and_saved():
 
 
 def test_insights_take_by_and_national_data_give_the_same_for_both():
-    data, _ = mmmjax.simulate(n_periods=60, n_channels=2, seed=4)
+    data, _ = mmmjax.simulate(n_periods=80, n_channels=2, seed=3)  # as the first test's
     fit = mmmjax.MMM(seasonality=1).fit(data, seed=0, **FAST)
     pd.testing.assert_frame_equal(mmmjax.roi(fit, by="geo"), mmmjax.roi(fit))
     spend = np.linspace(0.0, 2.0, 5)[:, None] * fit.scales.spend
@@ -96,8 +93,8 @@ def test_insights_take_by_and_national_data_give_the_same_for_both():
     for fn in (mmmjax.roi, mmmjax.marginal_roi, mmmjax.contributions, mmmjax.adstock_weights):
         with pytest.raises(ValueError, match="by must be"):
             fn(fit, by="region")
-    panel, _ = mmmjax.simulate_geo(n_geos=2, n_periods=60, n_channels=2, seed=0)
-    geo_fit = mmmjax.MMM(seasonality=1, trend="none").fit(panel, seed=0, **FAST)
+    panel, _ = mmmjax.simulate_geo(**PANEL, seed=0)
+    geo_fit = SPEC.fit(panel, seed=0, **FAST)
     per_geo = mmmjax.roi(geo_fit, by="geo")
     assert list(per_geo.index.names)[-1] == "channel" and len(per_geo) == 4
     assert mmmjax.marginal_roi(geo_fit, by="geo").shape[1:] == (2, 2)
@@ -109,9 +106,9 @@ def test_insights_take_by_and_national_data_give_the_same_for_both():
 def test_a_panel_fit_forecasts_past_its_window_and_gets_a_holdout():
     from mmmjax.inference import validation
 
-    panel, _ = mmmjax.simulate_geo(n_geos=2, n_periods=70, n_channels=2, seed=6)
+    panel, _ = mmmjax.simulate_geo(**{**PANEL, "n_periods": 70}, seed=6)
     train, test = panel.slice(0, 60), panel.slice(60, 70)
-    spec = mmmjax.MMM(seasonality=1, trend="none")
+    spec = SPEC
     fit = spec.fit(train, seed=0, **FAST)
     # the training periods given again are the in-sample prediction
     np.testing.assert_allclose(fit.predict(train, kind="mean"), fit.predict(kind="mean"),
@@ -132,9 +129,9 @@ def test_a_panel_fit_forecasts_past_its_window_and_gets_a_holdout():
 
 
 def test_fit_many_takes_panels_and_load_fit_reads_either_kind(tmp_path):
-    panel, _ = mmmjax.simulate_geo(n_geos=2, n_periods=60, n_channels=2, seed=8)
-    data, _ = mmmjax.simulate(n_periods=60, n_channels=2, seed=8)
-    spec = mmmjax.MMM(seasonality=1, trend="none")
+    panel, _ = mmmjax.simulate_geo(**PANEL, seed=8)
+    data, _ = mmmjax.simulate(n_periods=80, n_channels=2, seed=8)
+    spec = SPEC
     opts = {k: v for k, v in FAST.items() if k not in ("progress", "warn")}
     jobs = [mmmjax.Job("panel", panel, spec, opts), mmmjax.Job("national", data, spec, opts)]
     many = mmmjax.fit_many(jobs, out=tmp_path, progress=False)
@@ -156,7 +153,7 @@ def test_a_national_lift_test_on_a_panel_is_the_sum_of_per_geo_tests():
     from mmmjax.inference.geo_fit import geo_lift_data, lift_units, lift_weights, prepare_geo
     from mmmjax.model.geo import derived, implied_geo_lift
 
-    panel, _ = mmmjax.simulate_geo(n_geos=3, n_periods=40, n_channels=2, seed=2)
+    panel, _ = mmmjax.simulate_geo(**PANEL, seed=2)
     d, ch = panel.dates, panel.channels[1]
     national = mmmjax.LiftTest(ch, d[10], d[17], 900.0, 1.0, 1.0)
     w = lift_weights([national], panel)[0]
@@ -178,5 +175,5 @@ def test_a_national_lift_test_on_a_panel_is_the_sum_of_per_geo_tests():
     parts = money(per_geo)
     assert abs(total) > 0
     np.testing.assert_allclose(total, parts.sum(), rtol=2e-4)
-    fit = mmmjax.MMM(seasonality=1, trend="none").fit(panel, lift_tests=[national], seed=0, **FAST)
+    fit = SPEC.fit(panel, lift_tests=[national], seed=0, **FAST)
     assert mmmjax.insights.lift_draws(fit).shape == (200, 1)

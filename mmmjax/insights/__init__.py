@@ -96,20 +96,25 @@ def marginal_roi(fit, spend=None, by: str = "national") -> np.ndarray:
     return national.marginal_roi(fit, spend)
 
 
-def roi_draws(fit, by: str = "national") -> np.ndarray:
-    """``(S, C)`` window ROI per draw (contribution over the window / spend over it); for a
-    panel ``by="geo"`` gives ``(S, G, C)``."""
+def roi_draws(fit, group: str = "posterior", by: str = "national") -> np.ndarray:
+    """``(S, C)`` window ROI per draw (contribution over the window / spend over it) of the
+    ``group`` ("posterior", or "prior" for a national fit that stored prior draws); for a panel
+    ``by="geo"`` gives ``(S, G, C)``."""
     if _panel(fit, by):
+        if group != "posterior":
+            raise ValueError("a panel's fit stores no prior draws: use group='posterior'")
         return geo.roi_draws(fit, by=by)
-    return national.roi_draws(fit)
+    return national.roi_draws(fit, group)
 
 
-def lift_draws(fit) -> np.ndarray:
+def lift_draws(fit, group: str = "posterior") -> np.ndarray:
     """``(S, K)`` money: the model's implied lift of each of ``fit.lift_tests`` per draw (the
     quantity each test's likelihood term compares with its measured lift)."""
     if is_panel(fit.dataset):
+        if group != "posterior":
+            raise ValueError("a panel's fit stores no prior draws: use group='posterior'")
         return geo.lift_draws(fit)
-    return national.lift_draws(fit)
+    return national.lift_draws(fit, group)
 
 
 def roi(fit, by: str = "national") -> pd.DataFrame:

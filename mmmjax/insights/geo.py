@@ -53,6 +53,7 @@ __all__ = [
     "response_curves",
     "roi",
     "roi_draws",
+    "spend_shares",
 ]
 
 
