@@ -629,9 +629,8 @@ def _fit_panel(args, out: Path) -> int:
     geo and channel) and ``report.html`` (with the per-geo sections); returns the exit status."""
     from mmmjax.data import GeoDataset  # NumPy and pandas only: the columns are checked first
 
-    for flag, given in (("--holdout", args.holdout), ("--events", args.events)):
-        if given:
-            raise UsageError(f"{flag} is not available with --geo")
+    if args.holdout:
+        raise UsageError("--holdout is not available with --geo")
     with reading(args.csv):
         panel = GeoDataset.from_csv(
             args.csv,
@@ -642,6 +641,9 @@ def _fit_panel(args, out: Path) -> int:
             controls=split_names(args.controls),
             population=args.population,
             date_format=args.date_format,
+            events=split_names(args.events),
+            holidays=split_names(args.holidays) if args.holidays else None,
+            holiday_window=holiday_window(args.holiday_window),
         )
     spec = spec_from_args(args)
     import mmmjax

@@ -201,9 +201,10 @@ def _model_se(fit, tests: Sequence[LiftTest]) -> np.ndarray:
     """``(K,)`` the model's noise of each test's measured lift, money (module docstring)."""
     sigma = np.atleast_1d(np.mean(fit.draws()["sigma"], axis=0))  # (G,) or (1,)
     masks = np.stack([t.periods(fit.dataset.dates) for t in tests]).astype(np.float64)
-    if _geo_fit(fit):
-        g = np.asarray([fit.geos.index(t.geo) for t in tests])
-        return sigma[g] * fit.scales.target[g] * np.sqrt(masks.sum(axis=1))
+    if _geo_fit(fit):  # a national test's noise: every geo's, summed
+        per_geo = (sigma * fit.scales.target) ** 2  # (G,)
+        var = [per_geo.sum() if t.geo is None else per_geo[fit.geos.index(t.geo)] for t in tests]
+        return np.sqrt(np.asarray(var) * masks.sum(axis=1))
     if fit.spec.multiplicative:
         level = np.asarray(fit.predict(kind="mean"), dtype=np.float64).mean(axis=0)
         return sigma[0] * np.sqrt(masks @ level**2)

@@ -754,9 +754,16 @@ def test_from_frame_panel_options_are_checked():
     df = _long_table()
     with pytest.raises(mmmjax.DataError, match="population= needs geo="):
         Dataset.from_frame(df, date="week", target="sales", channels=["tv"], population="pop")
-    with pytest.raises(mmmjax.DataError, match="events and holidays are not supported"):
-        Dataset.from_frame(df, date="week", target="sales", channels=["tv"], geo="region",
-                           events=["pop"])  # fmt: skip
+    df["promo"] = np.where(np.arange(len(df)) % 7 == 0, "spring", "na")  # text labels
+    with_events = Dataset.from_frame(df, date="week", target="sales", channels=["tv"],
+                                     geo="region", events=["promo"])  # fmt: skip
+    assert with_events.event_names == ["promo=spring"] and with_events.events.shape == (2, 30, 1)
+    first = df[df.region == "r0"].reset_index(drop=True)
+    assert with_events.events[0, :, 0].tolist() == (first.promo == "spring").astype(float).tolist()
+    assert with_events.geo("r1").event_names == ["promo=spring"]
+    back = Dataset.from_frame(with_events.to_frame(), date="week", target="sales",
+                              channels=["tv"], geo="region", events=["promo=spring"])  # fmt: skip
+    assert back == with_events and with_events.slice(0, 10).events.shape == (2, 10, 1)
     bad = df.drop(index=5)  # r0 misses a week
     with pytest.raises(mmmjax.DataError, match="r0"):
         Dataset.from_frame(bad, date="week", target="sales", channels=["tv"], geo="region")

@@ -475,11 +475,11 @@ def test_cli_geo_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys):
         assert not out.exists()
     lift = tmp_path / "lift.csv"
     d = panel.dates
-    lift.write_text(f"channel,start,end,spend_change,lift,lift_se\n{panel.channels[0]},"
-                    f"{d[3].date()},{d[6].date()},10,5,1\n")  # fmt: skip
+    lift.write_text(f"channel,start,end,spend_change,lift,lift_se,geo\n{panel.channels[0]},"
+                    f"{d[3].date()},{d[6].date()},10,5,1,atlantis\n")  # fmt: skip
     assert main(_cli_args(csv, out, "--lift-tests", str(lift))) == 2
     err = capsys.readouterr().err.strip()
-    needle = "row 2 of lift.csv (the header is row 1), column 'geo': empty, but this is a geo panel"
+    needle = "row 2 of lift.csv (the header is row 1), column 'geo': unknown geo 'atlantis'"
     assert needle in err and "\n" not in err
     assert not out.exists()
     args = _cli_args(csv, out)

@@ -589,8 +589,8 @@ class Dataset(_Calendar):
                 (e.g. all days <= 12 in a day/month file) are refused.
             geo: the geo (market, region) column of a long table, one row per geo and date:
                 the result is then a panel, a :class:`GeoDataset` with arrays ``(G, T, C)``,
-                ``(G, T)`` and ``(G, T, K)`` (:meth:`GeoDataset.from_frame`; events and
-                holidays are not supported for panels yet). Without it the data are one geo.
+                ``(G, T)`` and ``(G, T, K)`` (:meth:`GeoDataset.from_frame`; events per geo
+                and date, holidays in every geo). Without it the data are one geo.
             population: with ``geo``, a column holding each geo's population (constant within
                 a geo); optional.
 
@@ -609,10 +609,12 @@ class Dataset(_Calendar):
             30
         """
         if geo is not None or population is not None:
-            _panel_options(geo, events, holidays)
+            _panel_options(geo)
             return GeoDataset.from_frame(df, geo=geo, date=date, target=target, channels=channels,
                                          controls=controls, population=population,
-                                         date_format=date_format)  # fmt: skip
+                                         date_format=date_format, events=events,
+                                         holidays=holidays,
+                                         holiday_window=holiday_window)  # fmt: skip
         return _from_frame(
             Table.of_frame(df),
             date=date,
@@ -651,10 +653,11 @@ class Dataset(_Calendar):
                 directory, an empty, binary or Excel file, or one that is not valid CSV.
         """
         if geo is not None or population is not None:
-            _panel_options(geo, events, holidays)
+            _panel_options(geo)
             return GeoDataset.from_csv(path, geo=geo, date=date, target=target, channels=channels,
                                        controls=controls, population=population,
-                                       date_format=date_format)  # fmt: skip
+                                       date_format=date_format, events=events, holidays=holidays,
+                                       holiday_window=holiday_window)  # fmt: skip
         table = read_table(path, text_columns=[date])
         return _from_frame(
             table,
@@ -669,14 +672,10 @@ class Dataset(_Calendar):
         )
 
 
-def _panel_options(geo: str | None, events, holidays) -> None:
-    """Refuse options a panel cannot take yet (named, with what to do)."""
+def _panel_options(geo: str | None) -> None:
+    """Refuse a population without a geo column (named, with what to do)."""
     if geo is None:
         raise DataError("population= needs geo=: name the geo column of the long table")
-    if _as_list(events) or holidays:
-        raise DataError(
-            f"events and holidays are not supported with geo={geo!r} yet: add them as controls"
-        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1540,6 +1539,9 @@ class GeoDataset(_Calendar):
         geo_name: name of the geo column.
         freq: ``"W"`` or ``"D"``; detected if not given.
         date_name: name of the date column.
+        events: ``(G, T, E)`` numeric event dummies per geo (not scaled; a national holiday is
+            the same in every geo).
+        event_names: length ``E``.
 
     Example:
         >>> import numpy as np, pandas as pd
@@ -1563,6 +1565,8 @@ class GeoDataset(_Calendar):
     geo_name: str = "geo"
     freq: str | None = None
     date_name: str = "date"
+    events: np.ndarray | None = None
+    event_names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         set_ = functools.partial(object.__setattr__, self)
@@ -1576,12 +1580,16 @@ class GeoDataset(_Calendar):
         set_("geos", [str(g) for g in self.geos])
         set_("channels", [str(c) for c in self.channels])
         set_("control_names", [str(c) for c in self.control_names])
+        set_("event_names", [str(c) for c in self.event_names])
         if len(set(self.geos)) != len(self.geos):
             raise ValueError("GeoDataset.geos must be distinct")
         g, t, c, k = len(self.geos), len(dates), len(self.channels), len(self.control_names)
         controls = np.zeros((g, t, k)) if self.controls is None else self.controls
         population = np.ones(g) if self.population is None else self.population
+        e = len(self.event_names)
+        events = np.zeros((g, t, e)) if self.events is None else self.events
         arrays = {
+            "events": (_frozen_array(events, 3, "GeoDataset.events"), (g, t, e)),
             "spend": (_frozen_array(self.spend, 3, "GeoDataset.spend"), (g, t, c)),
             "target": (_frozen_array(self.target, 2, "GeoDataset.target"), (g, t)),
             "controls": (_frozen_array(controls, 3, "GeoDataset.controls"), (g, t, k)),
@@ -1623,6 +1631,8 @@ class GeoDataset(_Calendar):
             target_name=self.target_name,
             controls=self.controls[g],
             control_names=self.control_names,
+            events=self.events[g],
+            event_names=self.event_names,
             freq=self.freq,
             date_name=self.date_name,
         )
@@ -1632,7 +1642,8 @@ class GeoDataset(_Calendar):
 
         Spend and target are summed over geos (money per period). Controls, which are levels
         rather than amounts (a price index, a temperature), are averaged over geos weighted by
-        population: ``sum_g population[g] * controls[g] / sum_g population[g]``.
+        population: ``sum_g population[g] * controls[g] / sum_g population[g]``; so are events
+        (an event in some geos counts by their share of the population).
         """
         w = self.population / self.population.sum()
         return Dataset(
@@ -1643,6 +1654,8 @@ class GeoDataset(_Calendar):
             target_name=self.target_name,
             controls=np.einsum("g,gtk->tk", w, self.controls),
             control_names=self.control_names,
+            events=np.einsum("g,gte->te", w, self.events),
+            event_names=self.event_names,
             freq=self.freq,
             date_name=self.date_name,
         )
@@ -1660,6 +1673,8 @@ class GeoDataset(_Calendar):
             cols[c] = self.spend[:, :, j].reshape(-1)
         for j, c in enumerate(self.control_names):
             cols[c] = self.controls[:, :, j].reshape(-1)
+        for j, c in enumerate(self.event_names):
+            cols[c] = self.events[:, :, j].reshape(-1)
         if self.population_name is not None:
             cols[self.population_name] = np.repeat(self.population, t)
         return pd.DataFrame(cols)
@@ -1674,6 +1689,7 @@ class GeoDataset(_Calendar):
             spend=self.spend[:, sl],
             target=self.target[:, sl],
             controls=self.controls[:, sl],
+            events=self.events[:, sl],
         )
 
     def __len__(self) -> int:
@@ -1687,13 +1703,14 @@ class GeoDataset(_Calendar):
             and self.dates.equals(other.dates)
             and self.channels == other.channels
             and self.control_names == other.control_names
+            and self.event_names == other.event_names
             and (self.target_name, self.date_name, self.geo_name, self.freq)
             == (other.target_name, other.date_name, other.geo_name, other.freq)
             and self.population_name == other.population_name
         )
         return same and all(
             np.array_equal(getattr(self, k), getattr(other, k))
-            for k in ("spend", "target", "controls", "population")
+            for k in ("spend", "target", "controls", "population", "events")
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -1718,6 +1735,9 @@ class GeoDataset(_Calendar):
         controls: Sequence[str] = (),
         population: str | None = None,
         date_format: str | None = None,
+        events: Sequence[str] = (),
+        holidays: str | Sequence[str] | None = None,
+        holiday_window: tuple[int, int] = (0, 0),
     ) -> GeoDataset:
         """Validate a long DataFrame (one row per geo and date) and build the panel.
 
@@ -1735,6 +1755,9 @@ class GeoDataset(_Calendar):
             population: a column holding each geo's population (or another positive size
                 measure), the same in every row of a geo; optional.
             date_format: a ``strftime`` format for the dates; detected when omitted.
+            events, holidays, holiday_window: event columns (per geo and date: numeric dummies
+                or text labels) and national holidays (the same in every geo), as for
+                :meth:`mmmjax.Dataset.from_frame`.
 
         Raises:
             DataError: naming the geo, column, row and date, for: a missing column or value,
@@ -1763,6 +1786,9 @@ class GeoDataset(_Calendar):
             controls=_as_list(controls),
             population=population,
             date_format=date_format,
+            events=_as_list(events),
+            holidays=holidays,
+            holiday_window=holiday_window,
         )
 
     @classmethod
@@ -1776,13 +1802,18 @@ class GeoDataset(_Calendar):
         controls: Sequence[str] = (),
         population: str | None = None,
         date_format: str | None = None,
+        events: Sequence[str] = (),
+        holidays: str | Sequence[str] | None = None,
+        holiday_window: tuple[int, int] = (0, 0),
     ) -> GeoDataset:
         """Read a CSV file (:func:`mmmjax.data.read_table`: separator and decimal comma
         detected, rows numbered as in a spreadsheet) and validate it like :meth:`from_frame`."""
         table = read_table(path, text_columns=[geo, date])
         return _panel_from_frame(table, geo=geo, date=date, target=target,
-                           channels=_as_list(channels), controls=_as_list(controls),
-                           population=population, date_format=date_format)  # fmt: skip
+                                 channels=_as_list(channels), controls=_as_list(controls),
+                                 population=population, date_format=date_format,
+                                 events=_as_list(events), holidays=holidays,
+                                 holiday_window=holiday_window)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -1811,13 +1842,18 @@ def _panel_from_frame(
     controls: list[str],
     population: str | None,
     date_format: str | None,
+    events: list[str] = (),
+    holidays: str | Sequence[str] | None = None,
+    holiday_window: tuple[int, int] = (0, 0),
 ) -> GeoDataset:
+    events = list(events)
     groups = {
         "geo": [geo],
         "date": [date],
         "target": [target],
         "channel": channels,
         "control": controls,
+        "event": events,
         "population": [] if population is None else [population],
     }
     _check_columns(table, groups)
@@ -1838,16 +1874,17 @@ def _panel_from_frame(
     y = numeric(target)
     x = np.column_stack([numeric(c) for c in channels])
     z = np.column_stack([numeric(c) for c in controls] or [np.zeros((len(df), 0))])
+    e, event_names = _event_columns(df, events, dates, rows, table.decimal)
     pop = None if population is None else numeric(population)
 
     names, codes = _first_seen(labels)
     order = np.lexsort((dates.asi8, codes))  # geo-major, then by date: row (as read) of each
     codes, dates = codes[order], dates[order]
-    y, x, z = y[order], x[order], z[order]
+    y, x, z, e = y[order], x[order], z[order], e[order]
     pop = None if pop is None else pop[order]
 
     # every geo: no duplicate dates, no gaps, regular spacing, enough periods
-    need = min_periods(len(channels), len(controls))
+    need = min_periods(len(channels), len(controls), e.shape[1])
     starts = np.searchsorted(codes, np.arange(len(names) + 1))
     per_geo: list[pd.DatetimeIndex] = []
     freqs = set()
@@ -1870,6 +1907,12 @@ def _panel_from_frame(
     _check_same_dates(names, per_geo, order, starts, date, table.rows)
 
     G, T, C, K = len(names), len(per_geo[0]), len(channels), len(controls)
+    e = e.reshape(G, T, -1)
+    if holidays:  # national holidays: the same indicator in every geo
+        shared, event_names = _with_holidays(np.zeros((T, 0)), event_names, per_geo[0],
+                                             holidays, holiday_window,
+                                             [*channels, *controls])  # fmt: skip
+        e = np.concatenate([e, np.broadcast_to(shared, (G, *shared.shape))], axis=2)
     spend = x.reshape(G, T, C)
     pos = order.reshape(G, T)  # the row (as read) of each geo and period
 
@@ -1924,6 +1967,8 @@ def _panel_from_frame(
         geo_name=geo,
         freq=freqs.pop(),
         date_name=date,
+        events=e,
+        event_names=event_names,
     )
 
 

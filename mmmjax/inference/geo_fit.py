@@ -308,6 +308,7 @@ class GeoFit(Fit):
                 "geos": ds.geos,
                 "channels": ds.channels,
                 "control_names": ds.control_names,
+                "event_names": ds.event_names,
                 "target_name": ds.target_name,
                 "date_name": ds.date_name,
                 "geo_name": ds.geo_name,
@@ -382,6 +383,7 @@ def _geo_fit_from_files(meta: Meta, idata: IData) -> GeoFit:
     geos = meta.names("dataset.geos", nonempty=True)
     channels = meta.names("dataset.channels", nonempty=True)
     controls = meta.names("dataset.control_names")
+    events = meta.get("dataset.event_names", list, default=[])  # fits saved before events: none
     coords_match(meta, idata, {"geo": geos, "channel": channels, "control": controls})
     cd = idata.constant_data
     population_name = meta.get("dataset.population_name", (str, type(None)))
@@ -394,6 +396,8 @@ def _geo_fit_from_files(meta: Meta, idata: IData) -> GeoFit:
         target_name=meta.get("dataset.target_name", str),
         controls=finite_values(nc, cd, "controls"),
         control_names=controls,
+        events=finite_values(nc, cd, "events") if events else None,
+        event_names=[str(e) for e in events],
         population=finite_values(nc, cd, "population"),
         population_name=population_name,
         geo_name=meta.get("dataset.geo_name", str),
@@ -658,6 +662,7 @@ def _coords_dims(spec: GeoMMM, panel: GeoDataset, design: GeoDesign):
         "date": panel.dates,
         "channel": panel.channels,
         "control": panel.control_names,
+        "event": panel.event_names,
         "fourier": [f"{fn}_{k}" for fn in ("sin", "cos") for k in range(1, order + 1)],
         "changepoint": [float(c) for c in design.changepoints],
     }
@@ -672,6 +677,7 @@ def _coords_dims(spec: GeoMMM, panel: GeoDataset, design: GeoDesign):
         "media_roi": ["geo", "channel"],
         "target": ["geo", "date"], "spend": ["geo", "date", "channel"],
         "controls": ["geo", "date", "control"], "population": ["geo"],
+        "event_coef": ["event"], "events": ["geo", "date", "event"],
     })  # fmt: skip
     return coords, dims
 
@@ -699,6 +705,7 @@ def assemble_geo(
             "spend": np.asarray(panel.spend, np.float64),
             "controls": np.asarray(panel.controls, np.float64),
             "population": np.asarray(panel.population, np.float64),
+            **({"events": np.asarray(panel.events, np.float64)} if panel.event_names else {}),
         },
     }
     idata = from_dict(groups, coords=coords, dims=dims)

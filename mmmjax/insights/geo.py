@@ -273,8 +273,8 @@ def adstock_weights(fit: GeoFit, l_max: int | None = None) -> xr.DataArray:
 def contributions(fit: GeoFit, by: str = "geo") -> xr.DataArray:
     """Per-draw, per-period decomposition of the mean prediction, money.
 
-    Components: ``baseline``, ``trend``, ``seasonality``, ``controls`` and one per channel;
-    they sum to ``fit.predict(kind="mean")``.
+    Components: ``baseline``, ``trend``, ``seasonality``, ``controls``, ``events`` and one per
+    channel; they sum to ``fit.predict(kind="mean")``.
 
     Returns:
       ``xarray.DataArray`` with dims ``(draw, geo, date, component)`` for ``by="geo"``, or
@@ -283,7 +283,7 @@ def contributions(fit: GeoFit, by: str = "geo") -> xr.DataArray:
     check_by(by)
     comp = fit.components()
     scale = fit.scales.target[None, :, None].astype(np.float64)  # (1, G, 1)
-    names = ["trend", "seasonality", "controls"]
+    names = ["trend", "seasonality", "controls", "events"]
     other = [scale * np.asarray(getattr(comp, n), np.float64) for n in names]
     base = scale * np.asarray(comp.intercept, np.float64)
     media = scale[..., None] * np.asarray(comp.media, np.float64)

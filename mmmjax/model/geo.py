@@ -99,8 +99,8 @@ _STD = Prior("Normal", loc=0.0, scale=1.0)
 
 #: Sampled sites (besides the kernel parameters and the ``*_z`` deviates) whose prior
 #: ``GeoMMM(priors=...)`` may set directly, by their geo name.
-SITE_PRIORS = ("intercept", "trend_mu", "trend_delta", "season_mu", "control_mu", "roi_mu",
-               "sigma", "nu")  # fmt: skip
+SITE_PRIORS = ("intercept", "trend_mu", "trend_delta", "season_mu", "control_mu", "event_coef",
+               "roi_mu", "sigma", "nu")  # fmt: skip
 
 
 #: Defaults of the pooling scales (scaled units), and why. Each is ``Gamma(2, 2 / mean)``: its
@@ -209,6 +209,7 @@ class GeoMMM:
             "control_mu": base["control_coef"],
             "control_tau": pool["control_tau"],
             "control_z": _STD,
+            "event_coef": base["event_coef"],
             "roi_mu": Prior("Normal", loc=roi.params["loc"], scale=roi.params["scale"]),
             "roi_tau": pool["roi_tau"],
             "roi_z": _STD,
@@ -261,6 +262,8 @@ class GeoDesign(NamedTuple):
       controls: ``(G, T, K)`` controls standardised within each geo.
       changepoints: ``(P,)`` piecewise-trend changepoints in ``t`` units.
       roi_to_effect: ``(G, C)`` mean spend over mean target of each geo.
+      events: ``(G, T, E)`` event dummies per geo (``None``: no events); one national effect
+        per event (``event_coef``, scaled units), as for national data.
     """
 
     spend: Any
@@ -269,6 +272,7 @@ class GeoDesign(NamedTuple):
     controls: Any
     changepoints: Any
     roi_to_effect: Any
+    events: Any = None
 
 
 def build_geo_design(panel, scales, axis: TimeAxis, *, seasonality: int,
@@ -284,19 +288,27 @@ def build_geo_design(panel, scales, axis: TimeAxis, *, seasonality: int,
         controls=np.asarray(controls, f32),
         changepoints=np.asarray(changepoint_positions(changepoints), f32),
         roi_to_effect=np.asarray(scales.roi_to_effect, f32),
+        events=np.asarray(panel.events, f32),
     )
+
+
+def n_events(design: GeoDesign) -> int:
+    """``E``, the number of event dummies of ``design``."""
+    return 0 if design.events is None else int(design.events.shape[2])
 
 
 # ----------------------------------------------------------------------------------------------
 # mean function
 # ----------------------------------------------------------------------------------------------
 class GeoComponents(NamedTuple):
-    """Parts of the mean function in each geo's scaled units: ``(G, T)``, media ``(G, T, C)``."""
+    """Parts of the mean function in each geo's scaled units: ``(G, T)``, media ``(G, T, C)``
+    (the national :class:`~mmmjax.model.Components` with a leading geo axis)."""
 
     intercept: jax.Array
     trend: jax.Array
     seasonality: jax.Array
     controls: jax.Array
+    events: jax.Array
     media: jax.Array
     mu: jax.Array
 
@@ -314,6 +326,8 @@ def site_shapes(spec: MMM, design: GeoDesign) -> dict[str, tuple[int, ...]]:
         shapes.update(season_mu=(F,), season_tau=(), season_z=(G, F))
     if K:
         shapes.update(control_mu=(K,), control_tau=(K,), control_z=(G, K))
+    if n_events(design):
+        shapes["event_coef"] = (n_events(design),)
     shapes.update(roi_mu=(C,), roi_tau=(C,), roi_z=(G, C))
     for name in kernel_params(spec):
         shapes[name] = (C,)
@@ -446,6 +460,8 @@ def least_squares(spec: MMM, priors: Mapping[str, Prior], design: GeoDesign, y) 
     F = design.fourier.shape[1]
     blocks["season_z"] = np.broadcast_to(np.asarray(design.fourier, float)[None], (G, T, F))
     blocks["control_z"] = np.asarray(design.controls, np.float64)
+    if n_events(design):
+        blocks["events"] = np.asarray(design.events, np.float64)
     blocks["roi_z"] = media
     X = np.concatenate(list(blocks.values()), axis=2)  # (G, T, p)
     y = np.asarray(y, np.float64)
@@ -462,6 +478,7 @@ def least_squares(spec: MMM, priors: Mapping[str, Prior], design: GeoDesign, y) 
         out[name] = [beta[:, start : start + width], se[:, start : start + width]]
         start += width
     out.pop("intercept")
+    out.pop("events", None)  # national effects: not pooled
     roi = np.maximum(np.nanmedian(beta[:, start - C :], axis=0), 0.01)  # (C,) ROI per channel
     out["roi_z"] = [out["roi_z"][0] / roi, out["roi_z"][1] / roi]
     if "trend_z" in out:
@@ -534,14 +551,16 @@ PER_GEO = ("intercept", "trend_slope", "season", "control_coef", "media_roi", "s
 
 def _as_national(design: GeoDesign) -> Design:
     """``design`` as a national :class:`~mmmjax.model.design.Design` with a leading geo axis on
-    ``spend``, ``controls`` and ``roi_to_effect`` (no events)."""
-    no_events = jnp.zeros((design.spend.shape[1], 0), design.spend.dtype)
-    return Design(design.spend, design.t, design.fourier, design.controls, no_events,
+    ``spend``, ``controls``, ``events`` and ``roi_to_effect``."""
+    events = design.events
+    if events is None:
+        events = jnp.zeros((*design.spend.shape[:2], 0), design.spend.dtype)
+    return Design(design.spend, design.t, design.fourier, design.controls, events,
                   design.changepoints, design.roi_to_effect)  # fmt: skip
 
 
 #: ``vmap`` axes of :func:`_as_national`'s design: per-geo inputs on axis 0, the rest shared.
-_GEO_AXES = Design(spend=0, t=None, fourier=None, controls=0, events=None, changepoints=None,
+_GEO_AXES = Design(spend=0, t=None, fourier=None, controls=0, events=0, changepoints=None,
                    roi_to_effect=0)  # fmt: skip
 
 
@@ -565,7 +584,7 @@ def _geo_components(
     axes = (0, _GEO_AXES, None if reference is None else _GEO_AXES)
     comp, scale = jax.vmap(one, in_axes=axes)(per_geo, _as_national(design), ref)
     parts = GeoComponents(comp.intercept, comp.trend, comp.seasonality, comp.controls,
-                          comp.media, comp.mu)  # fmt: skip
+                          comp.events, comp.media, comp.mu)  # fmt: skip
     return parts, scale
 
 

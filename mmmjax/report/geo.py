@@ -148,16 +148,25 @@ def _calibration_section(fit) -> str | None:
     tests = fit.lift_tests
     if not tests:
         return None
-    pairs = list(dict.fromkeys((t.geo, t.channel) for t in tests))
-    gi = [fit.geos.index(g) for g, _ in pairs]
-    ci = [fit.channels.index(c) for _, c in pairs]
+    where = lambda t: "national" if t.geo is None else t.geo  # noqa: E731
+    pairs = list(dict.fromkeys((where(t), t.channel) for t in tests))
     labels = [f"{g} / {c}" for g, c in pairs]
-    posterior = fit.draws()["media_roi"][:, gi, ci]
-    prior = insights.prior_roi_draws(fit)[:, gi, ci]
+    # per geo, and national (a national test): the window ROI is the spend-weighted mean
+    post_geo, prior_geo = fit.draws()["media_roi"], insights.prior_roi_draws(fit)
+    shares = insights.spend_shares(fit)  # (G, C)
+    post_nat = np.einsum("sgc,gc->sc", post_geo, shares)
+    prior_nat = np.einsum("sgc,gc->sc", prior_geo, shares)
+
+    def column(geo_draws, nat_draws, g, c):
+        c = fit.channels.index(c)
+        return nat_draws[:, c] if g == "national" else geo_draws[:, fit.geos.index(g), c]
+
+    posterior = np.stack([column(post_geo, post_nat, g, c) for g, c in pairs], axis=1)
+    prior = np.stack([column(prior_geo, prior_nat, g, c) for g, c in pairs], axis=1)
     cells, plotted = lift_test_rows(tests, fit.dataset.dates, insights.lift_draws(fit),
-                                    name=lambda t: f"{t.geo} / {t.channel}")  # fmt: skip
+                                    name=lambda t: f"{where(t)} / {t.channel}")  # fmt: skip
     rows = [
-        (k + 1, t.geo, t.channel, *c) for k, (t, c) in enumerate(zip(tests, cells, strict=True))
+        (k + 1, where(t), t.channel, *c) for k, (t, c) in enumerate(zip(tests, cells, strict=True))
     ]
     summary = [
         (g, c, interval(prior[:, j].mean(), *np.quantile(prior[:, j], INTERVAL_QUANTILES)),
@@ -166,7 +175,8 @@ def _calibration_section(fit) -> str | None:
     ]  # fmt: skip
     body = [
         para(
-            "Each lift test ran in one geo and calibrates that geo's response. Prior ROI: the "
+            "Each lift test ran in one geo and calibrates that geo's response (a national test: "
+            "every geo's, its spend change shared out as the channel's spend is). Prior ROI: the "
             "geo model's priors (pooled log ROI); posterior ROI: this fit, the tests' "
             "likelihood terms included. A test's ROI is its lift over its extra spend in its "
             "window (no carryover after it), so it need not equal the geo's average ROI."
