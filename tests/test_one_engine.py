@@ -207,3 +207,22 @@ def test_a_panel_takes_events_and_recovers_their_effect(tmp_path):
     back = mmmjax.load_fit(tmp_path / "f")
     assert back.dataset == with_events
     np.testing.assert_array_equal(back.predict(kind="mean"), fit.predict(kind="mean"))
+
+
+def test_a_panel_takes_roi_priors_student_t_and_a_piecewise_trend():
+    """Options national fits have work for a panel: an ROI prior becomes the prior of that
+    channel's national log ROI, a Student-t likelihood samples nu, a piecewise trend its
+    changepoint deltas."""
+    panel, _ = mmmjax.simulate_geo(**PANEL, seed=5)
+    tv = panel.channels[0]
+    prior = mmmjax.roi_prior(2.0, 4.0)
+    spec = mmmjax.MMM(seasonality=1, trend="piecewise", changepoints=3, likelihood="student_t",
+                      priors={"media_roi": {tv: prior}})  # fmt: skip
+    fit = spec.fit(panel, seed=0, **FAST)
+    roi_mu = fit.spec.resolved_priors(panel.channels)["roi_mu"]
+    assert roi_mu.dist == "Normal"
+    np.testing.assert_allclose(roi_mu.params["loc"][0], prior.params["loc"])
+    np.testing.assert_allclose(roi_mu.params["scale"][0], prior.params["scale"])
+    draws = fit.draws()
+    assert draws["nu"].shape == (200,) and draws["trend_delta"].shape == (200, 3)
+    assert {"nu", "trend_delta"} <= set(fit.sites)
