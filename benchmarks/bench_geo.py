@@ -10,8 +10,13 @@ intervals (per geo and channel, and national).
 
     python benchmarks/bench_geo.py                        # the full run (minutes on CPU)
     python benchmarks/bench_geo.py --quick --out /tmp/g   # 10 geos x 104 weeks x 4 channels
+    python benchmarks/bench_geo.py --few-geos             # 2- and 8-geo panels (a few minutes)
 
-Results go to ``benchmarks/results/geo_<platform>.json`` (or ``--out DIR``) with the machine.
+Results go to ``benchmarks/results/geo_<platform>.json`` (or ``--out DIR``) with the machine;
+``--few-geos`` writes ``geo_few_<platform>.json``: for 2-geo (4 chains x 500 + 500) and 8-geo
+(2 chains x 300 + 300) panels of 131 weeks, 6 channels and 2 controls, seeds 0-2, the default
+``MMM()``'s divergences, min bulk ESS, wall time and coverage of the true per-geo ROI by the
+94% intervals.
 """
 
 from __future__ import annotations
@@ -59,6 +64,39 @@ def gradient_ms(spec, panel, n: int = 500) -> float:
     return (time.perf_counter() - start) / n * 1e3
 
 
+def few_geos(out: Path) -> None:
+    """The ``--few-geos`` case (module docstring)."""
+    runs = []
+    for n_geos, chains, draws in ((2, 4, 500), (8, 2, 300)):
+        for seed in range(3):
+            panel, truth = mmmjax.simulate(n_geos=n_geos, n_periods=131, n_channels=6,
+                                           n_controls=2, seed=seed)  # fmt: skip
+            start = time.perf_counter()
+            fit = mmmjax.MMM().fit(panel, chains=chains, draws=draws, warmup=draws, seed=seed,
+                                   progress=False, warn=False)  # fmt: skip
+            wall = time.perf_counter() - start
+            d = fit.diagnostics()
+            r = mmmjax.roi(fit, by="geo")
+            true = truth.roi.stack().to_numpy()
+            inside = (true >= r.roi_low.to_numpy()) & (true <= r.roi_high.to_numpy())
+            run = {"geos": n_geos, "seed": seed, "chains": chains, "warmup": draws,
+                   "draws": draws, "wall_s": round(wall, 1), "divergences": d["divergences"],
+                   "min_ess_bulk": round(d["min_ess_bulk"], 1),
+                   "worst_ess_bulk": d["worst_ess_bulk"],
+                   "max_r_hat": round(d["max_r_hat"], 4),
+                   "roi_covered_geo_channel": f"{int(inside.sum())}/{inside.size}",
+                   "centred": {k: v for k, v in fit.info["centred"].items()
+                               if np.size(v)}}  # fmt: skip
+            print(json.dumps(run), flush=True)
+            runs.append(run)
+    result = {"benchmark": "geo_few", "command": "python benchmarks/bench_geo.py --few-geos",
+              "machine": machine_info(), "runs": runs}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"geo_few_{result['machine']['platform']}.json"
+    (out / name).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out / name}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--geos", type=int, default=50)
@@ -72,8 +110,13 @@ def main() -> None:
     ap.add_argument("--centring", default="auto", help="auto | centred | non-centred")
     ap.add_argument("--quick", action="store_true", help="10 geos x 104 weeks x 4 channels, "
                     "2 chains x 200 + 200")  # fmt: skip
+    ap.add_argument("--few-geos", action="store_true", help="2- and 8-geo panels, seeds 0-2: "
+                    "divergences and coverage (writes geo_few_<platform>.json)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
+    if args.few_geos:
+        few_geos(args.out)
+        return
     if args.quick:
         args.geos, args.periods, args.channels = 10, 104, 4
         args.chains, args.draws, args.warmup = 2, 200, 200

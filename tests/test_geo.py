@@ -782,8 +782,8 @@ def test_centred_and_non_centred_fits_agree_within_monte_carlo_error():
 
 @pytest.mark.slow
 def test_few_geos_cover_the_true_roi():
-    """8 geos, 4 panels: the true per-geo ROI inside the 94% interval for at least 88% of the 96
-    geo-channel pairs (the expected 94% is 2.6 binomial sd above that), few divergences."""
+    """8 geos, 4 panels: the true per-geo ROI inside the 94% interval for at least 90% of the 96
+    geo-channel pairs (the expected 94% is 1.7 binomial sd above that), no divergences."""
     inside, divergences = [], []
     for seed in range(4):
         panel, truth = mmmjax.simulate_geo(n_geos=8, n_periods=104, n_channels=3, seed=seed)
@@ -795,5 +795,15 @@ def test_few_geos_cover_the_true_roi():
         inside.append((true >= r.roi_low.to_numpy()) & (true <= r.roi_high.to_numpy()))
         divergences.append(fit.diagnostics()["divergences"])
     inside = np.concatenate(inside)
-    assert inside.mean() >= 0.88, inside.mean()
-    assert sum(divergences) <= 6, divergences  # of 2400 draws
+    assert inside.mean() >= 0.90, inside.mean()
+    assert sum(divergences) == 0, divergences  # of 2400 draws
+
+
+def test_two_geos_sample_without_divergences():
+    """A 2-geo panel, where the pooling scales' posteriors stay near their priors (the spread of
+    two geos is one degree of freedom): the ``Gamma(POOLING_SHAPE)`` priors keep the range of
+    ``tau`` the sampler crosses narrow enough for one step size (see ``GEO_PRIORS``)."""
+    panel, _ = mmmjax.simulate(n_geos=2, n_periods=131, n_channels=6, n_controls=2, seed=1)
+    fit = mmmjax.MMM().fit(panel, chains=2, draws=300, warmup=300, seed=1, progress=False,
+                           warn=False)  # fmt: skip
+    assert fit.diagnostics()["divergences"] == 0
