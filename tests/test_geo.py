@@ -321,7 +321,7 @@ def test_insights_per_geo_and_national(recovery):
     np.testing.assert_allclose(r, fit.draws()["media_roi"], rtol=2e-3)
     # national ROI: sum of contributions over sum of spend
     parts = geo.contributions(fit, by="geo")
-    assert parts.dims == ("draw", "geo", "date", "component") and parts.shape == (S, G, T, 4 + C)
+    assert parts.dims == ("draw", "geo", "date", "component") and parts.shape == (S, G, T, 5 + C)
     nat_parts = geo.contributions(fit, by="national")
     np.testing.assert_allclose(nat_parts.values, parts.sum("geo").values, rtol=1e-9)
     media = parts.sel(component=panel.channels).sum("date").values  # (S, G, C)

@@ -16,14 +16,28 @@ PANEL = dict(n_geos=2, n_periods=60, n_channels=2)
 SPEC = mmmjax.MMM(seasonality=1, trend="none")
 
 
+@pytest.fixture(scope="module")
+def national():
+    """National data (80 weeks, 2 channels) and one fit of them, shared by the tests here."""
+    data, _ = mmmjax.simulate(n_periods=80, n_channels=2, seed=3)
+    return data, mmmjax.MMM(seasonality=1).fit(data, seed=5, **FAST)
+
+
+@pytest.fixture(scope="module")
+def panel_fit():
+    """A 2-geo panel of 70 weeks and :data:`SPEC`'s fit of its first 60, shared here."""
+    panel, _ = mmmjax.simulate_geo(**{**PANEL, "n_periods": 70}, seed=6)
+    return panel, SPEC.fit(panel.slice(0, 60), seed=0, **FAST)
+
+
 def _long(dataset: mmmjax.Dataset, geo: str = "north") -> pd.DataFrame:
     df = dataset.to_frame()
     df.insert(0, "region", geo)
     return df
 
 
-def test_one_geo_panel_is_fitted_as_national_data_with_the_same_draws():
-    data, _ = mmmjax.simulate(n_periods=80, n_channels=2, seed=3)
+def test_one_geo_panel_is_fitted_as_national_data_with_the_same_draws(national):
+    data, national = national
     df = _long(data)
     assert not data.event_names
     panel = mmmjax.Dataset.from_frame(df, date=data.date_name, target=data.target_name,
@@ -32,7 +46,6 @@ def test_one_geo_panel_is_fitted_as_national_data_with_the_same_draws():
     assert mmmjax.data.is_panel(panel) and panel.n_geos == 1
     assert panel.geo("north") == data
     spec = mmmjax.MMM(seasonality=1)
-    national = spec.fit(data, seed=5, **FAST)
     one_geo = spec.fit(panel, seed=5, **FAST)
     for name in ("media_roi", "intercept", "sigma"):
         np.testing.assert_array_equal(national.draws()[name], one_geo.draws()[name])
@@ -80,9 +93,8 @@ def test_centring_option_is_checked_and_saved():
     )
 
 
-def test_insights_take_by_and_national_data_give_the_same_for_both():
-    data, _ = mmmjax.simulate(n_periods=80, n_channels=2, seed=3)  # as the first test's
-    fit = mmmjax.MMM(seasonality=1).fit(data, seed=0, **FAST)
+def test_insights_take_by_and_national_data_give_the_same_for_both(national, panel_fit):
+    _, fit = national
     pd.testing.assert_frame_equal(mmmjax.roi(fit, by="geo"), mmmjax.roi(fit))
     spend = np.linspace(0.0, 2.0, 5)[:, None] * fit.scales.spend
     np.testing.assert_array_equal(mmmjax.response_curves(fit, spend, by="geo"),
@@ -93,8 +105,7 @@ def test_insights_take_by_and_national_data_give_the_same_for_both():
     for fn in (mmmjax.roi, mmmjax.marginal_roi, mmmjax.contributions, mmmjax.adstock_weights):
         with pytest.raises(ValueError, match="by must be"):
             fn(fit, by="region")
-    panel, _ = mmmjax.simulate_geo(**PANEL, seed=0)
-    geo_fit = SPEC.fit(panel, seed=0, **FAST)
+    panel, geo_fit = panel_fit
     per_geo = mmmjax.roi(geo_fit, by="geo")
     assert list(per_geo.index.names)[-1] == "channel" and len(per_geo) == 4
     assert mmmjax.marginal_roi(geo_fit, by="geo").shape[1:] == (2, 2)
@@ -103,13 +114,12 @@ def test_insights_take_by_and_national_data_give_the_same_for_both():
     assert list(national.index) == panel.channels
 
 
-def test_a_panel_fit_forecasts_past_its_window_and_gets_a_holdout():
+def test_a_panel_fit_forecasts_past_its_window_and_gets_a_holdout(panel_fit):
     from mmmjax.inference import validation
 
-    panel, _ = mmmjax.simulate_geo(**{**PANEL, "n_periods": 70}, seed=6)
+    panel, fit = panel_fit
     train, test = panel.slice(0, 60), panel.slice(60, 70)
     spec = SPEC
-    fit = spec.fit(train, seed=0, **FAST)
     # the training periods given again are the in-sample prediction
     np.testing.assert_allclose(fit.predict(train, kind="mean"), fit.predict(kind="mean"),
                                rtol=1e-5)  # fmt: skip
@@ -128,16 +138,17 @@ def test_a_panel_fit_forecasts_past_its_window_and_gets_a_holdout():
         fit.predict(other)
 
 
-def test_fit_many_takes_panels_and_load_fit_reads_either_kind(tmp_path):
-    panel, _ = mmmjax.simulate_geo(**PANEL, seed=8)
-    data, _ = mmmjax.simulate(n_periods=80, n_channels=2, seed=8)
+def test_fit_many_takes_panels_and_load_fit_reads_either_kind(tmp_path, panel_fit, national):
+    panel, direct = panel_fit
+    panel = panel.slice(0, 60)
+    data, _ = national
     spec = SPEC
     opts = {k: v for k, v in FAST.items() if k not in ("progress", "warn")}
-    jobs = [mmmjax.Job("panel", panel, spec, opts), mmmjax.Job("national", data, spec, opts)]
+    jobs = [mmmjax.Job("panel", panel, spec, opts),
+            mmmjax.Job("national", data, mmmjax.MMM(seasonality=1), opts)]  # fmt: skip
     many = mmmjax.fit_many(jobs, out=tmp_path, progress=False)
     assert list(many.summary["status"].map(lambda s: s != "failed")) == [True, True]
     assert isinstance(many["panel"], mmmjax.GeoFit) and isinstance(many["national"], mmmjax.Fit)
-    direct = spec.fit(panel, seed=0, **FAST)
     np.testing.assert_array_equal(many["panel"].draws()["roi_mu"], direct.draws()["roi_mu"])
     loaded = mmmjax.load_fit(tmp_path / "panel")
     assert isinstance(loaded, mmmjax.GeoFit) and loaded.geos == panel.geos
@@ -210,19 +221,28 @@ def test_a_panel_takes_events_and_recovers_their_effect(tmp_path):
 
 
 def test_a_panel_takes_roi_priors_student_t_and_a_piecewise_trend():
-    """Options national fits have work for a panel: an ROI prior becomes the prior of that
-    channel's national log ROI, a Student-t likelihood samples nu, a piecewise trend its
-    changepoint deltas."""
+    """Options national fits have work for a panel (no sampling: the pooled model's sites and
+    priors): an ROI prior becomes the prior of that channel's national log ROI, a Student-t
+    likelihood samples nu, a piecewise trend its changepoint deltas."""
+    from mmmjax.inference.geo_fit import prepare_geo
+
     panel, _ = mmmjax.simulate_geo(**PANEL, seed=5)
     tv = panel.channels[0]
     prior = mmmjax.roi_prior(2.0, 4.0)
     spec = mmmjax.MMM(seasonality=1, trend="piecewise", changepoints=3, likelihood="student_t",
                       priors={"media_roi": {tv: prior}})  # fmt: skip
-    fit = spec.fit(panel, seed=0, **FAST)
-    roi_mu = fit.spec.resolved_priors(panel.channels)["roi_mu"]
+    problem = prepare_geo(GeoMMM.of(spec), panel)
+    roi_mu = problem.priors["roi_mu"]
     assert roi_mu.dist == "Normal"
     np.testing.assert_allclose(roi_mu.params["loc"][0], prior.params["loc"])
     np.testing.assert_allclose(roi_mu.params["scale"][0], prior.params["scale"])
-    draws = fit.draws()
-    assert draws["nu"].shape == (200,) and draws["trend_delta"].shape == (200, 3)
-    assert {"nu", "trend_delta"} <= set(fit.sites)
+    assert problem.shapes["nu"] == () and problem.shapes["trend_delta"] == (3,)
+    # the model runs with them: one log density at the prior medians is finite
+    from numpyro.infer.util import log_density
+
+    from mmmjax.inference.sampling import bijection, initial_values
+
+    z = initial_values(problem.priors, problem.shapes, 1, 0)
+    values = {k: bijection(problem.priors[k])[1](v[0]) for k, v in z.items()}
+    logp, _ = log_density(problem.model, problem.model_args, {}, values)
+    assert np.isfinite(float(logp))

@@ -208,7 +208,8 @@ class GeoFit(Fit):
         train = self.dataset
         for what, a, b in (("geos", train.geos, panel.geos), ("channels", train.channels,
                            panel.channels), ("controls", train.control_names,
-                           panel.control_names)):  # fmt: skip
+                           panel.control_names), ("events", train.event_names,
+                           panel.event_names)):  # fmt: skip
             if list(a) != list(b):
                 raise DataError(f"{what} {list(b)} must match the fitted ones {list(a)}")
         if panel.dates[0] != train.dates[-1] + train.period:
@@ -219,6 +220,7 @@ class GeoFit(Fit):
             spend=np.concatenate([train.spend, panel.spend], axis=1),
             target=np.concatenate([train.target, panel.target], axis=1),
             controls=np.concatenate([train.controls, panel.controls], axis=1),
+            events=np.concatenate([train.events, panel.events], axis=1),
         )
         return joined, train.n_periods
 
