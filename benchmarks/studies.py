@@ -136,8 +136,7 @@ def study_in_sampler_grad(
     """What one gradient costs *inside* NUTS, and so what the sampler costs beyond it.
 
     One chain of :func:`mmmjax.inference.nuts.nuts_kernel` (default settings) is run twice with the
-    same
-    key and start: once on the potential ``U`` and once on ``U(x) + 0 * U(x')`` with
+    same key and start: once on the potential ``U`` and once on ``U(x) + 0 * U(x')`` with
     ``x' = x * (1 + 1e-7)``. The second takes exactly the same trajectory (checked: equal leapfrog
     step counts) but evaluates two potential-and-gradients per leapfrog step, so the difference
     in time per step is one gradient as the sampler pays it. ``overhead_in_sampler`` is the

@@ -34,8 +34,7 @@ __all__ = ["fit", "load_fit"]
 def fit(spec: MMM | GeoMMM, dataset, *, review: str = "error", **options: Any):
     """Fit ``spec`` to national data (:func:`mmmjax.inference.fit.fit_model`) or to a panel
     (:func:`mmmjax.inference.geo_fit.fit_panel`: partial pooling over geos, a one-geo panel fitted
-    as
-    national data), after reviewing the data. ``options`` are those of the two functions.
+    as national data), after reviewing the data. ``options`` are those of the two functions.
 
     Args:
       review: what a data error found by :func:`mmmjax.review_data` does before sampling:

@@ -206,8 +206,7 @@ def plot_holdout(holdout) -> Figure:
     Args:
       holdout: a :class:`mmmjax.inference.validation.Holdout`, as returned by
         ``mmmjax.inference.validation.holdout(spec, dataset, n_test)``; its training fit is drawn
-        too
-        when held.
+        too when held.
 
     Raises:
       TypeError: for anything else, a :class:`~mmmjax.Fit` included (a fit holds no held-out

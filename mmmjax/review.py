@@ -470,8 +470,7 @@ def review_data(dataset, spec=None) -> DataReview:
 
     - collinearity: pairwise correlation of channel spend (warning above ``CORR_WARN``, error at
       ``CORR_ERROR``) and VIF (:func:`mmmjax.inference.validation.vif`; warning above 10, error
-      above
-      ``VIF_ERROR``);
+      above ``VIF_ERROR``);
     - variation: constant spend (error), coefficient of variation ``sd/mean < CV_MIN`` and spend
       in fewer than ``max(ACTIVE_MIN * T, 4)`` periods (warnings);
     - data per parameter: observations (``T``, or ``G * T`` for a panel) per sampled parameter

@@ -177,8 +177,8 @@ def test_chain_methods_agree_on_shapes(demo):
     distinct chains; a method's draws are the same bit for bit when its fit is repeated; and the
     methods' draws agree. They take the same NUTS steps up to floating-point rounding
     (:func:`mmmjax.inference.sampling.choose_chain_method`), not bit for bit, so agreement is
-    asserted
-    within Monte Carlo error: each parameter's posterior means differ by less than 4 standard
+    asserted within Monte Carlo error: each parameter's posterior means differ by less than 4
+    standard
     errors of the difference, ``sqrt(sd_a^2 / ess_a + sd_b^2 / ess_b)`` (ESS of the mean)."""
     dataset, _ = demo
     small = dataset.slice(0, 60)

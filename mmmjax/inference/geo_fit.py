@@ -5,8 +5,8 @@ axis, ArviZ's data object :data:`mmmjax.inference.idata.IData` with dims ``geo``
 ``channel``,
 ...) whose methods derive diagnostics, predictions in money and a lossless netCDF + JSON save
 (no pickle). Sampling goes through :func:`mmmjax.inference.sampling.run_nuts`, with the panel's
-arrays as
-*arguments* of the compiled program, so a second fit of the same shape does not compile again.
+arrays as *arguments* of the compiled program, so a second fit of the same shape does not compile
+again.
 """
 
 from __future__ import annotations
@@ -142,8 +142,7 @@ class GeoFit(Fit):
       lift_tests: the lift tests it was calibrated with.
       provenance: ``None``, or for a fit made by :meth:`refresh` the previous fit's window,
         ``widen`` and national ROI (:func:`mmmjax.inference.refresh.refresh_provenance`); saved as
-        the
-        optional ``refresh`` key of ``fit.json``.
+        the optional ``refresh`` key of ``fit.json``.
     """
 
     spec: GeoMMM
@@ -557,8 +556,7 @@ def fit_panel(spec: MMM, panel: GeoDataset, *, prior_draws: int | None = None, *
     A panel of several geos is fitted by :func:`fit_geo` with :meth:`GeoMMM.of(spec)
     <mmmjax.model.geo.GeoMMM.of>`; a one-geo panel *is* national data: it is fitted by
     :func:`mmmjax.inference.fit.fit_model` on :meth:`GeoDataset.geo` of its one geo (lift tests
-    naming
-    that geo become national ones), so it gets the same posterior (same seed, same draws) as
+    naming that geo become national ones), so it gets the same posterior (same seed, same draws) as
     the same data given nationally. ``prior_draws`` (prior draws stored with the fit) is
     national-only for now.
     """
@@ -603,8 +601,7 @@ def fit_geo(
       target_accept, max_tree_depth, dense_mass, progress: as in
         :func:`mmmjax.inference.sampling.run_nuts`.
       chain_method: as in :func:`mmmjax.inference.sampling.run_nuts`, except that "auto" vectorises
-      the
-        chains on CPU too. Measured on this 2-core box with a 50-geo x 156-week x 8-channel
+        the chains on CPU too. Measured on this 2-core box with a 50-geo x 156-week x 8-channel
         panel: 4 chains ``pmap``-ed over host devices grew the process by about 65 MB per
         second of sampling (12 GB after 6 minutes, not yet understood; 2 parallel chains or
         20 geos stayed flat), while 4 vectorised chains stayed flat at 1.4 GB.

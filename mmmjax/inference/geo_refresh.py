@@ -1,11 +1,10 @@
 """Refreshing a geo fit when new periods arrive: the previous posterior becomes the new prior.
 
 :func:`refresh_geo_fit` (``GeoFit.refresh``) applies the scheme of :mod:`mmmjax.inference.refresh`
-to the
-hierarchical geo model (:mod:`mmmjax.model.geo`). The new panel must extend the previous one
+to the hierarchical geo model (:mod:`mmmjax.model.geo`). The new panel must extend the previous one
 (same geos, channels and controls; :func:`mmmjax.inference.refresh.check_extends`). The data are
-scaled by
-the previous fit's :class:`~mmmjax.geo.GeoScales`, and each pooled (national) parameter's prior
+scaled by the previous fit's :class:`~mmmjax.geo.GeoScales`, and each pooled (national) parameter's
+prior
 is moment-matched to its posterior draws with :func:`mmmjax.inference.refresh.matched_prior` (spread
 widened ``widen`` times, capped at the original prior's):
 

@@ -1,8 +1,7 @@
 """NUTS, in three small layers: choose how chains run, build the compiled programs, run them.
 
 The runner is :func:`mmmjax.inference.nuts.nuts_kernel` (NumPyro's tree builder and warm-up adapter
-on one
-flat parameter vector) in two compiled programs: ``init`` and ``chunk``, a ``lax.scan`` over
+on one flat parameter vector) in two compiled programs: ``init`` and ``chunk``, a ``lax.scan`` over
 :data:`CHUNK` iterations of the combined warm-up/sampling step. Python calls ``chunk`` until
 warm-up and sampling are done, carrying the whole NUTS state from call to call, and advances the
 progress bar in between: no host callback inside the compiled code, so the programs land in

@@ -112,8 +112,7 @@ def write_report(
         :class:`mmmjax.inference.validation.Holdout`, the DataFrame of
         :func:`mmmjax.inference.validation.rolling_cv`,
         or :class:`~mmmjax.inference.validation.Metrics`, computed on the same data as ``fit`` (the
-        ridge
-        baseline holds out the same last ``n_test`` periods, so both models are scored out of
+        ridge baseline holds out the same last ``n_test`` periods, so both models are scored out of
         sample on the same periods). A geo panel takes none (``ValueError``).
       truth: for simulated data, the ``Truth`` (or, national, a Series of true ROI by channel;
         for a panel the ``GeoTruth``); adds a true-vs-estimated table.
