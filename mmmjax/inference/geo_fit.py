@@ -35,7 +35,6 @@ from mmmjax.inference.fit import (
     coords_match,
     diagnose,
     finite_values,
-    fit_model,
     lift_tests_of,
     observation_log_density,
     provenance_of,
@@ -52,7 +51,6 @@ from mmmjax.inference.idata import (
 )
 from mmmjax.inference.sampling import SamplerResult, map_initial_values, run_nuts
 from mmmjax.inference.store import DATA, Meta, is_fit_dir, jsonable, load_fit_dir, save_fit
-from mmmjax.model import MMM
 from mmmjax.model.calibration import LiftTest, check_lift_tests
 from mmmjax.model.design import TimeAxis
 from mmmjax.model.geo import (
@@ -70,7 +68,7 @@ from mmmjax.model.geo import (
     site_shapes,
 )
 
-__all__ = ["GeoFit", "fit_geo", "fit_panel", "is_geo_fit_dir", "load_geo_fit"]
+__all__ = ["GeoFit", "fit_geo", "is_geo_fit_dir", "load_geo_fit"]
 
 KIND = "geo"
 CHUNK = 256  # draws per batch when evaluating the mean function (keeps memory flat)
@@ -548,28 +546,6 @@ def prepare_geo(
     args = tuple(jax.tree.map(jnp.asarray, (design, y, lift, centring)))
     return GeoProblem(spec, panel, scales, axis, design, priors, shapes, model_key, model, args,
                       tests)  # fmt: skip
-
-
-def fit_panel(spec: MMM, panel: GeoDataset, *, prior_draws: int | None = None, **options: Any):
-    """``MMM.fit(panel)``: the model ``spec`` fitted to a panel, partially pooled over geos.
-
-    A panel of several geos is fitted by :func:`fit_geo` with :meth:`GeoMMM.of(spec)
-    <mmmjax.model.geo.GeoMMM.of>`; a one-geo panel *is* national data: it is fitted by
-    :func:`mmmjax.inference.fit.fit_model` on :meth:`GeoDataset.geo` of its one geo (lift tests
-    naming that geo become national ones), so it gets the same posterior (same seed, same draws) as
-    the same data given nationally. ``prior_draws`` (prior draws stored with the fit) is
-    national-only for now.
-    """
-    if panel.n_geos == 1:
-        geo = panel.geos[0]
-        tests = options.pop("lift_tests", None)
-        if tests:
-            tests = [dataclasses.replace(t, geo=None) if t.geo == geo else t for t in tests]
-        extra = {} if prior_draws is None else {"prior_draws": prior_draws}
-        return fit_model(spec.national(), panel.geo(geo), lift_tests=tests, **options, **extra)
-    if prior_draws:
-        raise ValueError("prior_draws is not supported for a panel of several geos yet: omit it")
-    return fit_geo(GeoMMM.of(spec), panel, **options)
 
 
 def fit_geo(

@@ -209,7 +209,7 @@ class MMM:
 
         ``dataset`` is national data (a :class:`~mmmjax.Dataset`) or a panel (a
         :class:`~mmmjax.GeoDataset`, fitted with partial pooling over its geos by
-        :func:`mmmjax.inference.geo_fit.fit_panel`; a one-geo panel is fitted as national data).
+        :func:`mmmjax.engine.fit`; a one-geo panel is fitted as national data).
         """
         from mmmjax.engine import fit
 
